@@ -1,0 +1,1 @@
+//! The vserverd D-Bus contract (bus name, object paths, types, errors).

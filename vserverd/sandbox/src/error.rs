@@ -1,0 +1,146 @@
+//! The engine's error: which step failed, on what, and the errno. It is plain data so that it
+//! crosses from the half-built context to its parent, and later from the monitor to the
+//! daemon and over D-Bus, without turning into a string on the way.
+
+use std::fmt;
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The named steps of building a context, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// The plan is checked before anything is changed.
+    Validate,
+    /// The caller must be single-threaded: a fork from a threaded process is unsound.
+    SingleThread,
+    CompileSeccomp,
+    SealedExe,
+    SyncChannel,
+    /// clone(2) with the new namespaces.
+    CloneNamespaces,
+    /// The parent's host-side steps (cgroup, network links) before the child goes on.
+    HostSetup,
+    WaitParent,
+    MountPrivate,
+    BindRoot,
+    OpenHostMounts,
+    PivotRoot,
+    Proc,
+    Sys,
+    Dev,
+    DevPts,
+    ProcRestrict,
+    BindMounts,
+    Hostname,
+    Domainname,
+    Loopback,
+    Rlimits,
+    Nice,
+    Capabilities,
+    Seccomp,
+    CloseFds,
+    Exec,
+    Registry,
+    Join,
+}
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Validate => "validate",
+            Step::SingleThread => "single-thread",
+            Step::CompileSeccomp => "compile-seccomp",
+            Step::SealedExe => "sealed-exe",
+            Step::SyncChannel => "sync-channel",
+            Step::CloneNamespaces => "clone-namespaces",
+            Step::HostSetup => "host-setup",
+            Step::WaitParent => "wait-parent",
+            Step::MountPrivate => "mount-private",
+            Step::BindRoot => "bind-root",
+            Step::OpenHostMounts => "open-host-mounts",
+            Step::PivotRoot => "pivot-root",
+            Step::Proc => "proc",
+            Step::Sys => "sys",
+            Step::Dev => "dev",
+            Step::DevPts => "devpts",
+            Step::ProcRestrict => "proc-restrict",
+            Step::BindMounts => "bind-mounts",
+            Step::Hostname => "hostname",
+            Step::Domainname => "domainname",
+            Step::Loopback => "loopback",
+            Step::Rlimits => "rlimits",
+            Step::Nice => "nice",
+            Step::Capabilities => "capabilities",
+            Step::Seccomp => "seccomp",
+            Step::CloseFds => "close-fds",
+            Step::Exec => "exec",
+            Step::Registry => "registry",
+            Step::Join => "join",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A failed step: the step, the object it worked on, the errno and an optional explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub struct SetupError {
+    pub step: Step,
+    /// The path (inside the vserver once its root is pivoted) or object the step worked on.
+    pub path: Option<String>,
+    /// The raw errno, 0 when the failure is not a system call's.
+    pub errno: i32,
+    pub detail: Option<String>,
+}
+
+impl SetupError {
+    pub fn new(step: Step, path: impl Into<Option<String>>, errno: Errno) -> SetupError {
+        SetupError { step, path: path.into(), errno: errno as i32, detail: None }
+    }
+
+    pub fn detail(step: Step, path: impl Into<Option<String>>, detail: impl Into<String>) -> SetupError {
+        SetupError { step, path: path.into(), errno: 0, detail: Some(detail.into()) }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> SetupError {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn errno(&self) -> Option<Errno> {
+        (self.errno != 0).then(|| Errno::from_raw(self.errno))
+    }
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step {}", self.step)?;
+        if let Some(p) = &self.path {
+            write!(f, " on {p}")?;
+        }
+        if let Some(e) = self.errno() {
+            write!(f, ": {} ({})", e.desc(), e)?;
+        }
+        if let Some(d) = &self.detail {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Shorthand: map an errno result to a step error on a path.
+pub(crate) trait StepExt<T> {
+    fn step(self, step: Step, path: &str) -> Result<T, SetupError>;
+}
+
+impl<T> StepExt<T> for Result<T, Errno> {
+    fn step(self, step: Step, path: &str) -> Result<T, SetupError> {
+        self.map_err(|e| SetupError::new(step, Some(path.to_string()), e))
+    }
+}

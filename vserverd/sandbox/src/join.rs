@@ -1,0 +1,101 @@
+//! Joining a running context (`chcontext --ctx N`): its namespaces and root, under the same
+//! capability bounding set and seccomp filter as its own processes.
+//!
+//! The context is found in the registry and pinned with a pidfd whose start time is checked
+//! after opening, so a recycled pid can never be joined by mistake.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult};
+
+use crate::caps::{self, CapSet};
+use crate::error::{SetupError, Step, StepExt};
+use crate::plan::LaunchPlan;
+use crate::spawn::{environment, Exit};
+use crate::{registry, seccomp, sys};
+
+/// What the joining command runs as.
+pub struct JoinRequest<'a> {
+    pub run_dir: &'a Path,
+    pub context: u32,
+    pub argv: &'a [String],
+    /// Extra capabilities to remove on top of the context's own bounding set.
+    pub drop: CapSet,
+}
+
+/// Runs `argv` inside context `context` and waits for it.
+pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
+    let ctx_name = req.context.to_string();
+    let entry = registry::lookup(req.run_dir, req.context).ok_or_else(|| {
+        SetupError::new(Step::Join, Some(format!("context {}", req.context)), Errno::ESRCH).with_detail("no such running context")
+    })?;
+    if entry.flags.private {
+        return Err(SetupError::new(Step::Join, Some(format!("context {}", req.context)), Errno::EPERM)
+            .with_detail("the context is private: nobody may enter it"));
+    }
+    if req.argv.is_empty() {
+        return Err(SetupError::detail(Step::Validate, None, "no command given"));
+    }
+    let filter = seccomp::compile(entry.flags.lock).map_err(|e| SetupError::detail(Step::CompileSeccomp, None, e.to_string()))?;
+    let mut plan = LaunchPlan::new(&entry.name, None, crate::plan::Init::Fake { argv: req.argv.to_vec() });
+    plan.caps = CapSet(entry.caps.0 & !req.drop.0);
+    let env: Vec<CString> = environment(&plan)
+        .into_iter()
+        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+        .collect();
+    let argv: Vec<CString> = req.argv.iter().filter_map(|a| CString::new(a.as_str()).ok()).collect();
+
+    // Pin pid 1 of the context, then check it is still the registered process.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, entry.pid, 0) };
+    if pidfd < 0 {
+        return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::last()));
+    }
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    if sys::start_time(entry.pid) != Some(entry.start_time) {
+        return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::ESRCH).with_detail("the context ended"));
+    }
+    let mut ns = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if entry.own_network {
+        ns |= libc::CLONE_NEWNET;
+    }
+    // Not dumpable: only a tracer holding CAP_SYS_PTRACE may look at us from inside.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if unsafe { libc::setns(pidfd.as_raw_fd(), ns) } != 0 {
+        return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::last()).with_detail("setns"));
+    }
+    drop(pidfd);
+    // Restrict ourselves before a child appears inside the context's PID namespace.
+    caps::apply(plan.caps).step(Step::Capabilities, "bounding set")?;
+    caps::limit_process(plan.caps).step(Step::Capabilities, "permitted set")?;
+    filter.load().step(Step::Seccomp, "filter")?;
+    nix::unistd::chdir("/").step(Step::Join, "/")?;
+
+    match unsafe { fork() }.step(Step::Join, "fork")? {
+        ForkResult::Child => {
+            let _ = sys::cloexec_from(3);
+            let prog = argv[0].clone();
+            let e = if req.argv[0].contains('/') {
+                nix::unistd::execve(&prog, &argv, &env).unwrap_err()
+            } else {
+                nix::unistd::execvpe(&prog, &argv, &env).unwrap_err()
+            };
+            eprintln!("chcontext: cannot run {}: {}", req.argv[0], e.desc());
+            unsafe { libc::_exit(127) };
+        }
+        ForkResult::Parent { child } => loop {
+            match waitpid(child, None) {
+                Ok(ws) => {
+                    if let Some(exit) = Exit::from_status(ws) {
+                        return Ok(exit);
+                    }
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(SetupError::new(Step::Join, Some("wait".into()), e)),
+            }
+        },
+    }
+}

@@ -1,0 +1,22 @@
+//! The vserver engine: turns a plain-data [`LaunchPlan`] into a running, isolated process tree
+//! (the Linux-VServer paper's security context, on a stock kernel).
+//!
+//! Synchronous and single-threaded by design: the process that calls [`spawn`] must have one
+//! thread (the daemon re-execs a helper for it). One module per kernel concept.
+
+pub mod caps;
+pub mod error;
+pub mod join;
+pub mod net;
+pub mod plan;
+pub mod reaper;
+pub mod registry;
+pub mod rootfs;
+pub mod seccomp;
+pub mod spawn;
+pub mod sys;
+
+pub use caps::{CapSet, Capability};
+pub use error::{SetupError, Step};
+pub use plan::{BindMount, Flags, Init, LaunchPlan, Network, Resource, Rlimit};
+pub use spawn::{spawn, spawn_with, Context, Exit};

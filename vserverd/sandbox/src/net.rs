@@ -1,0 +1,33 @@
+//! Network steps inside the context. With `network = none` the new network namespace holds
+//! only `lo`, which starts down: bring it up so local services can talk to each other.
+
+use nix::errno::Errno;
+
+use crate::error::{SetupError, Step};
+
+/// Step `loopback`: `lo` up, through the SIOCSIFFLAGS ioctl (no netlink needed for one flag).
+pub fn loopback_up() -> Result<(), SetupError> {
+    let err = |e: Errno| SetupError::new(Step::Loopback, Some("lo".into()), e);
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(err(Errno::last()));
+    }
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo\0".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    let r = unsafe {
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) != 0 {
+            -1
+        } else {
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            libc::ioctl(sock, libc::SIOCSIFFLAGS, &req)
+        }
+    };
+    let e = Errno::last();
+    unsafe { libc::close(sock) };
+    if r != 0 {
+        return Err(err(e));
+    }
+    Ok(())
+}

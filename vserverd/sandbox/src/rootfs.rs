@@ -1,0 +1,271 @@
+//! The vserver's filesystem view: its root pivoted into place with the host's root detached,
+//! and the kernel filesystems a distribution expects (`/proc`, `/sys`, `/dev`).
+//!
+//! The root's contents are hostile. Every path inside it is opened with `openat2` refusing
+//! symbolic links, and every mount is attached to a descriptor (`move_mount`), never to a path
+//! that could be swapped. Most of the work happens after `pivot_root`, when the host's tree is
+//! already out of reach: a link there can only point back into the vserver.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+
+use crate::error::{SetupError, Step, StepExt};
+use crate::plan::{BindMount, LaunchPlan};
+use crate::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+
+/// `/proc` entries made read-only: kernel tunables and triggers shared with the host.
+pub const PROC_READONLY: &[&str] = &["bus", "fs", "irq", "sys", "sysrq-trigger"];
+/// `/proc` files hidden behind `/dev/null`: kernel memory, keys, timers, scheduler internals.
+pub const PROC_MASKED_FILES: &[&str] =
+    &["kcore", "keys", "key-users", "timer_list", "timer_stats", "sched_debug", "latency_stats", "kpagecount", "kpageflags", "kpagecgroup"];
+/// `/proc` and `/sys` directories hidden behind an empty read-only tmpfs.
+pub const MASKED_DIRS: &[&str] = &["proc/acpi", "proc/asound", "proc/scsi", "sys/firmware", "sys/devices/virtual/powercap"];
+
+/// Host objects opened before the pivot, attached after it.
+pub struct HostMounts {
+    console: Option<OwnedFd>,
+    binds: Vec<(OwnedFd, BindMount)>,
+}
+
+/// Step `mount-private`: nothing we mount propagates to the host, nothing the host mounts
+/// later appears here.
+pub fn make_private() -> Result<(), SetupError> {
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .step(Step::MountPrivate, "/")
+}
+
+/// Step `bind-root`: the root becomes a mount point of its own (pivot_root needs one).
+pub fn bind_root(root: &Path) -> Result<(), SetupError> {
+    let p = root.display().to_string();
+    mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).step(Step::BindRoot, &p)
+}
+
+/// Step `open-host-mounts`: detached copies of the host trees to bind in (the console pty and
+/// the config's mounts), taken while the host's tree is still reachable.
+pub fn open_host_mounts(plan: &LaunchPlan) -> Result<HostMounts, SetupError> {
+    let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+    let console = match &plan.console {
+        Some(p) => {
+            let s = p.display().to_string();
+            Some(sys::open_tree_clone(cwd, &s, false).step(Step::OpenHostMounts, &s)?)
+        }
+        None => None,
+    };
+    let mut binds = Vec::new();
+    for b in &plan.mounts {
+        let s = b.source.display().to_string();
+        binds.push((sys::open_tree_clone(cwd, &s, true).step(Step::OpenHostMounts, &s)?, b.clone()));
+    }
+    Ok(HostMounts { console, binds })
+}
+
+/// Step `pivot-root`: the root becomes `/` and the host's root is detached at once (the
+/// pivot_root(".", ".") form leaves no directory through which it could be reached).
+pub fn pivot(root: &Path) -> Result<(), SetupError> {
+    let p = root.display().to_string();
+    nix::unistd::chdir(root).step(Step::PivotRoot, &p)?;
+    sys::pivot_root(c".", c".").step(Step::PivotRoot, &p)?;
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).step(Step::PivotRoot, "old root")?;
+    nix::unistd::chdir("/").step(Step::PivotRoot, "/")
+}
+
+/// The new root, as a handle.
+pub fn open_root() -> Result<OwnedFd, SetupError> {
+    let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+    sys::openat2(cwd, "/", libc::O_PATH | libc::O_DIRECTORY, 0, 0).step(Step::PivotRoot, "/")
+}
+
+/// Opens (creating if missing) a mount point directory directly under the root; a symbolic
+/// link there is refused, whatever it points to.
+fn mount_point(root: BorrowedFd<'_>, name: &str, step: Step) -> Result<OwnedFd, SetupError> {
+    sys::ensure_dir(root, name, 0o755).map_err(|e| {
+        let err = SetupError::new(step, Some(format!("/{name}")), e);
+        if e == Errno::ELOOP || e == Errno::ENOTDIR {
+            err.with_detail("the vserver's path is a symbolic link or not a directory; refused")
+        } else {
+            err
+        }
+    })
+}
+
+/// Step `proc`: a procfs of the new PID namespace.
+pub fn mount_proc(root: BorrowedFd<'_>) -> Result<(), SetupError> {
+    let target = mount_point(root, "proc", Step::Proc)?;
+    let mnt = sys::fs_create("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+        .step(Step::Proc, "/proc")?;
+    sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Proc, "/proc")
+}
+
+/// Step `proc` for a context that keeps the caller's root (chcontext): the new procfs covers
+/// the host's `/proc` in this private mount namespace only.
+pub fn remount_proc_in_place() -> Result<(), SetupError> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>).step(Step::Proc, "/proc")
+}
+
+/// Step `sys`: sysfs, read-only.
+pub fn mount_sys(root: BorrowedFd<'_>) -> Result<(), SetupError> {
+    let target = mount_point(root, "sys", Step::Sys)?;
+    let mnt = sys::fs_create("sysfs", &[], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+        .step(Step::Sys, "/sys")?;
+    sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Sys, "/sys")
+}
+
+const DEVICES: &[(&str, u64, u64)] =
+    &[("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("ptmx", "pts/ptmx"),
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+];
+
+fn cname(name: &str) -> CString {
+    CString::new(name).expect("static names have no NUL")
+}
+
+/// Steps `dev` and `devpts`: a tmpfs `/dev` with the safe nodes only, its own devpts instance
+/// (a vserver sees only its own ptys), `/dev/shm`, `/dev/mqueue` and the console.
+pub fn mount_dev(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), SetupError> {
+    let target = mount_point(root, "dev", Step::Dev)?;
+    let mnt = sys::fs_create("tmpfs", &[("mode", Some("0755")), ("size", Some("1m")), ("nr_inodes", Some("4096"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)
+        .step(Step::Dev, "/dev")?;
+    sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Dev, "/dev")?;
+    drop(target);
+    // The handle of the tmpfs now on top of /dev.
+    let dev = sys::open_dir_strict(root, "dev").step(Step::Dev, "/dev")?;
+    let d = dev.as_raw_fd();
+
+    for (name, major, minor) in DEVICES {
+        let c = cname(name);
+        if unsafe { libc::mknodat(d, c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(*major as u32, *minor as u32)) } != 0 {
+            return Err(SetupError::new(Step::Dev, Some(format!("/dev/{name}")), Errno::last()));
+        }
+    }
+    for (name, to) in DEV_LINKS {
+        let (c, t) = (cname(name), CString::new(*to).expect("static"));
+        if unsafe { libc::symlinkat(t.as_ptr(), d, c.as_ptr()) } != 0 {
+            return Err(SetupError::new(Step::Dev, Some(format!("/dev/{name}")), Errno::last()));
+        }
+    }
+    for (name, mode) in [("pts", 0o755), ("shm", 0o1777), ("mqueue", 0o1777)] {
+        let c = cname(name);
+        if unsafe { libc::mkdirat(d, c.as_ptr(), mode) } != 0 {
+            return Err(SetupError::new(Step::Dev, Some(format!("/dev/{name}")), Errno::last()));
+        }
+        // mkdirat honours the umask; set the exact mode (the sticky bit of shm and mqueue).
+        unsafe { libc::fchmodat(d, c.as_ptr(), mode, 0) };
+    }
+
+    let pts = sys::open_dir_strict(dev.as_fd(), "pts").step(Step::DevPts, "/dev/pts")?;
+    let devpts = sys::fs_create(
+        "devpts",
+        &[("newinstance", None), ("ptmxmode", Some("0666")), ("mode", Some("0620")), ("gid", Some("5"))],
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+    )
+    .step(Step::DevPts, "/dev/pts")?;
+    sys::move_mount_to_fd(devpts.as_fd(), pts.as_fd()).step(Step::DevPts, "/dev/pts")?;
+
+    for (name, fstype, opts, attrs) in [
+        ("shm", "tmpfs", &[("mode", Some("1777")), ("size", Some("64m"))][..], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV),
+        ("mqueue", "mqueue", &[][..], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC),
+    ] {
+        let path = format!("/dev/{name}");
+        let t = sys::open_dir_strict(dev.as_fd(), name).step(Step::Dev, &path)?;
+        let m = sys::fs_create(fstype, opts, attrs).step(Step::Dev, &path)?;
+        sys::move_mount_to_fd(m.as_fd(), t.as_fd()).step(Step::Dev, &path)?;
+    }
+
+    // /dev/console: the monitor's pty when there is one, else /dev/null.
+    let console = cname("console");
+    let fd = unsafe { libc::openat(d, console.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC, 0o600) };
+    if fd < 0 {
+        return Err(SetupError::new(Step::Dev, Some("/dev/console".into()), Errno::last()));
+    }
+    unsafe { libc::close(fd) };
+    let src = match host.console.take() {
+        Some(t) => t,
+        None => sys::open_tree_clone(dev.as_fd(), "null", false).step(Step::Dev, "/dev/null")?,
+    };
+    let tgt = sys::openat2(dev.as_fd(), "console", libc::O_PATH | libc::O_NOFOLLOW, 0, sys::STRICT)
+        .step(Step::Dev, "/dev/console")?;
+    sys::move_mount_to_fd(src.as_fd(), tgt.as_fd()).step(Step::Dev, "/dev/console")
+}
+
+/// Step `proc-restrict`: kernel tunables read-only, kernel internals masked, in the new procfs
+/// and sysfs (both ours, so their paths are trustworthy).
+pub fn restrict_proc(root: BorrowedFd<'_>) -> Result<(), SetupError> {
+    let proc = sys::open_dir_strict(root, "proc").step(Step::ProcRestrict, "/proc")?;
+    for name in PROC_READONLY {
+        let path = format!("/proc/{name}");
+        let tree = match sys::open_tree_clone(proc.as_fd(), name, true) {
+            Ok(t) => t,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(SetupError::new(Step::ProcRestrict, Some(path), e)),
+        };
+        sys::mount_setattr(tree.as_fd(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, true)
+            .step(Step::ProcRestrict, &path)?;
+        let target = sys::openat2(proc.as_fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0, sys::STRICT)
+            .step(Step::ProcRestrict, &path)?;
+        sys::move_mount_to_fd(tree.as_fd(), target.as_fd()).step(Step::ProcRestrict, &path)?;
+    }
+    let null = sys::openat2(root, "dev/null", libc::O_PATH | libc::O_NOFOLLOW, 0, sys::STRICT)
+        .step(Step::ProcRestrict, "/dev/null")?;
+    for name in PROC_MASKED_FILES {
+        let path = format!("/proc/{name}");
+        let target = match sys::openat2(proc.as_fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0, sys::STRICT) {
+            Ok(t) => t,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(SetupError::new(Step::ProcRestrict, Some(path), e)),
+        };
+        let tree = sys::open_tree_clone(null.as_fd(), "", false).step(Step::ProcRestrict, &path)?;
+        sys::move_mount_to_fd(tree.as_fd(), target.as_fd()).step(Step::ProcRestrict, &path)?;
+    }
+    for rel in MASKED_DIRS {
+        let path = format!("/{rel}");
+        let target = match sys::open_dir_strict(root, rel) {
+            Ok(t) => t,
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
+            Err(e) => return Err(SetupError::new(Step::ProcRestrict, Some(path), e)),
+        };
+        let m = sys::fs_create("tmpfs", &[("size", Some("0")), ("nr_inodes", Some("1"))], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+            .step(Step::ProcRestrict, &path)?;
+        sys::move_mount_to_fd(m.as_fd(), target.as_fd()).step(Step::ProcRestrict, &path)?;
+    }
+    Ok(())
+}
+
+/// Step `bind-mounts`: the config's host directories, each attached to a target opened inside
+/// the vserver without following any link (created when missing).
+pub fn attach_binds(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), SetupError> {
+    for (tree, bind) in host.binds.drain(..) {
+        let rel = bind.target.trim_start_matches('/');
+        let mut dir = sys::open_dir_strict(root, ".").step(Step::BindMounts, "/")?;
+        for part in Path::new(rel).iter() {
+            let name = std::str::from_utf8(part.as_bytes()).map_err(|_| {
+                SetupError::detail(Step::BindMounts, Some(bind.target.clone()), "target is not UTF-8")
+            })?;
+            if name == ".." {
+                return Err(SetupError::detail(Step::BindMounts, Some(bind.target.clone()), "target may not contain '..'"));
+            }
+            dir = sys::ensure_dir(dir.as_fd(), name, 0o755).map_err(|e| {
+                SetupError::new(Step::BindMounts, Some(bind.target.clone()), e)
+                    .with_detail("the target path holds a symbolic link or a non-directory; refused")
+            })?;
+        }
+        if bind.readonly {
+            sys::mount_setattr(tree.as_fd(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, true)
+                .step(Step::BindMounts, &bind.target)?;
+        } else {
+            sys::mount_setattr(tree.as_fd(), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, true).step(Step::BindMounts, &bind.target)?;
+        }
+        sys::move_mount_to_fd(tree.as_fd(), dir.as_fd()).step(Step::BindMounts, &bind.target)?;
+    }
+    Ok(())
+}

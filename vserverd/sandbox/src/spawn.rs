@@ -1,0 +1,463 @@
+//! Building a context: the parent prepares everything that can be prepared outside (argv,
+//! environment, the compiled seccomp filter, the sealed reaper binary), clones a child into new
+//! namespaces, runs its host-side steps, then lets the child run its checklist and exec pid 1.
+//!
+//! Sync points (parent ↔ child, over a close-on-exec SOCK_SEQPACKET pair):
+//! 1. child cloned, waits;
+//! 2. parent runs host-side steps (cgroup, links) for the child's pid, then sends "go";
+//! 3. child runs its steps; a failure is sent back as data and the child exits;
+//! 4. the exec closes the socket: the parent reads end-of-file, pid 1 is running.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{SetupError, Step, StepExt};
+use crate::plan::{Init, LaunchPlan, Network};
+use crate::{caps, net, registry, rootfs, seccomp, sys};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How pid 1 of a context ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    /// `reboot` inside: the kernel ended pid 1 with SIGHUP.
+    pub fn is_reboot(self) -> bool {
+        self == Exit::Signal(libc::SIGHUP)
+    }
+
+    /// `halt` or `poweroff` inside: the kernel ended pid 1 with SIGINT.
+    pub fn is_halt(self) -> bool {
+        self == Exit::Signal(libc::SIGINT)
+    }
+
+    /// The shell convention: the code, or 128 + the signal.
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+
+    pub fn from_status(ws: WaitStatus) -> Option<Exit> {
+        match ws {
+            WaitStatus::Exited(_, c) => Some(Exit::Code(c)),
+            WaitStatus::Signaled(_, s, _) => Some(Exit::Signal(s as i32)),
+            _ => None,
+        }
+    }
+}
+
+/// A running context, as its parent (the monitor) holds it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub context: u32,
+    /// pid 1 of the context, as the host sees it.
+    pub pid: i32,
+    /// Its start time in clock ticks since boot: with `pid`, its identity.
+    pub start_time: u64,
+    pub run_dir: PathBuf,
+    /// How long each child step took, when the plan asked for it (benchmarks).
+    pub step_times: Vec<(Step, u64)>,
+}
+
+impl Context {
+    /// Waits for pid 1 to end, then removes the context's registry entry.
+    pub fn wait(&self) -> Result<Exit, Errno> {
+        loop {
+            match waitpid(Pid::from_raw(self.pid), None) {
+                Ok(ws) => {
+                    if let Some(exit) = Exit::from_status(ws) {
+                        registry::release(&self.run_dir, self.context);
+                        return Ok(exit);
+                    }
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: Signal) -> Result<(), Errno> {
+        if sys::start_time(self.pid) != Some(self.start_time) {
+            return Err(Errno::ESRCH);
+        }
+        kill(Pid::from_raw(self.pid), sig)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum ChildMessage {
+    Failed(SetupError),
+    Times(Vec<(Step, u64)>),
+}
+
+/// What the parent prepares so the child only runs system calls.
+struct Prepared {
+    exec: ExecTarget,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    filter: seccomp::Program,
+    trace: bool,
+}
+
+enum ExecTarget {
+    /// A program of the vserver, found in its root after the pivot.
+    Program(String),
+    /// The sealed copy of this binary, started as the reaper.
+    Reaper(RawFd),
+}
+
+/// Builds the context the plan describes.
+pub fn spawn(plan: &LaunchPlan) -> Result<Context, SetupError> {
+    spawn_with(plan, |_| Ok(()))
+}
+
+/// Builds the context; `host_steps` runs in the parent for the child's pid before the child
+/// goes on (cgroup placement, network links). An error there ends the child.
+pub fn spawn_with<F>(plan: &LaunchPlan, host_steps: F) -> Result<Context, SetupError>
+where
+    F: FnOnce(i32) -> Result<(), SetupError>,
+{
+    validate(plan)?;
+    if sys::thread_count() != Some(1) {
+        return Err(SetupError::detail(
+            Step::SingleThread,
+            None,
+            "the process building a context must be single-threaded (the daemon re-execs a helper)",
+        ));
+    }
+    let prepared = prepare(plan)?;
+    let claim = match plan.context {
+        0 => registry::claim_dynamic(&plan.run_dir, &plan.name)?,
+        n => registry::claim(&plan.run_dir, n, &plan.name)?,
+    };
+    let result = spawn_prepared(plan, claim.context, &prepared, host_steps);
+    if result.is_err() {
+        registry::release(&plan.run_dir, claim.context);
+    }
+    result
+}
+
+fn spawn_prepared<F>(plan: &LaunchPlan, context: u32, prepared: &Prepared, host_steps: F) -> Result<Context, SetupError>
+where
+    F: FnOnce(i32) -> Result<(), SetupError>,
+{
+    let (parent_sock, child_sock) =
+        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).step(Step::SyncChannel, "socketpair")?;
+
+    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if plan.network == Network::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let pid = sys::clone_fork(flags).step(Step::CloneNamespaces, &plan.name)?;
+    if pid == 0 {
+        drop(parent_sock);
+        let err = child_main(plan, prepared, child_sock.as_raw_fd());
+        let msg = serde_json::to_vec(&ChildMessage::Failed(err)).unwrap_or_default();
+        let _ = send(child_sock.as_raw_fd(), &msg, MsgFlags::empty());
+        unsafe { libc::_exit(127) };
+    }
+    drop(child_sock);
+
+    let fail = |e: SetupError| -> Result<Context, SetupError> {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(pid), None);
+        Err(e)
+    };
+    if let Err(e) = host_steps(pid) {
+        return fail(e);
+    }
+    if let Err(e) = send(parent_sock.as_raw_fd(), b"g", MsgFlags::empty()) {
+        return fail(SetupError::new(Step::SyncChannel, Some("go".into()), e));
+    }
+    let mut step_times = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match recv(parent_sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return fail(SetupError::new(Step::SyncChannel, Some("result".into()), e)),
+        };
+        if n == 0 {
+            break; // exec happened: the close-on-exec socket is gone.
+        }
+        match serde_json::from_slice::<ChildMessage>(&buf[..n]) {
+            Ok(ChildMessage::Times(t)) => step_times = t,
+            Ok(ChildMessage::Failed(e)) => return fail(e),
+            Err(e) => return fail(SetupError::detail(Step::SyncChannel, None, format!("bad message from child: {e}"))),
+        }
+    }
+    let start_time = sys::start_time(pid).unwrap_or(0);
+    let ctx = Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times };
+    let entry = registry::Entry {
+        context,
+        name: plan.name.clone(),
+        pid,
+        start_time,
+        owner_pid: std::process::id() as i32,
+        owner_start_time: sys::start_time(std::process::id() as i32).unwrap_or(0),
+        flags: plan.flags,
+        caps: plan.caps,
+        own_network: plan.network == Network::None,
+    };
+    registry::publish(&plan.run_dir, &entry)?;
+    Ok(ctx)
+}
+
+fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
+    let argv = match &plan.init {
+        Init::Fake { argv } => argv,
+        Init::Rc { start, .. } => start,
+    };
+    if argv.is_empty() || argv[0].is_empty() {
+        return Err(SetupError::detail(Step::Validate, None, "the init command is empty"));
+    }
+    if let Some(root) = &plan.root {
+        if !root.is_absolute() {
+            return Err(SetupError::detail(Step::Validate, Some(root.display().to_string()), "the root must be an absolute path"));
+        }
+        let md = std::fs::symlink_metadata(root)
+            .map_err(|e| SetupError::new(Step::Validate, Some(root.display().to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+        if !md.is_dir() {
+            return Err(SetupError::detail(Step::Validate, Some(root.display().to_string()), "the root is not a directory"));
+        }
+    }
+    for (k, _) in &plan.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') {
+            return Err(SetupError::detail(Step::Validate, None, format!("bad environment variable name {k:?}")));
+        }
+    }
+    for name in [&plan.hostname, &plan.domainname].into_iter().flatten() {
+        if name.len() > 64 || name.contains('\0') {
+            return Err(SetupError::detail(Step::Validate, None, format!("bad host or domain name {name:?}")));
+        }
+    }
+    Ok(())
+}
+
+fn cstrings(v: &[String], what: &str) -> Result<Vec<CString>, SetupError> {
+    v.iter()
+        .map(|s| CString::new(s.as_str()).map_err(|_| SetupError::detail(Step::Validate, None, format!("{what} holds a NUL byte"))))
+        .collect()
+}
+
+/// The environment of pid 1: clean, whatever the caller's was.
+pub fn environment(plan: &LaunchPlan) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("container".into(), "vserver".into()),
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("TERM".into(), std::env::var("TERM").ok().filter(|t| !t.is_empty() && t.len() < 64).unwrap_or_else(|| "linux".into())),
+    ];
+    for (k, v) in &plan.env {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
+fn prepare(plan: &LaunchPlan) -> Result<Prepared, SetupError> {
+    let filter = seccomp::compile(plan.flags.lock).map_err(|e| SetupError::detail(Step::CompileSeccomp, None, e.to_string()))?;
+    let env = environment(plan);
+    let envp = cstrings(&env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "the environment")?;
+    let (exec, argv) = match &plan.init {
+        Init::Fake { argv } => (ExecTarget::Program(argv[0].clone()), cstrings(argv, "the init command")?),
+        Init::Rc { start, stop, exit_with_start } => {
+            let fd = sealed_self_exe()?;
+            (ExecTarget::Reaper(fd), cstrings(&crate::reaper::argv(start, stop.as_deref(), *exit_with_start), "the start command")?)
+        }
+    };
+    Ok(Prepared { exec, argv, envp, filter, trace: std::env::var_os("VSERVER_TRACE_STEPS").is_some() })
+}
+
+/// A sealed, in-memory copy of this binary, made once per process. The reaper runs from it so
+/// that `/proc/1/exe` inside a vserver leads to a file nobody can write, never to the host's
+/// binary (the runc /proc/self/exe attack).
+pub fn sealed_self_exe() -> Result<RawFd, SetupError> {
+    static EXE: OnceLock<Result<OwnedFd, SetupError>> = OnceLock::new();
+    match EXE.get_or_init(make_sealed_exe) {
+        Ok(fd) => Ok(fd.as_raw_fd()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+fn make_sealed_exe() -> Result<OwnedFd, SetupError> {
+    let e = |errno: Errno| SetupError::new(Step::SealedExe, Some("/proc/self/exe".into()), errno);
+    let io = |err: std::io::Error| e(Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)));
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let mut fd = unsafe { libc::memfd_create(c"vserver-init".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | MFD_EXEC) };
+    if fd < 0 && Errno::last() == Errno::EINVAL {
+        fd = unsafe { libc::memfd_create(c"vserver-init".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    }
+    if fd < 0 {
+        return Err(e(Errno::last()));
+    }
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut src = std::fs::File::open("/proc/self/exe").map_err(io)?;
+    let mut dst = std::fs::File::from(memfd.try_clone().map_err(io)?);
+    std::io::copy(&mut src, &mut dst).map_err(io)?;
+    dst.flush().map_err(io)?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(e(Errno::last()));
+    }
+    Ok(memfd)
+}
+
+/// The child's checklist. Returns only on failure.
+fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd) -> SetupError {
+    let mut times: Vec<(Step, u64)> = Vec::new();
+    let mut clock = Instant::now();
+    macro_rules! step {
+        ($step:expr, $e:expr) => {{
+            match $e {
+                Ok(v) => {
+                    if prep.trace {
+                        let now = Instant::now();
+                        times.push(($step, now.duration_since(clock).as_nanos() as u64));
+                        clock = now;
+                    }
+                    v
+                }
+                Err(err) => return err,
+            }
+        }};
+    }
+
+    // Sync point 1: die with the parent while half-built; wait for its "go".
+    step!(Step::WaitParent, wait_parent(sock));
+
+    unsafe { libc::umask(0) };
+    match &plan.root {
+        Some(root) => {
+            step!(Step::MountPrivate, rootfs::make_private());
+            step!(Step::BindRoot, rootfs::bind_root(root));
+            let mut host = step!(Step::OpenHostMounts, rootfs::open_host_mounts(plan));
+            step!(Step::PivotRoot, rootfs::pivot(root));
+            let rootfd = step!(Step::PivotRoot, rootfs::open_root());
+            step!(Step::Proc, rootfs::mount_proc(rootfd.as_fd()));
+            step!(Step::Sys, rootfs::mount_sys(rootfd.as_fd()));
+            step!(Step::Dev, rootfs::mount_dev(rootfd.as_fd(), &mut host));
+            step!(Step::ProcRestrict, rootfs::restrict_proc(rootfd.as_fd()));
+            step!(Step::BindMounts, rootfs::attach_binds(rootfd.as_fd(), &mut host));
+        }
+        None => {
+            step!(Step::MountPrivate, rootfs::make_private());
+            step!(Step::Proc, rootfs::remount_proc_in_place());
+        }
+    }
+    unsafe { libc::umask(0o022) };
+
+    if let Some(h) = &plan.hostname {
+        step!(Step::Hostname, nix::unistd::sethostname(h).step(Step::Hostname, h));
+    }
+    if let Some(d) = &plan.domainname {
+        step!(Step::Domainname, set_domainname(d));
+    }
+    if plan.network == Network::None {
+        step!(Step::Loopback, net::loopback_up());
+    }
+    step!(Step::Rlimits, apply_rlimits(plan));
+    if let Some(n) = plan.nice {
+        step!(Step::Nice, apply_nice(n));
+    }
+    step!(Step::Capabilities, caps::apply(plan.caps).step(Step::Capabilities, "bounding set"));
+    step!(Step::Seccomp, prep.filter.load().step(Step::Seccomp, "filter"));
+    // Only 0, 1 and 2 survive the exec; the sync socket closes with it and tells the parent.
+    step!(Step::CloseFds, sys::cloexec_from(3).step(Step::CloseFds, "3.."));
+    if prep.trace {
+        let msg = serde_json::to_vec(&ChildMessage::Times(times)).unwrap_or_default();
+        let _ = send(sock, &msg, MsgFlags::empty());
+    }
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    exec(prep)
+}
+
+fn wait_parent(sock: RawFd) -> Result<(), SetupError> {
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    let mut b = [0u8; 1];
+    loop {
+        match recv(sock, &mut b, MsgFlags::empty()) {
+            Ok(1) => return Ok(()),
+            Ok(_) => unsafe { libc::_exit(1) }, // the parent is gone
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(SetupError::new(Step::WaitParent, None, e)),
+        }
+    }
+}
+
+fn set_domainname(name: &str) -> Result<(), SetupError> {
+    if unsafe { libc::setdomainname(name.as_ptr() as *const libc::c_char, name.len()) } != 0 {
+        return Err(SetupError::new(Step::Domainname, Some(name.to_string()), Errno::last()));
+    }
+    Ok(())
+}
+
+fn apply_rlimits(plan: &LaunchPlan) -> Result<(), SetupError> {
+    for r in &plan.rlimits {
+        let lim = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
+        if unsafe { libc::setrlimit(r.resource.raw(), &lim) } != 0 {
+            return Err(SetupError::new(Step::Rlimits, Some(r.resource.name().to_string()), Errno::last()));
+        }
+    }
+    Ok(())
+}
+
+/// The paper's S_NICE: pid 1 starts at `nice`, and RLIMIT_NICE (20 - nice) keeps every process
+/// inside from going below it (raising the limit needs CAP_SYS_RESOURCE, which root inside lacks).
+fn apply_nice(nice: i32) -> Result<(), SetupError> {
+    let nice = nice.clamp(-20, 19);
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
+        return Err(SetupError::new(Step::Nice, Some(nice.to_string()), Errno::last()));
+    }
+    let ceiling = (20 - nice) as u64;
+    let lim = libc::rlimit { rlim_cur: ceiling, rlim_max: ceiling };
+    if unsafe { libc::setrlimit(libc::RLIMIT_NICE, &lim) } != 0 {
+        return Err(SetupError::new(Step::Nice, Some("RLIMIT_NICE".into()), Errno::last()));
+    }
+    Ok(())
+}
+
+fn exec(prep: &Prepared) -> SetupError {
+    match &prep.exec {
+        ExecTarget::Reaper(fd) => {
+            let e = sys::execveat_fd(*fd, &prep.argv, &prep.envp);
+            SetupError::new(Step::Exec, Some(crate::reaper::ARGV0.into()), e)
+        }
+        ExecTarget::Program(prog) => {
+            let candidates: Vec<String> = if prog.contains('/') {
+                vec![prog.clone()]
+            } else {
+                DEFAULT_PATH.split(':').map(|d| format!("{d}/{prog}")).collect()
+            };
+            let mut last = Errno::ENOENT;
+            for c in &candidates {
+                let Ok(path) = CString::new(c.as_str()) else { continue };
+                match nix::unistd::execve(&path, &prep.argv, &prep.envp) {
+                    Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
+                    Err(e) => {
+                        last = e;
+                        return SetupError::new(Step::Exec, Some(c.clone()), last);
+                    }
+                    Ok(_) => unreachable!(),
+                }
+            }
+            SetupError::new(Step::Exec, Some(prog.clone()), last)
+        }
+    }
+}

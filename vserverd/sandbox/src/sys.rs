@@ -1,0 +1,269 @@
+//! Thin wrappers over the system calls the engine needs and that `nix` does not carry:
+//! `openat2`, the fd-based mount API (`fsopen`, `fsmount`, `move_mount`, `open_tree`,
+//! `mount_setattr`), `pivot_root`, `close_range`, fork-style `clone` and `memfd`.
+//!
+//! Every wrapper returns the raw errno; callers attach the step and the path.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+
+pub type SysResult<T> = Result<T, Errno>;
+
+fn check(ret: libc::c_long) -> SysResult<libc::c_long> {
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cstr(s: &str) -> SysResult<CString> {
+    CString::new(s).map_err(|_| Errno::EINVAL)
+}
+
+// --- openat2 ------------------------------------------------------------------------------
+
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(dirfd, path, how)`; the descriptor is always close-on-exec.
+pub fn openat2(dirfd: BorrowedFd<'_>, path: &str, flags: i32, mode: u32, resolve: u64) -> SysResult<OwnedFd> {
+    let path = cstr(path)?;
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Resolution rules for paths inside a vserver root: stay beneath the directory, never
+/// follow a symbolic link (plain or magic).
+pub const STRICT: u64 = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+
+/// Opens an existing directory beneath `dirfd` as an `O_PATH` handle, following no link.
+pub fn open_dir_strict(dirfd: BorrowedFd<'_>, path: &str) -> SysResult<OwnedFd> {
+    openat2(dirfd, path, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0, STRICT)
+}
+
+/// Makes `name` a directory inside `dirfd` if it is missing (never following a link), then opens it.
+pub fn ensure_dir(dirfd: BorrowedFd<'_>, name: &str, mode: u32) -> SysResult<OwnedFd> {
+    match open_dir_strict(dirfd, name) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::ENOENT) => {
+            let c = cstr(name)?;
+            match check(unsafe { libc::mkdirat(dirfd.as_raw_fd(), c.as_ptr(), mode) } as libc::c_long) {
+                Ok(_) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e),
+            }
+            open_dir_strict(dirfd, name)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+// --- the fd-based mount API ------------------------------------------------------------------
+
+pub const FSOPEN_CLOEXEC: u32 = 0x1;
+pub const FSCONFIG_SET_STRING: u32 = 1;
+pub const FSCONFIG_SET_FLAG: u32 = 0;
+pub const FSCONFIG_CMD_CREATE: u32 = 6;
+pub const FSMOUNT_CLOEXEC: u32 = 0x1;
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+pub const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+pub const OPEN_TREE_CLONE: u32 = 1;
+pub const OPEN_TREE_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
+pub const AT_RECURSIVE: u32 = 0x8000;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Creates a detached mount of a fresh `fstype` instance with string options and flags.
+pub fn fs_create(fstype: &str, options: &[(&str, Option<&str>)], attrs: u64) -> SysResult<OwnedFd> {
+    let t = cstr(fstype)?;
+    let fsfd = check(unsafe { libc::syscall(libc::SYS_fsopen, t.as_ptr(), FSOPEN_CLOEXEC) })? as RawFd;
+    let fsfd = unsafe { OwnedFd::from_raw_fd(fsfd) };
+    for (key, value) in options {
+        let k = cstr(key)?;
+        match value {
+            Some(v) => {
+                let v = cstr(v)?;
+                check(unsafe {
+                    libc::syscall(libc::SYS_fsconfig, fsfd.as_raw_fd(), FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0)
+                })?;
+            }
+            None => {
+                check(unsafe {
+                    libc::syscall(
+                        libc::SYS_fsconfig,
+                        fsfd.as_raw_fd(),
+                        FSCONFIG_SET_FLAG,
+                        k.as_ptr(),
+                        std::ptr::null::<libc::c_char>(),
+                        0,
+                    )
+                })?;
+            }
+        }
+    }
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fsfd.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    })?;
+    let mfd = check(unsafe { libc::syscall(libc::SYS_fsmount, fsfd.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })?;
+    Ok(unsafe { OwnedFd::from_raw_fd(mfd as RawFd) })
+}
+
+/// Attaches the detached mount `mnt` on the directory (or file) that `target` is an handle of.
+/// No path is resolved, so nothing inside the vserver root can redirect it.
+pub fn move_mount_to_fd(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> SysResult<()> {
+    let empty = c"";
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt.as_raw_fd(),
+            empty.as_ptr(),
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
+
+/// A detached copy (bind) of the mount tree at `path` (relative to `dirfd`; "" means dirfd itself).
+pub fn open_tree_clone(dirfd: BorrowedFd<'_>, path: &str, recursive: bool) -> SysResult<OwnedFd> {
+    let p = cstr(path)?;
+    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    if path.is_empty() {
+        flags |= libc::AT_EMPTY_PATH as u32;
+    }
+    let fd = check(unsafe { libc::syscall(libc::SYS_open_tree, dirfd.as_raw_fd(), p.as_ptr(), flags) })?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Sets or clears mount attributes on the mount `fd` refers to (and below it when `recursive`).
+pub fn mount_setattr(fd: BorrowedFd<'_>, set: u64, clear: u64, recursive: bool) -> SysResult<()> {
+    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+    let mut flags = libc::AT_EMPTY_PATH as u32;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
+// --- classic calls ------------------------------------------------------------------------------
+
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> SysResult<()> {
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })?;
+    Ok(())
+}
+
+pub const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+
+/// Marks every descriptor from `first` up close-on-exec.
+pub fn cloexec_from(first: u32) -> SysResult<()> {
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) })?;
+    Ok(())
+}
+
+/// Closes every descriptor from `first` up.
+pub fn close_from(first: u32) -> SysResult<()> {
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) })?;
+    Ok(())
+}
+
+/// Fork-style `clone`: both processes return, the child with 0. Only sound in a
+/// single-threaded process, which is what the engine requires of its caller.
+pub fn clone_fork(flags: libc::c_int) -> SysResult<libc::pid_t> {
+    let ret = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null::<libc::c_void>(),
+            std::ptr::null::<libc::c_int>(),
+            std::ptr::null::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    })?;
+    Ok(ret as libc::pid_t)
+}
+
+/// The number of threads of this process (from /proc/self/stat field 20).
+pub fn thread_count() -> Option<u32> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(17)?.parse().ok()
+}
+
+/// Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat): with the pid,
+/// the identity of a process that a recycled pid cannot fake.
+pub fn start_time(pid: libc::pid_t) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the program a descriptor refers to.
+pub fn execveat_fd(fd: RawFd, argv: &[CString], envp: &[CString]) -> Errno {
+    let argv_p: Vec<*const libc::c_char> =
+        argv.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let envp_p: Vec<*const libc::c_char> =
+        envp.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            argv_p.as_ptr(),
+            envp_p.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Errno::last()
+}
