@@ -223,10 +223,10 @@ pub fn limit_process(keep: CapSet) -> Result<(), nix::errno::Errno> {
 
 /// The highest capability number of the running kernel.
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(63)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(63)
+    })
 }
 
 /// Reads one of the capability masks (`CapBnd`, `CapEff`, …) of this process.

@@ -15,7 +15,6 @@ pub enum Step {
     Validate,
     /// The caller must be single-threaded: a fork from a threaded process is unsound.
     SingleThread,
-    CompileSeccomp,
     SealedExe,
     SyncChannel,
     /// clone(2) with the new namespaces.
@@ -51,7 +50,6 @@ impl Step {
         match self {
             Step::Validate => "validate",
             Step::SingleThread => "single-thread",
-            Step::CompileSeccomp => "compile-seccomp",
             Step::SealedExe => "sealed-exe",
             Step::SyncChannel => "sync-channel",
             Step::CloneNamespaces => "clone-namespaces",

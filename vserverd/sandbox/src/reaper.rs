@@ -33,6 +33,7 @@ pub fn main_if_reaper() {
         return;
     }
     let rest: Vec<String> = args.collect();
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"vserver-init".as_ptr() as libc::c_ulong, 0, 0, 0) };
     let code = run(&rest);
     std::process::exit(code);
 }

@@ -2,11 +2,15 @@
 //! number to its pid 1, that pid's start time and what a joiner must take on (flags, caps).
 //! A pid alone is never trusted: an entry is live only while the pid still has the recorded
 //! start time, so a recycled pid is never mistaken for a context.
+//!
+//! An entry is one file, `RUN_DIR/contexts/N`, written whole aside and then hard-linked into
+//! place: the link both claims the number (it fails if the name exists) and publishes complete
+//! content, in one step.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -25,13 +29,14 @@ pub const DYNAMIC_LAST: u32 = 65535;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The number: the entry's file name.
+    #[serde(skip)]
     pub context: u32,
     pub name: String,
     /// pid 1 of the context, as the host sees it, and its start time.
     pub pid: i32,
     pub start_time: u64,
-    /// The process that claimed the number (the monitor) and its start time: a claim whose
-    /// owner is gone is stale.
+    /// The process that built the context (its monitor) and that process's start time.
     pub owner_pid: i32,
     pub owner_start_time: u64,
     pub flags: Flags,
@@ -41,15 +46,19 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// True while the entry's pid 1, or before it exists its owner, is the very process recorded.
+    /// True while the entry's pid 1 is the very process recorded.
     pub fn is_live(&self) -> bool {
-        let alive = |pid: i32, start: u64| pid > 0 && sys::start_time(pid) == Some(start);
-        if self.pid > 0 {
-            alive(self.pid, self.start_time)
-        } else {
-            alive(self.owner_pid, self.owner_start_time)
-        }
+        self.pid > 0 && sys::start_time(self.pid) == Some(self.start_time)
     }
+}
+
+/// This process's pid and start time (read once).
+pub fn me() -> (i32, u64) {
+    static ME: OnceLock<(i32, u64)> = OnceLock::new();
+    *ME.get_or_init(|| {
+        let pid = std::process::id() as i32;
+        (pid, sys::start_time(pid).unwrap_or(0))
+    })
 }
 
 fn dir(run_dir: &Path) -> PathBuf {
@@ -64,11 +73,16 @@ fn err(path: &Path, e: std::io::Error) -> SetupError {
     SetupError::new(Step::Registry, Some(path.display().to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
+fn read(run_dir: &Path, context: u32) -> Option<Entry> {
+    let text = fs::read_to_string(path(run_dir, context)).ok()?;
+    let mut entry: Entry = serde_json::from_str(&text).ok()?;
+    entry.context = context;
+    Some(entry)
+}
+
 /// Reads a live entry; a stale one reads as absent.
 pub fn lookup(run_dir: &Path, context: u32) -> Option<Entry> {
-    let text = fs::read_to_string(path(run_dir, context)).ok()?;
-    let entry: Entry = serde_json::from_str(&text).ok()?;
-    entry.is_live().then_some(entry)
+    read(run_dir, context).filter(Entry::is_live)
 }
 
 /// Every live entry.
@@ -82,73 +96,64 @@ pub fn list(run_dir: &Path) -> Vec<Entry> {
     out
 }
 
-/// Claims `context` for the calling process (the monitor). Fails with EEXIST when a live
-/// entry holds it; a stale entry is replaced.
-pub fn claim(run_dir: &Path, context: u32, name: &str) -> Result<Entry, SetupError> {
+/// Fails with EEXIST when a live context holds `context` (checked before a start, to fail early).
+pub fn check_free(run_dir: &Path, context: u32) -> Result<(), SetupError> {
+    match lookup(run_dir, context) {
+        Some(e) => Err(SetupError::new(Step::Registry, Some(path(run_dir, context).display().to_string()), Errno::EEXIST)
+            .with_detail(format!("context {context} is in use by {:?} (pid {})", e.name, e.pid))),
+        None => Ok(()),
+    }
+}
+
+/// Registers `entry` under `entry.context`, or, when it is 0, under the first free dynamic
+/// number; returns the number. A stale entry in the way is replaced.
+pub fn register(run_dir: &Path, entry: &Entry) -> Result<u32, SetupError> {
     let d = dir(run_dir);
-    fs::create_dir_all(&d).map_err(|e| err(&d, e))?;
-    let me = std::process::id() as i32;
-    let entry = Entry {
-        context,
-        name: name.to_string(),
-        pid: 0,
-        start_time: 0,
-        owner_pid: me,
-        owner_start_time: sys::start_time(me).unwrap_or(0),
-        flags: Flags::default(),
-        caps: CapSet::empty(),
-        own_network: false,
-    };
-    let p = path(run_dir, context);
-    for _ in 0..2 {
-        match fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&p) {
-            Ok(mut f) => {
-                f.write_all(serde_json::to_string(&entry).expect("entry serializes").as_bytes())
-                    .map_err(|e| err(&p, e))?;
-                return Ok(entry);
+    let tmp = d.join(format!(".new.{}", std::process::id()));
+    let body = serde_json::to_string(entry).expect("entry serializes");
+    if let Err(e) = fs::write(&tmp, &body) {
+        if e.kind() != ErrorKind::NotFound {
+            return Err(err(&tmp, e));
+        }
+        fs::create_dir_all(&d).map_err(|e| err(&d, e))?;
+        fs::write(&tmp, &body).map_err(|e| err(&tmp, e))?;
+    }
+    let numbers: Box<dyn Iterator<Item = u32>> =
+        if entry.context == 0 { Box::new(DYNAMIC_FIRST..=DYNAMIC_LAST) } else { Box::new(std::iter::once(entry.context)) };
+    let mut result = Err(SetupError::detail(Step::Registry, Some(d.display().to_string()), "no free context number"));
+    for n in numbers {
+        let p = path(run_dir, n);
+        let mut attempt = fs::hard_link(&tmp, &p);
+        if matches!(&attempt, Err(e) if e.kind() == ErrorKind::AlreadyExists) && lookup(run_dir, n).is_none() {
+            let _ = fs::remove_file(&p); // stale: its context is gone
+            attempt = fs::hard_link(&tmp, &p);
+        }
+        match attempt {
+            Ok(()) => {
+                result = Ok(n);
+                break;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if lookup(run_dir, context).is_some() {
-                    return Err(SetupError::new(Step::Registry, Some(p.display().to_string()), Errno::EEXIST)
-                        .with_detail(format!("context {context} is in use")));
-                }
-                let _ = fs::remove_file(&p);
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && entry.context == 0 => continue,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                result = Err(SetupError::new(Step::Registry, Some(p.display().to_string()), Errno::EEXIST)
+                    .with_detail(format!("context {n} is in use")));
+                break;
             }
-            Err(e) => return Err(err(&p, e)),
+            Err(e) => {
+                result = Err(err(&p, e));
+                break;
+            }
         }
     }
-    Err(SetupError::new(Step::Registry, Some(p.display().to_string()), Errno::EEXIST))
+    let _ = fs::remove_file(&tmp);
+    result
 }
 
-/// Claims the first free dynamic context number.
-pub fn claim_dynamic(run_dir: &Path, name: &str) -> Result<Entry, SetupError> {
-    for n in DYNAMIC_FIRST..=DYNAMIC_LAST {
-        match claim(run_dir, n, name) {
-            Ok(e) => return Ok(e),
-            Err(e) if e.errno == libc::EEXIST => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(SetupError::detail(Step::Registry, Some(dir(run_dir).display().to_string()), "no free context number"))
-}
-
-/// Records the running context (atomically: written aside, then renamed over the claim).
-pub fn publish(run_dir: &Path, entry: &Entry) -> Result<(), SetupError> {
-    let p = path(run_dir, entry.context);
-    let tmp = dir(run_dir).join(format!(".{}.tmp", entry.context));
-    fs::write(&tmp, serde_json::to_string(entry).expect("entry serializes")).map_err(|e| err(&tmp, e))?;
-    fs::rename(&tmp, &p).map_err(|e| err(&p, e))
-}
-
-/// Removes the entry if it still belongs to the calling process or to a dead context.
+/// Removes the entry of a context that has ended (or that this process built).
 pub fn release(run_dir: &Path, context: u32) {
-    let p = path(run_dir, context);
-    if let Ok(text) = fs::read_to_string(&p) {
-        if let Ok(entry) = serde_json::from_str::<Entry>(&text) {
-            let mine = entry.owner_pid == std::process::id() as i32;
-            if mine || !entry.is_live() {
-                let _ = fs::remove_file(&p);
-            }
+    if let Some(entry) = read(run_dir, context) {
+        if entry.owner_pid == me().0 || !entry.is_live() {
+            let _ = fs::remove_file(path(run_dir, context));
         }
     }
 }

@@ -143,18 +143,13 @@ where
         ));
     }
     let prepared = prepare(plan)?;
-    let claim = match plan.context {
-        0 => registry::claim_dynamic(&plan.run_dir, &plan.name)?,
-        n => registry::claim(&plan.run_dir, n, &plan.name)?,
-    };
-    let result = spawn_prepared(plan, claim.context, &prepared, host_steps);
-    if result.is_err() {
-        registry::release(&plan.run_dir, claim.context);
+    if plan.context != 0 {
+        registry::check_free(&plan.run_dir, plan.context)?;
     }
-    result
+    spawn_prepared(plan, &prepared, host_steps)
 }
 
-fn spawn_prepared<F>(plan: &LaunchPlan, context: u32, prepared: &Prepared, host_steps: F) -> Result<Context, SetupError>
+fn spawn_prepared<F>(plan: &LaunchPlan, prepared: &Prepared, host_steps: F) -> Result<Context, SetupError>
 where
     F: FnOnce(i32) -> Result<(), SetupError>,
 {
@@ -204,20 +199,24 @@ where
         }
     }
     let start_time = sys::start_time(pid).unwrap_or(0);
-    let ctx = Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times };
+    let (owner_pid, owner_start_time) = registry::me();
     let entry = registry::Entry {
-        context,
+        context: plan.context,
         name: plan.name.clone(),
         pid,
         start_time,
-        owner_pid: std::process::id() as i32,
-        owner_start_time: sys::start_time(std::process::id() as i32).unwrap_or(0),
+        owner_pid,
+        owner_start_time,
         flags: plan.flags,
         caps: plan.caps,
         own_network: plan.network == Network::None,
     };
-    registry::publish(&plan.run_dir, &entry)?;
-    Ok(ctx)
+    // The number is claimed and published in one step now that pid 1 is known.
+    let context = match registry::register(&plan.run_dir, &entry) {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    Ok(Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times })
 }
 
 fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
@@ -272,7 +271,8 @@ pub fn environment(plan: &LaunchPlan) -> Vec<(String, String)> {
 }
 
 fn prepare(plan: &LaunchPlan) -> Result<Prepared, SetupError> {
-    let filter = seccomp::compile(plan.flags.lock).map_err(|e| SetupError::detail(Step::CompileSeccomp, None, e.to_string()))?;
+    let filter = seccomp::program(plan.flags.lock);
+    caps::last_cap(); // read now, so the child does not have to
     let env = environment(plan);
     let envp = cstrings(&env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "the environment")?;
     let (exec, argv) = match &plan.init {
@@ -320,6 +320,7 @@ fn make_sealed_exe() -> Result<OwnedFd, SetupError> {
 }
 
 /// The child's checklist. Returns only on failure.
+#[allow(unused_assignments)] // the step clock's last update
 fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd) -> SetupError {
     let mut times: Vec<(Step, u64)> = Vec::new();
     let mut clock = Instant::now();

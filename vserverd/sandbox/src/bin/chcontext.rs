@@ -1,1 +1,159 @@
-fn main() {}
+//! `chcontext`: the paper's tool. Runs a command in a new security context (new PID, IPC and
+//! UTS namespaces with its own /proc, same root), or with `--ctx N` in the existing context N.
+//!
+//! ```text
+//! chcontext [--ctx N] [--cap CAP | --cap '!CAP']... [--secure] [--flag lock|private|fakeinit|nproc|sched]...
+//!           [--hostname H] [--domainname D] [--disconnect] [--silent] [--] CMD [ARGS]
+//! ```
+
+use std::path::PathBuf;
+use std::process::exit;
+
+use vserver_sandbox::caps::{self, CapSet, Capability};
+use vserver_sandbox::join::{join, JoinRequest};
+use vserver_sandbox::plan::{Init, LaunchPlan, Network};
+use vserver_sandbox::registry::DEFAULT_RUN_DIR;
+
+const USAGE: &str = "usage: chcontext [--ctx N] [--cap CAP|--cap '!CAP']... [--secure] [--flag FLAG]... \
+[--hostname H] [--domainname D] [--disconnect] [--silent] [--] CMD [ARGS]";
+
+#[derive(Default)]
+struct Options {
+    ctx: Option<u32>,
+    add: Vec<Capability>,
+    remove: Vec<Capability>,
+    secure: bool,
+    flags: Vec<String>,
+    hostname: Option<String>,
+    domainname: Option<String>,
+    disconnect: bool,
+    silent: bool,
+    cmd: Vec<String>,
+}
+
+fn die(msg: &str, code: i32) -> ! {
+    eprintln!("chcontext: {msg}");
+    exit(code)
+}
+
+fn parse(args: Vec<String>) -> Options {
+    let mut o = Options::default();
+    let mut it = args.into_iter();
+    let value = |it: &mut std::vec::IntoIter<String>, opt: &str| it.next().unwrap_or_else(|| die(&format!("{opt} needs a value\n{USAGE}"), 2));
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--ctx" => {
+                let v = value(&mut it, "--ctx");
+                o.ctx = Some(v.parse().unwrap_or_else(|_| die(&format!("--ctx: {v:?} is not a context number"), 2)));
+            }
+            "--cap" => {
+                let v = value(&mut it, "--cap");
+                let (neg, name) = match v.strip_prefix('!') {
+                    Some(n) => (true, n),
+                    None => (false, v.as_str()),
+                };
+                let cap = Capability::parse(name).unwrap_or_else(|e| die(&format!("--cap: {e}"), 2));
+                if neg { o.remove.push(cap) } else { o.add.push(cap) }
+            }
+            "--secure" => o.secure = true,
+            "--flag" => o.flags.push(value(&mut it, "--flag")),
+            "--hostname" => o.hostname = Some(value(&mut it, "--hostname")),
+            "--domainname" => o.domainname = Some(value(&mut it, "--domainname")),
+            "--disconnect" => o.disconnect = true,
+            "--silent" => o.silent = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                exit(0)
+            }
+            "--" => {
+                o.cmd = it.collect();
+                break;
+            }
+            s if s.starts_with("--") => die(&format!("unknown option {s}\n{USAGE}"), 2),
+            _ => {
+                o.cmd = std::iter::once(a).chain(it).collect();
+                break;
+            }
+        }
+    }
+    if o.cmd.is_empty() {
+        die(&format!("no command given\n{USAGE}"), 2);
+    }
+    o
+}
+
+fn main() {
+    vserver_sandbox::reaper::main_if_reaper();
+    let o = parse(std::env::args().skip(1).collect());
+    let run_dir = PathBuf::from(std::env::var("VSERVER_RUN_DIR").unwrap_or_else(|_| DEFAULT_RUN_DIR.into()));
+    if !nix::unistd::geteuid().is_root() {
+        die("creating or entering a security context needs root", 1);
+    }
+
+    // The ceiling: what this process may pass on (the secure list with --secure), then --cap.
+    let mut set = if o.secure { CapSet::secure_default() } else { caps::current("CapBnd").unwrap_or_else(CapSet::full) };
+    for c in &o.add {
+        set.add(*c);
+    }
+    for c in &o.remove {
+        set.remove(*c);
+    }
+
+    if let Some(ctx) = o.ctx {
+        if o.hostname.is_some() || o.domainname.is_some() || !o.flags.is_empty() {
+            die("--hostname, --domainname and --flag apply to a new context, not with --ctx", 2);
+        }
+        let drop = CapSet(!set.0 & CapSet::full().0);
+        let req = JoinRequest { run_dir: &run_dir, context: ctx, argv: &o.cmd, drop };
+        match join(&req) {
+            Ok(exit_status) => exit(exit_status.code()),
+            Err(e) => die(&e.to_string(), 1),
+        }
+    }
+
+    let fakeinit = o.flags.iter().any(|f| f == "fakeinit");
+    let init = if fakeinit {
+        Init::Fake { argv: o.cmd.clone() }
+    } else {
+        Init::Rc { start: o.cmd.clone(), stop: None, exit_with_start: true }
+    };
+    let mut plan = LaunchPlan::new(&o.cmd[0], None, init);
+    plan.network = Network::Host;
+    plan.caps = set;
+    plan.hostname = o.hostname.clone();
+    plan.domainname = o.domainname.clone();
+    plan.run_dir = run_dir;
+    for f in o.flags.iter().filter(|f| *f != "fakeinit") {
+        if let Err(e) = plan.flags.set(f) {
+            die(&format!("--flag: {e}"), 2);
+        }
+    }
+
+    if o.disconnect {
+        // Detach: the context's parent becomes a session leader of its own and nobody waits.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Parent { .. }) => exit(0),
+            Ok(nix::unistd::ForkResult::Child) => {
+                let _ = nix::unistd::setsid();
+            }
+            Err(e) => die(&format!("fork: {}", e.desc()), 1),
+        }
+    }
+    // Like system(3): the terminal's SIGINT and SIGQUIT are for the command, not for us.
+    for s in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGQUIT] {
+        unsafe {
+            let _ = nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigIgn);
+        }
+    }
+    let ctx = match vserver_sandbox::spawn(&plan) {
+        Ok(c) => c,
+        Err(e) => die(&e.to_string(), 1),
+    };
+    if !o.silent {
+        eprintln!("New security context is {}", ctx.context);
+    }
+    match ctx.wait() {
+        Ok(status) => exit(status.code()),
+        Err(e) => die(&format!("wait: {}", e.desc()), 1),
+    }
+}

@@ -1,0 +1,93 @@
+//! Compiles the seccomp denylist (src/seccomp/rules.rs) to BPF at build time with libseccomp,
+//! once without and once with the `lock` rules, so that building a context costs no compile
+//! and the binaries need no libseccomp at run time.
+
+use std::io::{Read, Seek};
+use std::path::PathBuf;
+
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+
+#[allow(dead_code)]
+mod rules {
+    include!("src/seccomp/rules.rs");
+}
+
+fn arches() -> Vec<ScmpArch> {
+    match std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        // Every ABI an x86_64 process can call the kernel through: native, i386 and x32.
+        Ok("x86_64") => vec![ScmpArch::X8664, ScmpArch::X86, ScmpArch::X32],
+        Ok("aarch64") => vec![ScmpArch::Aarch64, ScmpArch::Arm],
+        Ok(other) => panic!("no seccomp architecture list for target {other}"),
+        Err(_) => vec![ScmpArch::native()],
+    }
+}
+
+fn compile(lock: bool) -> Vec<u8> {
+    let eperm = ScmpAction::Errno(libc_eperm());
+    let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).expect("seccomp context");
+    let all = arches();
+    // The native arch of the build host is in a new context already; the filter must cover
+    // exactly the target's ABIs.
+    let native = ScmpArch::native();
+    if !all.contains(&native) {
+        ctx.remove_arch(native).expect("remove build arch");
+    }
+    for arch in &all {
+        if *arch != native {
+            ctx.add_arch(*arch).expect("add arch");
+        }
+    }
+    ctx.set_ctl_nnp(false).expect("nnp");
+
+    let mut names: Vec<&str> = rules::ALWAYS_DENIED.to_vec();
+    if lock {
+        names.extend_from_slice(rules::LOCK_DENIED);
+    }
+    for name in names {
+        // A name an architecture lacks (umount on x86_64) is skipped there by libseccomp;
+        // a name no architecture knows is a typo in the list.
+        let sys = ScmpSyscall::from_name(name).unwrap_or_else(|_| panic!("unknown syscall {name}"));
+        ctx.add_rule(eperm, sys).unwrap_or_else(|e| panic!("rule {name}: {e}"));
+    }
+    let ioctl = ScmpSyscall::from_name("ioctl").expect("ioctl");
+    for (name, request) in rules::DENIED_IOCTLS {
+        let cmp = ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(0xffff_ffff), *request);
+        ctx.add_rule_conditional(eperm, ioctl, &[cmp]).unwrap_or_else(|e| panic!("ioctl {name}: {e}"));
+    }
+    if lock {
+        let clone = ScmpSyscall::from_name("clone").expect("clone");
+        for flag in rules::NS_FLAGS {
+            let cmp = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(*flag), *flag);
+            ctx.add_rule_conditional(eperm, clone, &[cmp]).expect("clone flags");
+        }
+        // clone3 passes its flags in memory, out of a filter's reach: answer ENOSYS so that
+        // libc falls back to clone, whose flags the rules above see.
+        let clone3 = ScmpSyscall::from_name("clone3").expect("clone3");
+        ctx.add_rule(ScmpAction::Errno(38 /* ENOSYS */), clone3).expect("clone3");
+    }
+
+    let mut file = tempfile();
+    ctx.export_bpf(&file).expect("export bpf");
+    let mut bytes = Vec::new();
+    file.rewind().expect("rewind");
+    file.read_to_end(&mut bytes).expect("read bpf");
+    assert!(!bytes.is_empty() && bytes.len() % 8 == 0, "libseccomp exported no BPF");
+    bytes
+}
+
+fn libc_eperm() -> i32 {
+    1
+}
+
+fn tempfile() -> std::fs::File {
+    let path = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("seccomp.tmp");
+    std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).expect("temp file")
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/seccomp/rules.rs");
+    println!("cargo:rerun-if-changed=build.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out.join("seccomp-plain.bpf"), compile(false)).expect("write");
+    std::fs::write(out.join("seccomp-lock.bpf"), compile(true)).expect("write");
+}
