@@ -242,11 +242,16 @@ pub fn thread_count() -> Option<u32> {
 }
 
 /// Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat): with the pid,
-/// the identity of a process that a recycled pid cannot fake.
+/// the identity of a process that a recycled pid cannot fake. `None` when the process is gone
+/// or a zombie (it has ended; only its exit status is left).
 pub fn start_time(pid: libc::pid_t) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = after.split_whitespace();
+    if matches!(fields.next(), Some("Z") | Some("X") | Some("x")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the program a descriptor refers to.

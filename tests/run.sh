@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as root: unit tests, D-Bus tests over a private bus, and end-to-end
+# tests that build real vservers (busybox-static roots, namespaces, mounts) and check them
+# from inside with a static probe.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/run.sh: the end-to-end tests need root" >&2
+    exit 1
+fi
+
+# The probe runs inside busybox roots, so it must be a static binary.
+RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet -p vserver-probe --release \
+    --target x86_64-unknown-linux-gnu --target-dir target/probe
+export VSERVER_PROBE="$PWD/target/probe/x86_64-unknown-linux-gnu/release/vserver-probe"
+
+cargo build --quiet --workspace --bins
+cargo test --workspace -- --test-threads=2
