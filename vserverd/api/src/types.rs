@@ -1,0 +1,57 @@
+//! Types that travel over the bus.
+
+use serde::{Deserialize, Serialize};
+use zbus::wire::{OwnedObjectPath, Type};
+
+/// A vserver's lifecycle state: `stopped → starting → running → stopping → stopped | failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        [State::Stopped, State::Starting, State::Running, State::Stopping, State::Failed].into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub fn is_active(self) -> bool {
+        matches!(self, State::Starting | State::Running | State::Stopping)
+    }
+}
+
+/// One row of `ListVServers`: D-Bus signature `(ssuuasto)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct VServerSummary {
+    pub name: String,
+    /// [`State::as_str`].
+    pub state: String,
+    pub context: u32,
+    /// pid 1 of the vserver as the host sees it; 0 when not running.
+    pub leader: u32,
+    pub addresses: Vec<String>,
+    /// Microseconds since the Unix epoch; 0 when not running.
+    pub started_at: u64,
+    pub path: OwnedObjectPath,
+}
+
+/// One vserver's outcome in `StartOnboot` / `StopAll`: `(sbs)` = name, ok, message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct BootReport {
+    pub name: String,
+    pub ok: bool,
+    pub message: String,
+}
