@@ -70,7 +70,10 @@ fn run_cmd(cmd: &mut Command) {
 }
 
 fn main() {
-    vserver_sandbox::reaper::main_if_reaper();
+    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
     let root = make_root();
     let run_dir = root.with_extension("run");

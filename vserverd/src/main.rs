@@ -1,5 +1,78 @@
-fn main() {
-    vserver_sandbox::reaper::main_if_reaper();
-    eprintln!("vserverd: not yet implemented");
-    std::process::exit(1);
+//! `vserverd`: wiring only. `vserverd monitor NAME` is the per-vserver monitor (re-exec'd by the
+//! daemon, single-threaded); anything else runs the daemon.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "vserverd", version, about = "The vserver host daemon: builds and supervises vservers, serves org.vserverd.VServer1")]
+struct Args {
+    /// Where NAME.toml files live.
+    #[arg(long, default_value = vserverd::config::DEFAULT_CONFIG_DIR)]
+    config_dir: PathBuf,
+    /// Runtime state (monitors' state files, the context registry).
+    #[arg(long, default_value = vserver_sandbox::registry::DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
+    /// Console logs, NAME.log.
+    #[arg(long, default_value = "/var/log/vservers")]
+    log_dir: PathBuf,
+    /// Where default roots live (NAME appended).
+    #[arg(long, default_value = vserverd::config::DEFAULT_ROOT_BASE)]
+    root_base: PathBuf,
+    /// Check the configuration in DIR (default: --config-dir) offline and exit: 0 valid, 1 not.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    check_config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("monitor") {
+        let name = argv.get(2).cloned().unwrap_or_default();
+        vserverd::monitor::main(&name);
+    }
+    let args = Args::parse();
+    let paths = vserverd::paths::Paths {
+        config_dir: args.config_dir.clone(),
+        run_dir: args.run_dir,
+        log_dir: args.log_dir,
+        root_base: args.root_base,
+    };
+    if let Some(dir) = args.check_config {
+        let dir = if dir.as_os_str().is_empty() { args.config_dir } else { dir };
+        let r = vserverd::config::load_dir(&dir, &paths.load_options());
+        for d in &r.diagnostics {
+            println!("{d}");
+        }
+        std::process::exit(if r.has_errors() { 1 } else { 0 });
+    }
+    init_logging();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(vserverd::run(paths))
+}
+
+/// To the journal when stderr is the journal (systemd sets JOURNAL_STREAM to its dev:ino),
+/// plain stderr otherwise.
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VSERVERD_LOG").unwrap_or_else(|_| "info".into());
+    if stderr_is_journal() {
+        if let Ok(layer) = tracing_journald::layer() {
+            tracing_subscriber::registry().with(filter).with(layer).init();
+            return;
+        }
+    }
+    tracing_subscriber::registry().with(filter).with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false)).init();
+}
+
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(js) = std::env::var("JOURNAL_STREAM") else { return false };
+    let Some((dev, ino)) = js.split_once(':') else { return false };
+    let Ok(md) = std::fs::metadata("/proc/self/fd/2") else { return false };
+    dev.parse::<u64>().ok() == Some(md.dev()) && ino.parse::<u64>().ok() == Some(md.ino())
 }

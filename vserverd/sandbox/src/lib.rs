@@ -12,6 +12,7 @@ pub mod plan;
 pub mod reaper;
 pub mod registry;
 pub mod rootfs;
+pub mod sealed;
 pub mod seccomp;
 pub mod spawn;
 pub mod sys;

@@ -1,8 +1,9 @@
 //! pid 1 of an rc-style context (the paper's default start): runs the start command, reaps
 //! every orphan, and on a stop request runs the stop command, then ends every process left.
 //!
-//! It runs from a sealed in-memory copy of the host binary (see `spawn`), under the name
-//! `vserver-init`: every binary that embeds the engine calls [`main_if_reaper`] first thing.
+//! It is the context's builder itself, carried on after its last setup step without an exec
+//! (so it needs nothing from the vserver's root, not even a dynamic loader). Its `/proc/1/exe`
+//! is the builder's binary, which `sealed` makes a sealed in-memory copy.
 //!
 //! Signals to pid 1: SIGTERM or SIGPWR = stop (run the stop command, then SIGTERM to all,
 //! exit 0 once none is left); SIGINT and SIGHUP are forwarded to the start command when it is
@@ -13,36 +14,15 @@ use std::ffi::CString;
 
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{execvp, fork, ForkResult, Pid};
+use nix::unistd::{fork, ForkResult, Pid};
 
-pub const ARGV0: &str = "vserver-init";
-
-/// The argv that starts the reaper: `vserver-init MODE NSTOP STOP… START…`.
-pub fn argv(start: &[String], stop: Option<&[String]>, exit_with_start: bool) -> Vec<String> {
-    let stop = stop.unwrap_or(&[]);
-    let mut v = vec![ARGV0.to_string(), if exit_with_start { "exit" } else { "serve" }.to_string(), stop.len().to_string()];
-    v.extend(stop.iter().cloned());
-    v.extend(start.iter().cloned());
-    v
-}
-
-/// Runs the reaper and never returns when this process was started as `vserver-init`.
-pub fn main_if_reaper() {
-    let mut args = std::env::args();
-    if args.next().as_deref() != Some(ARGV0) {
-        return;
-    }
-    let rest: Vec<String> = args.collect();
-    unsafe { libc::prctl(libc::PR_SET_NAME, c"vserver-init".as_ptr() as libc::c_ulong, 0, 0, 0) };
-    let code = run(&rest);
-    std::process::exit(code);
-}
+/// How pid 1 names itself in `ps`.
+pub const NAME: &std::ffi::CStr = c"vserver-init";
 
 extern "C" fn noop(_: libc::c_int) {}
 
-fn spawn(argv: &[String], unblock: &SigSet) -> Option<Pid> {
-    let c: Vec<CString> = argv.iter().filter_map(|a| CString::new(a.as_str()).ok()).collect();
-    if c.is_empty() {
+fn spawn(argv: &[CString], envp: &[CString], unblock: &SigSet) -> Option<Pid> {
+    if argv.is_empty() {
         return None;
     }
     match unsafe { fork() } {
@@ -51,8 +31,8 @@ fn spawn(argv: &[String], unblock: &SigSet) -> Option<Pid> {
             for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGPWR, Signal::SIGCHLD] {
                 let _ = unsafe { sigaction(s, &SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty())) };
             }
-            let e = execvp(&c[0], &c).unwrap_err();
-            eprintln!("vserver-init: cannot run {}: {}", argv[0], e.desc());
+            let (path, e) = crate::spawn::exec_program(argv, envp);
+            eprintln!("vserver-init: cannot run {path}: {}", e.desc());
             unsafe { libc::_exit(127) };
         }
         Ok(ForkResult::Parent { child }) => Some(child),
@@ -71,11 +51,9 @@ fn status_code(ws: WaitStatus) -> Option<i32> {
     }
 }
 
-fn run(args: &[String]) -> i32 {
-    let exit_with_start = args.first().map(|m| m == "exit").unwrap_or(false);
-    let nstop: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(0);
-    let stop: Vec<String> = args.iter().skip(2).take(nstop).cloned().collect();
-    let start: Vec<String> = args.iter().skip(2 + nstop).cloned().collect();
+/// Runs as pid 1 until the context ends; returns pid 1's exit code.
+pub fn run(start: &[CString], stop: Option<&[CString]>, exit_with_start: bool, envp: &[CString]) -> i32 {
+    unsafe { libc::prctl(libc::PR_SET_NAME, NAME.as_ptr() as libc::c_ulong, 0, 0, 0) };
 
     // A handler (not SIG_DFL) for each signal we wait on: the kernel drops default-action
     // signals sent to a namespace's pid 1. They stay blocked and are taken by sigwait.
@@ -86,7 +64,7 @@ fn run(args: &[String]) -> i32 {
     }
     let _ = set.thread_block();
 
-    let Some(main) = spawn(&start, &set) else { return 127 };
+    let Some(main) = spawn(start, envp, &set) else { return 127 };
     let mut main_alive = true;
     let mut stopping = false;
     let mut stop_cmd: Option<Pid> = None;
@@ -144,8 +122,8 @@ fn run(args: &[String]) -> i32 {
             }
             _ if !stopping => {
                 stopping = true;
-                if !stop.is_empty() {
-                    stop_cmd = spawn(&stop, &set);
+                if let Some(stop) = stop {
+                    stop_cmd = spawn(stop, envp, &set);
                 }
                 if stop_cmd.is_none() {
                     let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);

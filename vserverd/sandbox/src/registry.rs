@@ -121,6 +121,8 @@ pub fn register(run_dir: &Path, entry: &Entry) -> Result<u32, SetupError> {
     let numbers: Box<dyn Iterator<Item = u32>> =
         if entry.context == 0 { Box::new(DYNAMIC_FIRST..=DYNAMIC_LAST) } else { Box::new(std::iter::once(entry.context)) };
     let mut result = Err(SetupError::detail(Step::Registry, Some(d.display().to_string()), "no free context number"));
+    // Deciding that an entry is stale and replacing it must be one step among all claimants.
+    let lock = lock_dir(&d)?;
     for n in numbers {
         let p = path(run_dir, n);
         let mut attempt = fs::hard_link(&tmp, &p);
@@ -145,8 +147,24 @@ pub fn register(run_dir: &Path, entry: &Entry) -> Result<u32, SetupError> {
             }
         }
     }
+    drop(lock);
     let _ = fs::remove_file(&tmp);
     result
+}
+
+/// An exclusive `flock` on `contexts/.lock`, held while numbers are claimed.
+fn lock_dir(d: &Path) -> Result<fs::File, SetupError> {
+    let p = d.join(".lock");
+    let f = fs::OpenOptions::new().create(true).write(true).truncate(false).open(&p).map_err(|e| err(&p, e))?;
+    loop {
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } == 0 {
+            return Ok(f);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != ErrorKind::Interrupted {
+            return Err(err(&p, e));
+        }
+    }
 }
 
 /// Removes the entry of a context that has ended (or that this process built).

@@ -9,10 +9,8 @@
 //! 4. the exec closes the socket: the parent reads end-of-file, pid 1 is running.
 
 use std::ffi::CString;
-use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -117,10 +115,10 @@ struct Prepared {
 }
 
 enum ExecTarget {
-    /// A program of the vserver, found in its root after the pivot.
-    Program(String),
-    /// The sealed copy of this binary, started as the reaper.
-    Reaper(RawFd),
+    /// A program of the vserver (argv[0]), found in its root after the pivot.
+    Program,
+    /// No exec: the child itself becomes the reaper and runs the start command.
+    Reaper { start: Vec<CString>, stop: Option<Vec<CString>>, exit_with_start: bool },
 }
 
 /// Builds the context the plan describes.
@@ -276,47 +274,17 @@ fn prepare(plan: &LaunchPlan) -> Result<Prepared, SetupError> {
     let env = environment(plan);
     let envp = cstrings(&env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "the environment")?;
     let (exec, argv) = match &plan.init {
-        Init::Fake { argv } => (ExecTarget::Program(argv[0].clone()), cstrings(argv, "the init command")?),
+        Init::Fake { argv } => (ExecTarget::Program, cstrings(argv, "the init command")?),
         Init::Rc { start, stop, exit_with_start } => {
-            let fd = sealed_self_exe()?;
-            (ExecTarget::Reaper(fd), cstrings(&crate::reaper::argv(start, stop.as_deref(), *exit_with_start), "the start command")?)
+            let stop = match stop {
+                Some(s) if !s.is_empty() => Some(cstrings(s, "the stop command")?),
+                _ => None,
+            };
+            let start = cstrings(start, "the start command")?;
+            (ExecTarget::Reaper { start: start.clone(), stop, exit_with_start: *exit_with_start }, start)
         }
     };
     Ok(Prepared { exec, argv, envp, filter, trace: std::env::var_os("VSERVER_TRACE_STEPS").is_some() })
-}
-
-/// A sealed, in-memory copy of this binary, made once per process. The reaper runs from it so
-/// that `/proc/1/exe` inside a vserver leads to a file nobody can write, never to the host's
-/// binary (the runc /proc/self/exe attack).
-pub fn sealed_self_exe() -> Result<RawFd, SetupError> {
-    static EXE: OnceLock<Result<OwnedFd, SetupError>> = OnceLock::new();
-    match EXE.get_or_init(make_sealed_exe) {
-        Ok(fd) => Ok(fd.as_raw_fd()),
-        Err(e) => Err(e.clone()),
-    }
-}
-
-fn make_sealed_exe() -> Result<OwnedFd, SetupError> {
-    let e = |errno: Errno| SetupError::new(Step::SealedExe, Some("/proc/self/exe".into()), errno);
-    let io = |err: std::io::Error| e(Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)));
-    const MFD_EXEC: libc::c_uint = 0x10;
-    let mut fd = unsafe { libc::memfd_create(c"vserver-init".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | MFD_EXEC) };
-    if fd < 0 && Errno::last() == Errno::EINVAL {
-        fd = unsafe { libc::memfd_create(c"vserver-init".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    }
-    if fd < 0 {
-        return Err(e(Errno::last()));
-    }
-    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut src = std::fs::File::open("/proc/self/exe").map_err(io)?;
-    let mut dst = std::fs::File::from(memfd.try_clone().map_err(io)?);
-    std::io::copy(&mut src, &mut dst).map_err(io)?;
-    dst.flush().map_err(io)?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-        return Err(e(Errno::last()));
-    }
-    Ok(memfd)
 }
 
 /// The child's checklist. Returns only on failure.
@@ -342,6 +310,8 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd) -> SetupError {
 
     // Sync point 1: die with the parent while half-built; wait for its "go".
     step!(Step::WaitParent, wait_parent(sock));
+    // pid 1 starts clean: no blocked signal, no ignored signal inherited from the builder.
+    reset_signals();
 
     unsafe { libc::umask(0) };
     match &plan.root {
@@ -386,7 +356,28 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd) -> SetupError {
         let _ = send(sock, &msg, MsgFlags::empty());
     }
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    if let ExecTarget::Reaper { start, stop, exit_with_start } = &prep.exec {
+        // Sync point 4 without an exec: closing everything from 3 up closes the socket too.
+        if let Err(e) = sys::close_from(3) {
+            return SetupError::new(Step::CloseFds, Some("3..".into()), e);
+        }
+        let code = crate::reaper::run(start, stop.as_deref(), *exit_with_start, &prep.envp);
+        unsafe { libc::_exit(code) };
+    }
     exec(prep)
+}
+
+fn reset_signals() {
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
 }
 
 fn wait_parent(sock: RawFd) -> Result<(), SetupError> {
@@ -419,14 +410,18 @@ fn apply_rlimits(plan: &LaunchPlan) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// The paper's S_NICE: pid 1 starts at `nice`, and RLIMIT_NICE (20 - nice) keeps every process
-/// inside from going below it (raising the limit needs CAP_SYS_RESOURCE, which root inside lacks).
+/// The paper's S_NICE: pid 1 starts at `nice`, and RLIMIT_NICE keeps every process inside from
+/// going below it: the limit becomes 20 - nice, or stays lower if it already is (the usual hard
+/// limit is 0: nobody without CAP_SYS_NICE may lower a niceness at all). Raising it back needs
+/// CAP_SYS_RESOURCE, which root inside lacks.
 fn apply_nice(nice: i32) -> Result<(), SetupError> {
     let nice = nice.clamp(-20, 19);
     if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
         return Err(SetupError::new(Step::Nice, Some(nice.to_string()), Errno::last()));
     }
-    let ceiling = (20 - nice) as u64;
+    let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    unsafe { libc::getrlimit(libc::RLIMIT_NICE, &mut cur) };
+    let ceiling = ((20 - nice) as u64).min(cur.rlim_max);
     let lim = libc::rlimit { rlim_cur: ceiling, rlim_max: ceiling };
     if unsafe { libc::setrlimit(libc::RLIMIT_NICE, &lim) } != 0 {
         return Err(SetupError::new(Step::Nice, Some("RLIMIT_NICE".into()), Errno::last()));
@@ -434,31 +429,24 @@ fn apply_nice(nice: i32) -> Result<(), SetupError> {
     Ok(())
 }
 
-fn exec(prep: &Prepared) -> SetupError {
-    match &prep.exec {
-        ExecTarget::Reaper(fd) => {
-            let e = sys::execveat_fd(*fd, &prep.argv, &prep.envp);
-            SetupError::new(Step::Exec, Some(crate::reaper::ARGV0.into()), e)
-        }
-        ExecTarget::Program(prog) => {
-            let candidates: Vec<String> = if prog.contains('/') {
-                vec![prog.clone()]
-            } else {
-                DEFAULT_PATH.split(':').map(|d| format!("{d}/{prog}")).collect()
-            };
-            let mut last = Errno::ENOENT;
-            for c in &candidates {
-                let Ok(path) = CString::new(c.as_str()) else { continue };
-                match nix::unistd::execve(&path, &prep.argv, &prep.envp) {
-                    Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
-                    Err(e) => {
-                        last = e;
-                        return SetupError::new(Step::Exec, Some(c.clone()), last);
-                    }
-                    Ok(_) => unreachable!(),
-                }
-            }
-            SetupError::new(Step::Exec, Some(prog.clone()), last)
+/// Execs `argv[0]` (searched in the vserver's default PATH when it has no `/`); returns only on
+/// failure, with the path tried last and the errno.
+pub(crate) fn exec_program(argv: &[CString], envp: &[CString]) -> (String, Errno) {
+    let prog = argv[0].to_string_lossy().into_owned();
+    let candidates: Vec<String> =
+        if prog.contains('/') { vec![prog.clone()] } else { DEFAULT_PATH.split(':').map(|d| format!("{d}/{prog}")).collect() };
+    for c in &candidates {
+        let Ok(path) = CString::new(c.as_str()) else { continue };
+        match nix::unistd::execve(&path, argv, envp) {
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
+            Err(e) => return (c.clone(), e),
+            Ok(_) => unreachable!(),
         }
     }
+    (prog, Errno::ENOENT)
+}
+
+fn exec(prep: &Prepared) -> SetupError {
+    let (path, e) = exec_program(&prep.argv, &prep.envp);
+    SetupError::new(Step::Exec, Some(path), e)
 }

@@ -83,7 +83,10 @@ fn parse(args: Vec<String>) -> Options {
 }
 
 fn main() {
-    vserver_sandbox::reaper::main_if_reaper();
+    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     let o = parse(std::env::args().skip(1).collect());
     let run_dir = PathBuf::from(std::env::var("VSERVER_RUN_DIR").unwrap_or_else(|_| DEFAULT_RUN_DIR.into()));
     if !nix::unistd::geteuid().is_root() {

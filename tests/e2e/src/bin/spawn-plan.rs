@@ -1,0 +1,71 @@
+//! `spawn-plan PLAN.json [--print-pid FILE]`: builds the context a JSON
+//! [`vserver_sandbox::LaunchPlan`] describes, waits for its pid 1 and reports how it ended.
+//!
+//! The engine needs a single-threaded caller, which the test harness is not; the tests run this
+//! helper instead. It prints nothing on stdout (that belongs to the context, which inherits
+//! fds 0, 1 and 2), and one line on stderr:
+//! `spawn-plan: exit=<json of Exit>` (then exits with the shell code of that exit) or
+//! `spawn-plan: error=<json of SetupError>` (then exits 125).
+//! With `--print-pid FILE`, `PID CONTEXT` (pid 1 as the host sees it, and the context number) is
+//! written to FILE (atomically) once pid 1 runs.
+
+use std::path::PathBuf;
+
+fn main() {
+    // The reaper (rc mode) re-execs this binary as `vserver-init`.
+    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+
+    let mut plan_path: Option<PathBuf> = None;
+    let mut pid_file: Option<PathBuf> = None;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--print-pid" {
+            pid_file = args.next().map(PathBuf::from);
+        } else if plan_path.is_none() {
+            plan_path = Some(PathBuf::from(a));
+        } else {
+            usage();
+        }
+    }
+    let Some(plan_path) = plan_path else { usage() };
+    let text = std::fs::read_to_string(&plan_path).unwrap_or_else(|e| {
+        eprintln!("spawn-plan: cannot read {}: {e}", plan_path.display());
+        std::process::exit(2)
+    });
+    let plan: vserver_sandbox::LaunchPlan = serde_json::from_str(&text).unwrap_or_else(|e| {
+        eprintln!("spawn-plan: bad plan {}: {e}", plan_path.display());
+        std::process::exit(2)
+    });
+
+    let ctx = match vserver_sandbox::spawn(&plan) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("spawn-plan: error={}", serde_json::to_string(&e).unwrap_or_default());
+            std::process::exit(125);
+        }
+    };
+    if let Some(f) = pid_file {
+        let tmp = f.with_extension("tmp");
+        if std::fs::write(&tmp, format!("{} {}\n", ctx.pid, ctx.context)).and_then(|_| std::fs::rename(&tmp, &f)).is_err() {
+            eprintln!("spawn-plan: cannot write {}", f.display());
+        }
+    }
+    match ctx.wait() {
+        Ok(exit) => {
+            eprintln!("spawn-plan: exit={}", serde_json::to_string(&exit).unwrap_or_default());
+            std::process::exit(exit.code());
+        }
+        Err(e) => {
+            eprintln!("spawn-plan: wait failed: {e}");
+            std::process::exit(126);
+        }
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: spawn-plan PLAN.json [--print-pid FILE]");
+    std::process::exit(2)
+}

@@ -1,0 +1,72 @@
+//! The host binary is never writable from inside a vserver.
+//!
+//! Processes of a context that the engine does not exec (the rc-mode reaper, pid 1) still show
+//! the builder's binary as `/proc/PID/exe`. Root inside could open that link and, once nothing
+//! executes the file any more, write through it (the runc `/proc/self/exe` attack). So every
+//! binary that builds contexts first re-execs itself from a sealed in-memory copy: `/proc/PID/exe`
+//! then leads to a memfd sealed against writing, growing and shrinking, whose seals cannot be
+//! removed. The copy is made once per program start (the daemon's monitors are exec'd from the
+//! daemon's own sealed copy, through `/proc/self/exe`, and copy nothing).
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use crate::error::{SetupError, Step};
+use crate::sys;
+
+const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+/// True when this process runs from a memfd carrying all the seals.
+pub fn is_sealed() -> bool {
+    let Ok(f) = std::fs::File::open("/proc/self/exe") else { return false };
+    let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & SEALS == SEALS
+}
+
+/// Re-execs this program from a sealed copy of itself, unless it already runs from one.
+/// Returns only on failure (or when already sealed). Call it first thing in `main`, before any
+/// thread exists.
+pub fn ensure_sealed_self() -> Result<(), SetupError> {
+    if is_sealed() {
+        return Ok(());
+    }
+    let memfd = sealed_copy()?;
+    let argv: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.into_encoded_bytes()).ok()).collect();
+    let envp: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let e = sys::execveat_fd(memfd.as_raw_fd(), &argv, &envp);
+    Err(SetupError::new(Step::SealedExe, Some("/proc/self/exe".into()), e).with_detail("re-exec from the sealed copy"))
+}
+
+fn sealed_copy() -> Result<OwnedFd, SetupError> {
+    let e = |errno: Errno| SetupError::new(Step::SealedExe, Some("/proc/self/exe".into()), errno);
+    let io = |err: std::io::Error| e(Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)));
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let name = c"vserver-sealed";
+    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | MFD_EXEC) };
+    if fd < 0 && Errno::last() == Errno::EINVAL {
+        fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    }
+    if fd < 0 {
+        return Err(e(Errno::last()));
+    }
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut src = std::fs::File::open("/proc/self/exe").map_err(io)?;
+    let mut dst = std::fs::File::from(memfd.try_clone().map_err(io)?);
+    std::io::copy(&mut src, &mut dst).map_err(io)?;
+    dst.flush().map_err(io)?;
+    drop(dst);
+    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
+        return Err(e(Errno::last()));
+    }
+    Ok(memfd)
+}

@@ -1,0 +1,101 @@
+//! The vservers' configuration: `/etc/vservers/NAME.toml`, its drop-ins
+//! `/etc/vservers/NAME.toml.d/*.toml` and `/etc/vservers/defaults.toml` (the paper's
+//! `NAME.conf`, one key per variable; `etc/vservers/example.toml.sample` shows every key).
+//!
+//! - NAME comes from the file name: ASCII letters, digits, `-`, `_`, `.`, at most 64
+//!   characters, no leading `.`. Files not ending in `.toml` are ignored; `defaults.toml` is not
+//!   a vserver and may not set the per-vserver keys `root`, `hostname`, `context`, `depends`.
+//! - Merging: defaults.toml, NAME.toml, then the drop-ins in lexical order; tables merge key by
+//!   key, arrays and scalars replace. A diagnostic points into the file the final value came from.
+//! - Strict: unknown keys, wrong types, bad values, unknown capabilities or flags, invalid
+//!   names, duplicate contexts, a `depends` on a missing vserver or a cycle are errors, reported
+//!   as `path:line:col: error: message`, all at once (a file stops at its first syntax or type
+//!   error; value errors are all reported). A vserver with an error is invalid; others stay valid.
+//! - Contexts: 1 to 49151, unique; when absent, the lowest free number from 1000 up, given in
+//!   name order.
+
+mod cross;
+mod diag;
+mod launch;
+mod limits;
+mod load;
+mod model;
+mod network;
+mod resolve;
+mod schema;
+pub mod values;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub use diag::{Diagnostic, Severity};
+pub use model::*;
+pub use values::{IpCidr, ValueError};
+
+/// Where the daemon reads its configuration by default.
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/vservers";
+
+/// Settings of the loader (overridable for tests).
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Base of the default roots, `NAME` is appended (default `/var/lib/vservers`).
+    pub root_base: PathBuf,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { root_base: PathBuf::from(DEFAULT_ROOT_BASE) }
+    }
+}
+
+/// What loading found: the valid vservers, every diagnostic, and the vservers that have a file
+/// but are invalid (the daemon keeps the others running).
+#[derive(Debug, Clone, Default)]
+pub struct LoadResult {
+    pub vservers: BTreeMap<String, VServerConfig>,
+    /// Sorted by path, line and column.
+    pub diagnostics: Vec<Diagnostic>,
+    pub invalid: BTreeSet<String>,
+}
+
+impl LoadResult {
+    /// True when any diagnostic is an error (`check` then exits 1).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| !d.is_error())
+    }
+}
+
+/// Loads every vserver of `dir`.
+pub fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
+    load::load_dir(dir, opts)
+}
+
+/// Loads the directory (contexts and dependencies are checked across all vservers) and keeps
+/// what concerns `name`: its configuration if valid, and the diagnostics of its files and of
+/// defaults.toml. A missing NAME.toml is an error.
+pub fn load_one(dir: &Path, name: &str, opts: &LoadOptions) -> LoadResult {
+    let main = dir.join(format!("{name}.toml"));
+    if let Err(e) = values::check_name(name) {
+        let diagnostics = vec![Diagnostic::file_error(&main, e.to_string())];
+        return LoadResult { diagnostics, invalid: BTreeSet::from([name.to_string()]), ..LoadResult::default() };
+    }
+    let mut r = load_dir(dir, opts);
+    let dropins = dir.join(format!("{name}.toml.d"));
+    let defaults = dir.join("defaults.toml");
+    r.diagnostics.retain(|d| d.path == main || d.path.starts_with(&dropins) || d.path == defaults || d.path == dir);
+    r.vservers.retain(|n, _| n == name);
+    r.invalid.retain(|n| n == name);
+    if !main.is_file() {
+        r.diagnostics.insert(0, Diagnostic::file_error(&main, format!("no such vserver: {name}")));
+        r.invalid.insert(name.to_string());
+    }
+    r
+}

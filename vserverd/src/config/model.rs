@@ -1,0 +1,141 @@
+//! The resolved configuration of one vserver: plain data, every default filled in, every value
+//! checked. This is what the daemon works with.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use vserver_sandbox::caps::CapSet;
+use vserver_sandbox::plan::{BindMount, Flags, Rlimit};
+
+use super::values::IpCidr;
+
+/// Where vserver roots live unless `root` says otherwise: `/var/lib/vservers/NAME`.
+pub const DEFAULT_ROOT_BASE: &str = "/var/lib/vservers";
+/// First context number given to a vserver without `context` (lower ones are left to admins).
+pub const FIRST_ALLOCATED_CONTEXT: u32 = 1000;
+/// Highest static context number; 49152 and up are dynamic (`chcontext` without `--ctx`).
+pub const MAX_STATIC_CONTEXT: u32 = 49151;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VServerConfig {
+    pub name: String,
+    /// The vserver's root directory (default `/var/lib/vservers/NAME`).
+    pub root: PathBuf,
+    /// S_HOSTNAME (default NAME).
+    pub hostname: String,
+    /// S_DOMAINNAME.
+    pub domainname: Option<String>,
+    /// S_CONTEXT, given or allocated.
+    pub context: u32,
+    /// True when `context` was absent and the number was allocated.
+    pub context_allocated: bool,
+    /// ONBOOT.
+    pub onboot: bool,
+    /// Boot order, lower first (default 100).
+    pub priority: i32,
+    /// Started after these, stopped before them.
+    pub depends: Vec<String>,
+    /// S_NICE.
+    pub nice: Option<i32>,
+    /// S_FLAGS acted on by the engine and the daemon.
+    pub flags: Flags,
+    /// The `fakeinit` flag: the vserver's own init is pid 1.
+    pub fakeinit: bool,
+    pub init: InitConfig,
+    /// S_CAPS: the secure default plus `capabilities.add` minus `capabilities.drop`.
+    pub caps: CapSet,
+    pub limits: Limits,
+    pub network: NetworkConfig,
+    pub mounts: Vec<BindMount>,
+    pub hooks: Hooks,
+    /// The files this configuration was merged from, in order.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Restart {
+    No,
+    OnFailure,
+    Always,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InitConfig {
+    /// Pid 1 with fakeinit (default `/sbin/init`), else the start command (default
+    /// `/etc/init.d/rc 3`).
+    pub command: Vec<String>,
+    /// The stop command without fakeinit (default `/etc/init.d/rc 0` with the default command).
+    pub stop: Option<Vec<String>>,
+    /// Signal number sent to pid 1 to stop it with fakeinit (default SIGTERM).
+    pub stop_signal: i32,
+    /// Seconds (1 to 86400) to wait before every process of the vserver is killed (default 30).
+    pub stop_timeout: u32,
+    pub restart: Restart,
+    pub env: BTreeMap<String, String>,
+}
+
+/// `[limits]`: cgroup limits for the whole vserver, and rlimits for its init.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// pids.max.
+    pub processes: Option<u64>,
+    /// memory.max, bytes.
+    pub memory: Option<u64>,
+    /// memory.swap.max, bytes.
+    pub memory_swap: Option<u64>,
+    /// cpu.weight, 1..=10000.
+    pub cpu_weight: Option<u32>,
+    /// Percent of one CPU (cpu.max quota over period).
+    pub cpu_quota: Option<u32>,
+    /// cpuset.cpus, sorted.
+    pub cpuset: Option<Vec<u32>>,
+    /// io.weight, 1..=10000.
+    pub io_weight: Option<u32>,
+    /// Disk space for the root, bytes.
+    pub disk: Option<u64>,
+    /// Rlimits of init, by their `ulimit` names ("unlimited" is `u64::MAX`).
+    pub rlimits: Vec<Rlimit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NetworkMode {
+    /// A network namespace with only `lo`.
+    None,
+    /// The host's network stack: not isolated.
+    Host,
+    Macvlan,
+    Veth,
+    Bridge,
+}
+
+impl NetworkMode {
+    pub const ALL: [(&'static str, NetworkMode); 5] = [
+        ("none", NetworkMode::None),
+        ("host", NetworkMode::Host),
+        ("macvlan", NetworkMode::Macvlan),
+        ("veth", NetworkMode::Veth),
+        ("bridge", NetworkMode::Bridge),
+    ];
+}
+
+/// `[network]` (IPROOT, IPROOTDEV, IPROOTMASK, IPROOTBCAST).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkConfig {
+    pub mode: NetworkMode,
+    pub device: Option<String>,
+    pub addresses: Vec<IpCidr>,
+    pub broadcast: Option<std::net::Ipv4Addr>,
+    pub gateway: Option<std::net::IpAddr>,
+    pub mtu: Option<u32>,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Host commands around start and stop, each an argv with an absolute program path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Hooks {
+    pub pre_start: Option<Vec<String>>,
+    pub post_start: Option<Vec<String>>,
+    pub pre_stop: Option<Vec<String>>,
+    pub post_stop: Option<Vec<String>>,
+}

@@ -1,0 +1,224 @@
+//! The daemon's shared state: the configuration, one supervisor per vserver, and the D-Bus
+//! objects that show them. Reload, boot order and shutdown live here.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tracing::{info, warn};
+use vserver_api::{BootReport, State, VServerError};
+use zbus::Connection;
+
+use crate::config::{self, LoadResult, VServerConfig};
+use crate::paths::Paths;
+use crate::supervisor::Supervisor;
+
+pub struct Daemon {
+    pub paths: Arc<Paths>,
+    supervisors: RwLock<BTreeMap<String, Arc<Supervisor>>>,
+    /// The diagnostics of the last load, one `path:line:col: severity: message` per line.
+    pub diagnostics: Mutex<Vec<String>>,
+    pub conn: Mutex<Option<Connection>>,
+}
+
+impl Daemon {
+    pub fn new(paths: Paths) -> Arc<Daemon> {
+        Arc::new(Daemon {
+            paths: Arc::new(paths),
+            supervisors: RwLock::new(BTreeMap::new()),
+            diagnostics: Mutex::new(Vec::new()),
+            conn: Mutex::new(None),
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<Supervisor>, VServerError> {
+        self.supervisors.read().unwrap().get(name).cloned().ok_or_else(|| {
+            VServerError::NoSuchVServer(format!(
+                "no vserver named {name:?} (is {}/{name}.toml there? `vserverctl list --all` shows the known ones)",
+                self.paths.config_dir.display()
+            ))
+        })
+    }
+
+    pub fn all(&self) -> Vec<Arc<Supervisor>> {
+        self.supervisors.read().unwrap().values().cloned().collect()
+    }
+
+    pub fn load_config(&self) -> LoadResult {
+        config::load_dir(&self.paths.config_dir, &self.paths.load_options())
+    }
+
+    /// Applies a fresh load: new vservers appear, changed ones take the new configuration at their
+    /// next start, removed ones disappear once stopped. A vserver whose files are now invalid
+    /// keeps its last good configuration (and keeps running): a bad file never stops anything.
+    /// Returns (added, removed) names.
+    pub fn apply(&self, result: &LoadResult) -> (Vec<String>, Vec<String>) {
+        let diags: Vec<String> = result.diagnostics.iter().map(|d| d.to_string()).collect();
+        for d in &diags {
+            warn!("{d}");
+        }
+        *self.diagnostics.lock().unwrap() = diags;
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        let mut sups = self.supervisors.write().unwrap();
+        for (name, cfg) in &result.vservers {
+            let cfg = Arc::new(cfg.clone());
+            match sups.get(name) {
+                Some(s) => s.set_config(Some(cfg)),
+                None => {
+                    sups.insert(name.clone(), Supervisor::new(name, self.paths.clone(), Some(cfg)));
+                    added.push(name.clone());
+                }
+            }
+        }
+        let gone: Vec<String> = sups
+            .keys()
+            .filter(|n| !result.vservers.contains_key(*n) && !result.invalid.contains(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            let s = &sups[&name];
+            if s.status().state.is_active() {
+                // Its file is gone but it runs: keep it manageable until it is stopped.
+                continue;
+            }
+            sups.remove(&name);
+            removed.push(name);
+        }
+        for name in &result.invalid {
+            if !sups.contains_key(name) {
+                // Shown (and refusing to start) so that `list --all` and `check` explain it.
+                sups.insert(name.clone(), Supervisor::new(name, self.paths.clone(), None));
+                added.push(name.clone());
+            }
+        }
+        (added, removed)
+    }
+
+    /// At daemon start: take back the vservers that kept running, collect the ones that ended
+    /// meanwhile. Runtime directories of unknown vservers are adopted under a supervisor without
+    /// configuration so that they can still be stopped.
+    pub async fn adopt_all(&self) -> Vec<String> {
+        let mut added = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(&self.paths.run_dir) {
+            for e in rd.flatten() {
+                let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
+                if name == "contexts" || !e.path().join("state.json").exists() {
+                    continue;
+                }
+                let mut sups = self.supervisors.write().unwrap();
+                if !sups.contains_key(&name) {
+                    sups.insert(name.clone(), Supervisor::new(&name, self.paths.clone(), None));
+                    added.push(name);
+                }
+            }
+        }
+        for s in self.all() {
+            if !s.adopt() {
+                s.collect_ended().await;
+            }
+        }
+        added
+    }
+
+    /// `StartOnboot`: every `onboot` vserver in priority and `depends` order, independent ones in
+    /// parallel; a failure is reported and does not stop the others (its dependents are skipped).
+    pub async fn start_onboot(&self) -> Vec<BootReport> {
+        let configs: Vec<Arc<VServerConfig>> = self.all().iter().filter_map(|s| s.config()).filter(|c| c.onboot).collect();
+        let waves = boot_waves(&configs);
+        let mut reports: BTreeMap<String, BootReport> = BTreeMap::new();
+        for wave in waves {
+            let mut set = tokio::task::JoinSet::new();
+            for cfg in wave {
+                if let Some(dep) = cfg.depends.iter().find(|d| reports.get(*d).map(|r| !r.ok).unwrap_or(false)) {
+                    reports.insert(cfg.name.clone(), BootReport { name: cfg.name.clone(), ok: false, message: format!("not started: dependency {dep} failed") });
+                    continue;
+                }
+                let Ok(sup) = self.get(&cfg.name) else { continue };
+                set.spawn(async move {
+                    let r = if sup.status().state == State::Running { Ok(()) } else { sup.start().await };
+                    (sup.name.clone(), r)
+                });
+            }
+            while let Some(Ok((name, r))) = set.join_next().await {
+                let report = match r {
+                    Ok(()) => BootReport { name: name.clone(), ok: true, message: "started".into() },
+                    Err(e) => BootReport { name: name.clone(), ok: false, message: e.to_string() },
+                };
+                info!(vserver = %name, ok = report.ok, "{}", report.message);
+                reports.insert(name, report);
+            }
+        }
+        reports.into_values().collect()
+    }
+
+    /// `StopAll`: every running vserver, dependents before what they depend on, in parallel
+    /// within each wave; each stop is bounded by its own `stop_timeout` and the final kill.
+    pub async fn stop_all(&self) -> Vec<BootReport> {
+        let running: Vec<Arc<Supervisor>> = self.all().into_iter().filter(|s| s.status().state.is_active()).collect();
+        let configs: Vec<Arc<VServerConfig>> = running.iter().filter_map(|s| s.config()).collect();
+        let mut waves = boot_waves(&configs);
+        waves.reverse();
+        // Running vservers without a configuration go in the first wave.
+        let known: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
+        let orphans: Vec<Arc<Supervisor>> = running.iter().filter(|s| !known.contains(&s.name)).cloned().collect();
+        let mut reports = Vec::new();
+        let mut first = true;
+        for wave in waves {
+            let mut set = tokio::task::JoinSet::new();
+            let mut sups: Vec<Arc<Supervisor>> = wave.iter().filter_map(|c| self.get(&c.name).ok()).collect();
+            if first {
+                sups.extend(orphans.iter().cloned());
+                first = false;
+            }
+            for sup in sups {
+                set.spawn(async move { (sup.name.clone(), sup.stop().await) });
+            }
+            while let Some(Ok((name, r))) = set.join_next().await {
+                reports.push(match r {
+                    Ok(()) | Err(VServerError::NotRunning(_)) => BootReport { name, ok: true, message: "stopped".into() },
+                    Err(e) => BootReport { name, ok: false, message: e.to_string() },
+                });
+            }
+        }
+        if configs.is_empty() {
+            for sup in orphans {
+                let r = sup.stop().await;
+                reports.push(BootReport { name: sup.name.clone(), ok: r.is_ok(), message: r.err().map(|e| e.to_string()).unwrap_or_else(|| "stopped".into()) });
+            }
+        }
+        reports
+    }
+}
+
+/// Start order: waves of vservers whose dependencies (among those given) are all in earlier
+/// waves; within the constraints, lower `priority` first (a higher priority never starts in a
+/// wave before a lower one's).
+pub fn boot_waves(configs: &[Arc<VServerConfig>]) -> Vec<Vec<Arc<VServerConfig>>> {
+    let names: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut left: Vec<Arc<VServerConfig>> = configs.to_vec();
+    left.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+    let mut waves = Vec::new();
+    while !left.is_empty() {
+        let min_priority = left.iter().map(|c| c.priority).min().unwrap();
+        let ready: Vec<Arc<VServerConfig>> = left
+            .iter()
+            .filter(|c| c.priority == min_priority)
+            .filter(|c| c.depends.iter().all(|d| !names.contains(&d.as_str()) || done.contains(d)))
+            .cloned()
+            .collect();
+        // A dependency on a later priority pulls it forward; a cycle (rejected by config
+        // checks) would stop here, so take the rest as they are.
+        let ready = if ready.is_empty() {
+            let pulled: Vec<Arc<VServerConfig>> =
+                left.iter().filter(|c| c.depends.iter().all(|d| !names.contains(&d.as_str()) || done.contains(d))).cloned().collect();
+            if pulled.is_empty() { left.clone() } else { pulled }
+        } else {
+            ready
+        };
+        left.retain(|c| !ready.iter().any(|r| r.name == c.name));
+        done.extend(ready.iter().map(|c| c.name.clone()));
+        waves.push(ready);
+    }
+    waves
+}

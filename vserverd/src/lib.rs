@@ -1,0 +1,71 @@
+//! vserverd: reads one TOML file per vserver, builds each context with the engine through a
+//! single-threaded monitor process, supervises it, and serves the D-Bus API.
+
+pub mod auth;
+pub mod config;
+pub mod daemon;
+pub mod dbus;
+pub mod hooks;
+pub mod monitor;
+pub mod notify;
+pub mod paths;
+pub mod supervisor;
+
+use std::sync::Arc;
+
+use tracing::info;
+use vserver_api::{BUS_NAME, MANAGER_PATH};
+
+use crate::daemon::Daemon;
+use crate::paths::Paths;
+
+/// Re-reads the configuration and applies it; returns the diagnostics, one per line.
+pub async fn reload(daemon: &Arc<Daemon>) -> Vec<String> {
+    let result = daemon.load_config();
+    let (added, removed) = daemon.apply(&result);
+    dbus::sync_objects(daemon, &added, &removed).await;
+    info!(vservers = result.vservers.len(), invalid = result.invalid.len(), "configuration loaded");
+    daemon.diagnostics.lock().unwrap().clone()
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. vservers keep running when it ends.
+pub async fn run(paths: Paths) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&paths.run_dir)?;
+    let daemon = Daemon::new(paths);
+    let result = daemon.load_config();
+    daemon.apply(&result);
+    let adopted = daemon.adopt_all().await;
+    if !adopted.is_empty() {
+        info!(?adopted, "runtime state of unconfigured vservers adopted");
+    }
+
+    let conn = zbus::connection::Builder::system()
+        .name(BUS_NAME)
+        .serve_at(MANAGER_PATH, dbus::manager::ManagerIface { daemon: daemon.clone() })
+        .build()
+        .await?;
+    *daemon.conn.lock().unwrap() = Some(conn.clone());
+    for sup in daemon.all() {
+        dbus::publish(&conn, sup).await?;
+    }
+    notify::ready();
+    info!(bus = BUS_NAME, "ready");
+
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                notify::reloading();
+                reload(&daemon).await;
+                notify::ready();
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    notify::stopping();
+    info!("exiting; running vservers stay up under their monitors");
+    Ok(())
+}

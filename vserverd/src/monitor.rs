@@ -1,0 +1,322 @@
+//! The per-vserver monitor: a small single-threaded process (a re-exec of `vserverd` as
+//! `vserverd monitor NAME`) that builds the context with the engine and stays as the parent of
+//! its pid 1. It alone sees how pid 1 ends, and it outlives a restart of the daemon.
+//!
+//! Protocol with the daemon: the request (JSON [`MonitorRequest`]) on stdin; one JSON line
+//! [`MonitorReport`] on stdout once pid 1 runs or the start failed, then stdout is closed.
+//! From then on everything goes through files in `RUN_DIR/NAME/`:
+//! `state.json` ([`RunState`], written atomically) holds pid 1's identity and, once it has
+//! ended, how. The console (a pty the monitor holds) is copied to `LOG_DIR/NAME.log`, rotated by size.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use vserver_sandbox::{Exit, LaunchPlan, SetupError};
+
+/// What the daemon asks of a monitor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorRequest {
+    pub plan: LaunchPlan,
+    pub log_file: PathBuf,
+    /// Rotate the console log past this size; keep this many old files.
+    pub log_max_bytes: u64,
+    pub log_keep: u32,
+}
+
+/// The monitor's one answer on stdout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MonitorReport {
+    Started(RunState),
+    Failed(SetupError),
+}
+
+/// A running (or ended) vserver, as its monitor records it in `RUN_DIR/NAME/state.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    pub name: String,
+    pub context: u32,
+    /// pid 1 as the host sees it, and its start time (clock ticks since boot).
+    pub pid: i32,
+    pub start_time: u64,
+    pub monitor_pid: i32,
+    pub monitor_start_time: u64,
+    /// Microseconds since the Unix epoch.
+    pub started_at: u64,
+    /// The console pty's slave, as the host names it.
+    pub console: String,
+    /// Set once pid 1 has ended.
+    pub exit: Option<Exit>,
+    pub ended_at: Option<u64>,
+}
+
+pub fn state_path(run_dir: &Path, name: &str) -> PathBuf {
+    run_dir.join(name).join("state.json")
+}
+
+/// Writes `state` aside and renames it into place: a reader sees the old or the new file whole.
+pub fn write_state(run_dir: &Path, state: &RunState) -> std::io::Result<()> {
+    let dir = run_dir.join(&state.name);
+    fs::create_dir_all(&dir)?;
+    let tmp = dir.join(".state.json.tmp");
+    fs::write(&tmp, serde_json::to_vec(state).expect("state serializes"))?;
+    fs::rename(&tmp, dir.join("state.json"))
+}
+
+pub fn read_state(run_dir: &Path, name: &str) -> Option<RunState> {
+    serde_json::from_slice(&fs::read(state_path(run_dir, name)).ok()?).ok()
+}
+
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// `vserverd monitor NAME`: never returns.
+pub fn main(name: &str) -> ! {
+    // Our own session: the daemon's terminal or process group signals never reach us.
+    let _ = nix::unistd::setsid();
+    let mut input = String::new();
+    if std::io::stdin().read_to_string(&mut input).is_err() {
+        std::process::exit(2);
+    }
+    let req: MonitorRequest = match serde_json::from_str(&input) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vserverd monitor {name}: bad request: {e}");
+            std::process::exit(2);
+        }
+    };
+    // The report channel is stdout now; pid 1 gets the console pty as 0, 1 and 2.
+    let report = unsafe { OwnedFd::from_raw_fd(libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3)) };
+    let mut report = File::from(report);
+    match run(req, &mut report) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            let line = serde_json::to_string(&MonitorReport::Failed(e)).expect("report serializes");
+            let _ = writeln!(report, "{line}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// A pty pair: the master stays here, the slave is pid 1's console.
+fn open_console() -> Result<(OwnedFd, String), SetupError> {
+    let err = |e: Errno| SetupError::new(vserver_sandbox::Step::Validate, Some("/dev/ptmx".into()), e).with_detail("console pty");
+    let master = nix::pty::posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
+    nix::pty::grantpt(&master).map_err(err)?;
+    nix::pty::unlockpt(&master).map_err(err)?;
+    let slave = nix::pty::ptsname_r(&master).map_err(err)?;
+    let fd = unsafe { OwnedFd::from_raw_fd(master.as_raw_fd()) };
+    std::mem::forget(master);
+    Ok((fd, slave))
+}
+
+fn run(req: MonitorRequest, report: &mut File) -> Result<(), SetupError> {
+    let mut plan = req.plan.clone();
+    let run_dir = plan.run_dir.clone();
+    let (master, slave) = open_console()?;
+    plan.console = Some(PathBuf::from(&slave));
+
+    // SIGCHLD through a signalfd, blocked before pid 1 exists so no exit is missed.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().map_err(|e| SetupError::new(vserver_sandbox::Step::Validate, None, e))?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| SetupError::new(vserver_sandbox::Step::Validate, None, e))?;
+
+    // pid 1 inherits 0, 1, 2: make them the console's slave.
+    let slave_fd = nix::fcntl::open(slave.as_str(), nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())
+        .map_err(|e| SetupError::new(vserver_sandbox::Step::Validate, Some(slave.clone()), e))?;
+    for target in 0..3 {
+        unsafe { libc::dup2(slave_fd, target) };
+    }
+    unsafe { libc::close(slave_fd) };
+
+    let ctx = vserver_sandbox::spawn(&plan)?;
+    let (monitor_pid, monitor_start_time) = vserver_sandbox::registry::me();
+    let mut state = RunState {
+        name: plan.name.clone(),
+        context: ctx.context,
+        pid: ctx.pid,
+        start_time: ctx.start_time,
+        monitor_pid,
+        monitor_start_time,
+        started_at: now_us(),
+        console: slave,
+        exit: None,
+        ended_at: None,
+    };
+    if let Err(e) = write_state(&run_dir, &state) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(ctx.pid), Signal::SIGKILL);
+        let _ = ctx.wait();
+        return Err(SetupError::new(vserver_sandbox::Step::Registry, Some(state_path(&run_dir, &plan.name).display().to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))));
+    }
+    let line = serde_json::to_string(&MonitorReport::Started(state.clone())).expect("report serializes");
+    let _ = writeln!(report, "{line}");
+    // Nothing of the daemon's is kept: stdin and stdout go, the host's /dev/null takes their place.
+    if let Ok(null) = File::open("/dev/null") {
+        unsafe {
+            libc::dup2(null.as_raw_fd(), 0);
+            libc::dup2(null.as_raw_fd(), 1);
+            libc::dup2(null.as_raw_fd(), 2);
+        }
+    }
+    let _ = report;
+
+    let mut log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
+    let exit = serve(ctx.pid, master.as_fd(), &sfd, &mut log);
+    registry_release(&run_dir, ctx.context);
+    state.exit = Some(exit);
+    state.ended_at = Some(now_us());
+    let _ = write_state(&run_dir, &state);
+    Ok(())
+}
+
+fn registry_release(run_dir: &Path, context: u32) {
+    vserver_sandbox::registry::release(run_dir, context);
+}
+
+/// Copies the console to the log until pid 1 ends; returns how it ended.
+fn serve(pid: i32, master: std::os::fd::BorrowedFd<'_>, sfd: &SignalFd, log: &mut ConsoleLog) -> Exit {
+    let mut buf = [0u8; 8192];
+    let mut console_open = true;
+    loop {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if console_open {
+            fds.push(PollFd::new(master, PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => {}
+        }
+        let console_ready = console_open && fds.get(1).and_then(|f| f.revents()).map(|r| !r.is_empty()).unwrap_or(false);
+        if console_ready {
+            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                Ok(0) => console_open = false,
+                Ok(n) => log.write(&buf[..n]),
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                // EIO: no process holds the slave open any more.
+                Err(_) => console_open = false,
+            }
+        }
+        while let Ok(Some(_)) = sfd.read_signal() {}
+        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(ws) => {
+                if let Some(exit) = Exit::from_status(ws) {
+                    drain(master.as_raw_fd(), log);
+                    return exit;
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(_) => return Exit::Code(255),
+        }
+    }
+}
+
+fn drain(master: RawFd, log: &mut ConsoleLog) {
+    let mut buf = [0u8; 8192];
+    let _ = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+    while let Ok(n) = nix::unistd::read(master, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        log.write(&buf[..n]);
+    }
+}
+
+/// The console log, rotated by size: `NAME.log` → `NAME.log.1` → … → `NAME.log.KEEP`.
+pub struct ConsoleLog {
+    path: PathBuf,
+    file: Option<File>,
+    size: u64,
+    max: u64,
+    keep: u32,
+}
+
+impl ConsoleLog {
+    pub fn open(path: &Path, max: u64, keep: u32) -> ConsoleLog {
+        if let Some(dir) = path.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path).ok();
+        let size = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
+        ConsoleLog { path: path.to_path_buf(), file, size, max: max.max(4096), keep }
+    }
+
+    pub fn write(&mut self, data: &[u8]) {
+        if self.size + data.len() as u64 > self.max {
+            self.rotate();
+        }
+        if let Some(f) = &mut self.file {
+            if f.write_all(data).is_ok() {
+                self.size += data.len() as u64;
+            }
+        }
+    }
+
+    fn rotate(&mut self) {
+        self.file = None;
+        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
+        if self.keep == 0 {
+            let _ = fs::remove_file(&self.path);
+        } else {
+            for i in (1..self.keep).rev() {
+                let _ = fs::rename(name(i), name(i + 1));
+            }
+            let _ = fs::rename(&self.path, name(1));
+        }
+        self.file = OpenOptions::new().create(true).append(true).open(&self.path).ok();
+        self.size = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_rotates_by_size_and_keeps_n() {
+        let dir = std::env::temp_dir().join(format!("vserverd-log-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("x.log");
+        let mut log = ConsoleLog::open(&path, 4096, 2);
+        for _ in 0..5 {
+            log.write(&[b'a'; 3000]);
+        }
+        assert!(path.exists());
+        assert!(PathBuf::from(format!("{}.1", path.display())).exists());
+        assert!(PathBuf::from(format!("{}.2", path.display())).exists());
+        assert!(!PathBuf::from(format!("{}.3", path.display())).exists());
+        assert!(fs::metadata(&path).unwrap().len() <= 4096);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn state_is_written_atomically_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("vserverd-state-test-{}", std::process::id()));
+        let s = RunState {
+            name: "web1".into(),
+            context: 1001,
+            pid: 42,
+            start_time: 7,
+            monitor_pid: 41,
+            monitor_start_time: 6,
+            started_at: 1,
+            console: "/dev/pts/3".into(),
+            exit: Some(Exit::Signal(1)),
+            ended_at: Some(2),
+        };
+        write_state(&dir, &s).unwrap();
+        assert_eq!(read_state(&dir, "web1"), Some(s));
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
