@@ -7,10 +7,12 @@ use std::time::Duration;
 use vserver_e2e::*;
 use vserver_sandbox::registry::{self, Entry};
 
-/// Entry files (not temporary files) in the registry.
+/// Entry files in the registry (not the lock file or temporary files, which start with a dot).
 fn registry_files(run_dir: &Path) -> Vec<String> {
     std::fs::read_dir(run_dir.join("contexts"))
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect()
+        })
         .unwrap_or_default()
 }
 
