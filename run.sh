@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs vserver on a fresh Debian machine, as root: installs what it needs, builds,
-# makes a busybox demo vserver root and starts a security context in it, then shows it running.
+# starts a system bus if none runs, starts vserverd with the example configuration and a busybox
+# demo vserver built on the fly, starts the demo, and shows it running.
 set -euo pipefail
 cd "$(dirname "$0")"
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: run as root" >&2; exit 1; }
@@ -14,19 +15,69 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; fi
 command -v cargo >/dev/null || { echo "run.sh: needs a Rust toolchain (cargo)" >&2; exit 1; }
 
+echo "== building"
 cargo build --release --quiet --workspace --bins
 bin="$PWD/target/release"
 
-# A busybox demo root: the paper's /vservers/NAME (parent 0700: the chroot barrier).
+echo "== the demo vserver: a busybox root with an rc script that starts a web server"
+install -d -m 0700 /var/lib/vservers /run/vservers
+install -d -m 0750 /var/log/vservers
+install -d -m 0755 /etc/vservers
 root=/var/lib/vservers/demo
-install -d -m 0700 /var/lib/vservers
 if [ ! -x "$root/bin/busybox" ]; then
-    install -d "$root"/{bin,etc,tmp,proc,sys,dev,root}
+    install -d "$root"/{bin,etc/init.d,tmp,proc,sys,dev,root,www,var/run}
     cp /bin/busybox "$root/bin/busybox"
     for a in $("$root/bin/busybox" --list); do ln -sf busybox "$root/bin/$a"; done
+    echo "<h1>hello from the demo vserver</h1>" > "$root/www/index.html"
+    cat > "$root/etc/init.d/rc" <<'RC'
+#!/bin/sh
+# The paper's rc: `rc 3` starts the services, `rc 0` stops them.
+case "$1" in
+  3) httpd -p 80 -h /www && echo "demo: httpd started on port 80 ($(hostname))" ;;
+  0) killall httpd 2>/dev/null; echo "demo: services stopped" ;;
+esac
+RC
+    chmod 755 "$root/etc/init.d/rc"
+fi
+cat > /etc/vservers/demo.toml <<'TOML'
+# The demo vserver (made by run.sh). Every key is explained in etc/vservers/example.toml.sample.
+hostname = "demo"
+onboot = true
+[init]
+command = ["/etc/init.d/rc", "3"]
+stop = ["/etc/init.d/rc", "0"]
+stop_timeout = 10
+[network]
+mode = "none"
+TOML
+
+echo "== the system bus, with vserverd's policy"
+install -D -m644 systemd/org.vserverd.VServer1.conf /etc/dbus-1/system.d/org.vserverd.VServer1.conf
+if ! busctl status >/dev/null 2>&1; then
+    install -d /run/dbus
+    rm -f /run/dbus/system_bus_socket /run/dbus/pid
+    dbus-daemon --system --fork
+else
+    busctl call org.freedesktop.DBus / org.freedesktop.DBus ReloadConfig >/dev/null
 fi
 
-echo "== a new security context (chcontext), the paper's section 2.6.1: the host is invisible inside"
-"$bin/chcontext" --secure --hostname demo -- sh -c 'echo "hostname: $(hostname)"; echo "processes seen:"; ps -e -o pid,comm | head; grep -E "^(CapBnd|Seccomp):" /proc/self/status'
+echo "== vserverd"
+if ! busctl status org.vserverd.VServer1 >/dev/null 2>&1; then
+    nohup "$bin/vserverd" >>/var/log/vservers/vserverd.log 2>&1 &
+    for _ in $(seq 100); do busctl status org.vserverd.VServer1 >/dev/null 2>&1 && break; sleep 0.1; done
+else
+    "$bin/vserverctl" reload
+fi
+"$bin/vserverctl" check demo
+"$bin/vserverctl" running demo || "$bin/vserverctl" start demo
+sleep 0.3
 echo
-echo "== the demo vserver's root is ready at $root; the paper's tools are in $bin (chcontext, reducecap)"
+"$bin/vserverctl" list
+echo
+"$bin/vserverctl" status demo || true
+echo
+echo "== inside, the web server answers on the vserver's own loopback:"
+"$bin/chcontext" --ctx "$(busctl get-property org.vserverd.VServer1 /org/vserverd/VServer1/vserver/demo org.vserverd.VServer1.VServer Context | awk '{print $2}')" \
+    -- wget -qO- http://127.0.0.1/ || true
+echo
+echo "vserverd runs in the background (log: /var/log/vservers/vserverd.log); stop the demo with: $bin/vserverctl stop demo"

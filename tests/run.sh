@@ -16,4 +16,5 @@ RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet -p vserver-probe -
 export VSERVER_PROBE="$PWD/target/probe/x86_64-unknown-linux-gnu/release/vserver-probe"
 
 cargo build --quiet --workspace --bins
+./tests/verify-units.sh debug
 cargo test --workspace -- --test-threads=2

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Checks the systemd units and the tmpfiles.d file offline, in a scratch root that holds the
+# built binaries where the units expect them (no systemd as PID 1 is needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-debug}"
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+
+mkdir -p "$root/usr/lib/systemd"
+cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
+install -D -m755 /bin/kill "$root/bin/kill"
+install -D -m755 "target/$profile/vserverd" "$root/usr/sbin/vserverd"
+install -D -m755 "target/$profile/vserverctl" "$root/usr/sbin/vserverctl"
+for u in vserverd.service vservers.service; do
+    install -D -m644 "systemd/$u" "$root/etc/systemd/system/$u"
+done
+systemd-analyze verify --man=no --recursive-errors=yes --root="$root" \
+    "$root/etc/systemd/system/vserverd.service" "$root/etc/systemd/system/vservers.service"
+systemd-tmpfiles --root="$root" --create "$PWD/systemd/vserver.tmpfiles.conf"
+for d in run/vservers var/lib/vservers; do
+    [ "$(stat -c %a "$root/$d")" = 700 ] || { echo "verify-units: $d is not 0700" >&2; exit 1; }
+done
+echo "verify-units: vserverd.service, vservers.service and vserver.tmpfiles.conf are valid"
