@@ -1,0 +1,267 @@
+//! Daemon benchmark: `vserverctl start` until the vserver runs and `vserverctl stop`, on a busybox
+//! vserver, against `crun run` of the same root in the same run; the daemon's RSS idle and with
+//! 100 vservers running; host memory per running vserver (monitor included).
+//!
+//! ```text
+//! cargo build --release --workspace --bins && sudo target/release/vserver-bench-daemon [RUNS]
+//! ```
+//! Needs root, busybox-static, dbus and crun (`apt-get install crun`). Starts its own private
+//! bus and daemon on scratch directories; touches nothing of the host's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn target_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent().expect("bin dir").join(name)
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+struct Scratch {
+    dir: PathBuf,
+    bus: Option<Child>,
+    daemon: Option<Child>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(d) = &mut self.daemon {
+            // Stop every vserver first (by the daemon), then the daemon and the bus.
+            let _ = Command::new(target_bin("vserverctl")).args(["stop", "--all"]).env("DBUS_SYSTEM_BUS_ADDRESS", bus_addr(&self.dir)).output();
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        if let Some(b) = &mut self.bus {
+            let _ = b.kill();
+            let _ = b.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn bus_addr(dir: &Path) -> String {
+    format!("unix:path={}", dir.join("bus").display())
+}
+
+fn make_root(root: &Path) {
+    for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static (/bin/busybox)");
+    for a in ["sh", "true", "sleep"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(a));
+    }
+}
+
+fn write_config(etc: &Path, name: &str, root: &Path, context: u32) {
+    let body = format!(
+        "root = {root:?}\ncontext = {context}\n[init]\ncommand = [\"/bin/true\"]\nstop_timeout = 5\n[network]\nmode = \"none\"\n",
+        root = root.display().to_string()
+    );
+    std::fs::write(etc.join(format!("{name}.toml")), body).unwrap();
+}
+
+fn vserverctl(dir: &Path, args: &[&str]) {
+    let out = Command::new(target_bin("vserverctl")).args(args).env("DBUS_SYSTEM_BUS_ADDRESS", bus_addr(dir)).output().expect("vserverctl");
+    assert!(out.status.success(), "vserverctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+}
+
+fn pss_kb(pid: i32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    s.lines().find_map(|l| l.strip_prefix("Pss:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+}
+
+fn mem_available_kb() -> u64 {
+    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    s.lines().find_map(|l| l.strip_prefix("MemAvailable:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+}
+
+fn median(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
+    v.sort();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.1), at(0.9))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+fn crun_times(root: &Path, runs: usize) -> Option<Vec<Duration>> {
+    if Command::new("crun").arg("--version").output().is_err() {
+        return None;
+    }
+    // crun refuses this machine's hybrid cgroups unless the empty v2 tree is unmounted: do the
+    // whole measurement in a private mount namespace where it is (re-exec of this binary).
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--crun-inner", &root.display().to_string(), &runs.to_string()])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("crun measurement failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.parse::<u64>().ok()).map(Duration::from_nanos).collect())
+}
+
+fn crun_inner(root: &str, runs: usize) {
+    let _ = Command::new("umount").arg("/sys/fs/cgroup/unified").status();
+    let bundle = std::env::temp_dir().join(format!("vserver-bench-crun-{}", std::process::id()));
+    std::fs::create_dir_all(&bundle).unwrap();
+    let st = Command::new("crun").arg("spec").current_dir(&bundle).status().unwrap();
+    assert!(st.success());
+    let spec = std::fs::read_to_string(bundle.join("config.json")).unwrap();
+    let spec = spec
+        .replace("\"terminal\": true", "\"terminal\": false")
+        .replace("\"path\": \"rootfs\"", &format!("\"path\": {root:?}"))
+        .replace("\"readonly\": true", "\"readonly\": false")
+        .replace("\"sh\"", "\"/bin/true\"");
+    std::fs::write(bundle.join("config.json"), spec).unwrap();
+    for i in 0..runs + 5 {
+        let t = Instant::now();
+        let st = Command::new("crun").args(["run", "--bundle"]).arg(&bundle).arg(format!("bench{i}")).stdin(Stdio::null()).stdout(Stdio::null()).status().unwrap();
+        let d = t.elapsed();
+        assert!(st.success(), "crun run failed");
+        if i >= 5 {
+            println!("{}", d.as_nanos());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&bundle);
+}
+
+fn main() {
+    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--crun-inner") {
+        crun_inner(&args[2], args[3].parse().unwrap());
+        return;
+    }
+    let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let many: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
+
+    let dir = std::env::temp_dir().join(format!("vserver-bench-daemon-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (etc, run, log, roots) = (dir.join("etc"), dir.join("run"), dir.join("log"), dir.join("roots"));
+    for d in [&etc, &run, &log, &roots] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut s = Scratch { dir: dir.clone(), bus: None, daemon: None };
+
+    let conf = std::fs::read_to_string(repo_file("tests/bus/system-bus.conf.in"))
+        .unwrap()
+        .replace("@SOCKET@", &dir.join("bus").display().to_string())
+        .replace("@POLICY@", &repo_file("systemd/org.vserverd.VServer1.conf").canonicalize().unwrap().display().to_string())
+        .replace("@EXTRA@", "");
+    std::fs::write(dir.join("bus.conf"), conf).unwrap();
+    s.bus = Some(Command::new("dbus-daemon").arg(format!("--config-file={}", dir.join("bus.conf").display())).arg("--nofork").spawn().expect("dbus-daemon"));
+    for _ in 0..100 {
+        if dir.join("bus").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let root = roots.join("bench");
+    make_root(&root);
+    write_config(&etc, "bench", &root, 100);
+    s.daemon = Some(
+        Command::new(target_bin("vserverd"))
+            .args(["--config-dir", &etc.display().to_string(), "--run-dir", &run.display().to_string(), "--log-dir", &log.display().to_string()])
+            .env("DBUS_SYSTEM_BUS_ADDRESS", bus_addr(&dir))
+            .env("VSERVERD_LOG", "warn")
+            .spawn()
+            .expect("vserverd"),
+    );
+    let daemon_pid = s.daemon.as_ref().unwrap().id();
+    for _ in 0..200 {
+        let ok = Command::new("busctl")
+            .args([&format!("--address={}", bus_addr(&dir)), "status", "org.vserverd.VServer1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    println!("# vserverctl start/stop of a busybox vserver: {runs} runs, milliseconds (median, p10, p90)");
+    println!("| what | median | p10 | p90 |");
+    println!("|---|---|---|---|");
+    let (mut starts, mut stops) = (Vec::new(), Vec::new());
+    for i in 0..runs + 5 {
+        let t = Instant::now();
+        vserverctl(&dir, &["start", "bench"]);
+        let a = t.elapsed();
+        let t = Instant::now();
+        vserverctl(&dir, &["stop", "bench"]);
+        let b = t.elapsed();
+        if i >= 5 {
+            starts.push(a);
+            stops.push(b);
+        }
+    }
+    let (m, p10, p90) = median(starts);
+    println!("| `vserverctl start` until running | {} | {} | {} |", ms(m), ms(p10), ms(p90));
+    let start_median = m;
+    let (m, p10, p90) = median(stops);
+    println!("| `vserverctl stop` until stopped | {} | {} | {} |", ms(m), ms(p10), ms(p90));
+    if let Some(c) = crun_times(&root, runs) {
+        let (m, p10, p90) = median(c);
+        println!("| `crun run` of /bin/true on the same root (start and exit) | {} | {} | {} |", ms(m), ms(p10), ms(p90));
+        println!("\nstart / crun = {:.2}", start_median.as_secs_f64() / m.as_secs_f64());
+    }
+
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = rss_kb(daemon_pid);
+    for i in 0..many {
+        let r = roots.join(format!("m{i}"));
+        make_root(&r);
+        write_config(&etc, &format!("m{i}"), &r, 1000 + i);
+    }
+    vserverctl(&dir, &["reload"]);
+    let before = mem_available_kb();
+    let t = Instant::now();
+    for i in 0..many {
+        vserverctl(&dir, &["start", &format!("m{i}")]);
+    }
+    let elapsed = t.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = mem_available_kb();
+    let busy = rss_kb(daemon_pid);
+    // PSS of each monitor and its pid 1 (shared pages split fairly among their users).
+    let mut pss = 0u64;
+    for i in 0..many {
+        let state = run.join(format!("m{i}/state.json"));
+        if let Ok(text) = std::fs::read_to_string(&state) {
+            if let Ok(st) = serde_json::from_str::<serde_json::Value>(&text) {
+                pss += pss_kb(st["monitor_pid"].as_i64().unwrap_or(0) as i32) + pss_kb(st["pid"].as_i64().unwrap_or(0) as i32);
+            }
+        }
+    }
+    println!();
+    println!("# memory");
+    println!("| what | figure |");
+    println!("|---|---|");
+    println!("| vserverd RSS, idle (1 vserver configured) | {idle} kB |");
+    println!("| vserverd RSS, {many} vservers running | {busy} kB |");
+    println!("| PSS of monitor + pid 1, per running vserver | {} kB |", pss / many as u64);
+    println!("| host MemAvailable drop per running vserver (processes, kernel objects, page tables) | {} kB |", before.saturating_sub(after) / many as u64);
+    println!("| {many} sequential `vserverctl start` | {:.0} ms |", elapsed.as_secs_f64() * 1e3);
+    drop(s);
+}
