@@ -1,4 +1,56 @@
-fn main() {
-    eprintln!("vserverctl: not yet implemented");
-    std::process::exit(1);
+//! `vserverctl`: parse, connect, dispatch, and turn errors into messages and exit codes. The
+//! verbs are in `cmd/`, one file each.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use vserverctl::cmd::{self, Ctx};
+use vserverctl::error::{exit, CtlError};
+use vserverctl::output::Format;
+use vserverctl::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verb = cli.command.verb();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => match e.downcast_ref::<CtlError>() {
+            Some(err) => {
+                eprintln!("vserverctl: {err}");
+                ExitCode::from(err.exit_code(verb))
+            }
+            None => {
+                eprintln!("vserverctl: {e:#}");
+                ExitCode::from(exit::FAILURE)
+            }
+        },
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Command::Generate(args) = &cli.command {
+        return Ok(cmd::generate::run(args)?);
+    }
+    let format = Format { json: cli.json, legend: !cli.no_legend };
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the tokio runtime")?;
+    runtime.block_on(async {
+        let conn = cmd::connect(cli.bus_address.as_deref()).await?;
+        let ctx = Ctx { conn, format };
+        let code = match &cli.command {
+            Command::List(a) => cmd::list::run(&ctx, a).await?,
+            Command::Status(a) => cmd::status::run(&ctx, a).await?,
+            Command::Start(a) => cmd::start::run(&ctx, a).await?,
+            Command::Stop(a) => cmd::stop::run(&ctx, a).await?,
+            Command::Restart(a) => cmd::restart::run(&ctx, a).await?,
+            Command::Kill(a) => cmd::kill::run(&ctx, a).await?,
+            Command::Running(a) => cmd::running::run(&ctx, a).await?,
+            Command::Check(a) => cmd::check::run(&ctx, a).await?,
+            Command::Reload(a) => cmd::reload::run(&ctx, a).await?,
+            Command::Logs(a) => cmd::logs::run(&ctx, a).await?,
+            Command::Generate(_) => unreachable!("handled above"),
+        };
+        Ok(code)
+    })
 }

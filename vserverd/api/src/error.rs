@@ -1,14 +1,17 @@
 //! The errors of the API. Each has its own D-Bus error name under the bus name
-//! (`org.vserverd.VServer1.NoSuchVServer`, …); access and argument errors use the standard
-//! `org.freedesktop.DBus.Error.*` names.
+//! (`org.vserverd.VServer1.NoSuchVServer`, …); access, argument and generic failures use the
+//! standard `org.freedesktop.DBus.Error.*` names (the `DBusError` derive cannot mix the two
+//! prefixes, so the trait is implemented here by hand).
 
+use std::fmt;
+
+use zbus::message::{Header, Message};
+use zbus::names::ErrorName;
 use zbus::DBusError;
 
-#[derive(Debug, DBusError)]
-#[zbus(prefix = "org.vserverd.VServer1")]
+#[derive(Debug)]
 pub enum VServerError {
-    /// A transport error, or a standard `org.freedesktop.DBus.Error.*`.
-    #[zbus(error)]
+    /// A transport error, or an error name this contract does not know.
     ZBus(zbus::Error),
     /// No vserver of that name is configured.
     NoSuchVServer(String),
@@ -24,39 +27,156 @@ pub enum VServerError {
     HookFailed(String),
     /// The stop did not end every process in time.
     StopFailed(String),
-    /// The request needs a running vserver of a kind it is not (for example a private one).
+    /// The request needs a vserver of another kind (for example not a private one).
     Refused(String),
+    /// `org.freedesktop.DBus.Error.AccessDenied`.
+    AccessDenied(String),
+    /// `org.freedesktop.DBus.Error.InvalidArgs`.
+    InvalidArgs(String),
+    /// `org.freedesktop.DBus.Error.Failed`.
+    Failed(String),
 }
 
+const OWN: &[(&str, fn(String) -> VServerError)] = &[
+    ("org.vserverd.VServer1.NoSuchVServer", VServerError::NoSuchVServer),
+    ("org.vserverd.VServer1.AlreadyRunning", VServerError::AlreadyRunning),
+    ("org.vserverd.VServer1.NotRunning", VServerError::NotRunning),
+    ("org.vserverd.VServer1.Busy", VServerError::Busy),
+    ("org.vserverd.VServer1.ConfigInvalid", VServerError::ConfigInvalid),
+    ("org.vserverd.VServer1.StartFailed", VServerError::StartFailed),
+    ("org.vserverd.VServer1.HookFailed", VServerError::HookFailed),
+    ("org.vserverd.VServer1.StopFailed", VServerError::StopFailed),
+    ("org.vserverd.VServer1.Refused", VServerError::Refused),
+    ("org.freedesktop.DBus.Error.AccessDenied", VServerError::AccessDenied),
+    ("org.freedesktop.DBus.Error.InvalidArgs", VServerError::InvalidArgs),
+    ("org.freedesktop.DBus.Error.Failed", VServerError::Failed),
+];
+
 impl VServerError {
-    /// `org.freedesktop.DBus.Error.AccessDenied`.
     pub fn access_denied(msg: impl Into<String>) -> VServerError {
-        VServerError::ZBus(zbus::Error::FDO(Box::new(zbus::fdo::Error::AccessDenied(msg.into()))))
+        VServerError::AccessDenied(msg.into())
     }
 
-    /// `org.freedesktop.DBus.Error.InvalidArgs`.
     pub fn invalid_args(msg: impl Into<String>) -> VServerError {
-        VServerError::ZBus(zbus::Error::FDO(Box::new(zbus::fdo::Error::InvalidArgs(msg.into()))))
+        VServerError::InvalidArgs(msg.into())
     }
 
-    /// `org.freedesktop.DBus.Error.Failed`.
     pub fn failed(msg: impl Into<String>) -> VServerError {
-        VServerError::ZBus(zbus::Error::FDO(Box::new(zbus::fdo::Error::Failed(msg.into()))))
+        VServerError::Failed(msg.into())
     }
 
-    /// The short error name without the prefix, for the CLI's exit codes and messages.
-    pub fn kind(&self) -> &'static str {
+    /// The D-Bus error name.
+    pub fn error_name(&self) -> &str {
         match self {
-            VServerError::ZBus(_) => "DBus",
-            VServerError::NoSuchVServer(_) => "NoSuchVServer",
-            VServerError::AlreadyRunning(_) => "AlreadyRunning",
-            VServerError::NotRunning(_) => "NotRunning",
-            VServerError::Busy(_) => "Busy",
-            VServerError::ConfigInvalid(_) => "ConfigInvalid",
-            VServerError::StartFailed(_) => "StartFailed",
-            VServerError::HookFailed(_) => "HookFailed",
-            VServerError::StopFailed(_) => "StopFailed",
-            VServerError::Refused(_) => "Refused",
+            VServerError::ZBus(zbus::Error::MethodError(name, _, _)) => name.as_str(),
+            VServerError::ZBus(_) => "org.freedesktop.DBus.Error.Failed",
+            VServerError::NoSuchVServer(_) => OWN[0].0,
+            VServerError::AlreadyRunning(_) => OWN[1].0,
+            VServerError::NotRunning(_) => OWN[2].0,
+            VServerError::Busy(_) => OWN[3].0,
+            VServerError::ConfigInvalid(_) => OWN[4].0,
+            VServerError::StartFailed(_) => OWN[5].0,
+            VServerError::HookFailed(_) => OWN[6].0,
+            VServerError::StopFailed(_) => OWN[7].0,
+            VServerError::Refused(_) => OWN[8].0,
+            VServerError::AccessDenied(_) => OWN[9].0,
+            VServerError::InvalidArgs(_) => OWN[10].0,
+            VServerError::Failed(_) => OWN[11].0,
+        }
+    }
+
+    /// The short name (the last element of the error name), for messages and exit codes.
+    pub fn kind(&self) -> &str {
+        let n = self.error_name();
+        n.rsplit('.').next().unwrap_or(n)
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> String {
+        match self {
+            VServerError::ZBus(zbus::Error::MethodError(_, desc, _)) => desc.clone().unwrap_or_default(),
+            VServerError::ZBus(e) => e.to_string(),
+            VServerError::NoSuchVServer(m)
+            | VServerError::AlreadyRunning(m)
+            | VServerError::NotRunning(m)
+            | VServerError::Busy(m)
+            | VServerError::ConfigInvalid(m)
+            | VServerError::StartFailed(m)
+            | VServerError::HookFailed(m)
+            | VServerError::StopFailed(m)
+            | VServerError::Refused(m)
+            | VServerError::AccessDenied(m)
+            | VServerError::InvalidArgs(m)
+            | VServerError::Failed(m) => m.clone(),
+        }
+    }
+}
+
+impl DBusError for VServerError {
+    fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
+        Message::error(call, self.name()).build(&(self.message(),))
+    }
+
+    fn name(&self) -> ErrorName<'_> {
+        ErrorName::try_from(self.error_name()).unwrap_or_else(|_| ErrorName::from_static_str_unchecked("org.freedesktop.DBus.Error.Failed"))
+    }
+
+    fn description(&self) -> Option<&str> {
+        match self {
+            VServerError::ZBus(zbus::Error::MethodError(_, desc, _)) => desc.as_deref(),
+            VServerError::ZBus(_) => None,
+            VServerError::NoSuchVServer(m)
+            | VServerError::AlreadyRunning(m)
+            | VServerError::NotRunning(m)
+            | VServerError::Busy(m)
+            | VServerError::ConfigInvalid(m)
+            | VServerError::StartFailed(m)
+            | VServerError::HookFailed(m)
+            | VServerError::StopFailed(m)
+            | VServerError::Refused(m)
+            | VServerError::AccessDenied(m)
+            | VServerError::InvalidArgs(m)
+            | VServerError::Failed(m) => Some(m),
+        }
+    }
+}
+
+/// What a proxy call returns on an error reply: the variant of its name when it is one of ours.
+impl From<zbus::Error> for VServerError {
+    fn from(e: zbus::Error) -> VServerError {
+        let (name, desc) = match &e {
+            zbus::Error::MethodError(name, desc, _) => (name.as_str().to_string(), desc.clone().unwrap_or_default()),
+            zbus::Error::FDO(f) => (f.name().as_str().to_string(), f.description().unwrap_or_default().to_string()),
+            _ => return VServerError::ZBus(e),
+        };
+        match OWN.iter().find(|(n, _)| *n == name) {
+            Some((_, make)) => make(desc),
+            None => VServerError::ZBus(e),
+        }
+    }
+}
+
+impl fmt::Display for VServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for VServerError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_ours_or_the_standard_ones() {
+        assert_eq!(VServerError::NoSuchVServer("x".into()).error_name(), "org.vserverd.VServer1.NoSuchVServer");
+        assert_eq!(VServerError::access_denied("x").error_name(), "org.freedesktop.DBus.Error.AccessDenied");
+        assert_eq!(VServerError::invalid_args("x").kind(), "InvalidArgs");
+        for (name, make) in OWN {
+            let e = make("m".into());
+            assert_eq!(e.error_name(), *name);
+            assert_eq!(e.description(), Some("m"));
         }
     }
 }

@@ -1,0 +1,316 @@
+//! The command line, defined once with clap: parsing, `--help`, completions and man pages all
+//! come from these types.
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  success (status: the vserver is running)
+  1  failure; `running`: not running; `check`: invalid configuration
+  2  wrong usage
+  3  status: the vserver is not running
+  4  status: no such vserver";
+
+/// Control the virtual servers run by vserverd.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vserverctl",
+    version,
+    about = "Control the virtual servers run by vserverd",
+    long_about = "Control the virtual servers run by vserverd: list them, start, stop, restart \
+                  and signal them, check and reload their configuration, read their console logs.\n\n\
+                  vserverctl talks to vserverd over the system bus (DBUS_SYSTEM_BUS_ADDRESS, or \
+                  --bus-address). Reading is open to every user; changing anything needs root.",
+    after_help = EXIT_STATUS,
+    propagate_version = true,
+    infer_subcommands = false
+)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub json: bool,
+
+    /// Leave out table headers and footers.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub no_legend: bool,
+
+    /// Talk to the bus at this D-Bus address instead of the system bus
+    /// (for example unix:path=/run/dbus/system_bus_socket).
+    #[arg(long, global = true, value_name = "ADDRESS", help_heading = "Global options")]
+    pub bus_address: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List vservers: name, state, context, leader, addresses, uptime.
+    #[command(visible_alias = "ls")]
+    List(cmd::list::Args),
+    /// Show every property of a vserver (exit 0 running, 3 not running, 4 no such vserver).
+    Status(cmd::status::Args),
+    /// Start vservers, or every vserver marked onboot.
+    Start(cmd::start::Args),
+    /// Stop vservers, or every running vserver.
+    Stop(cmd::stop::Args),
+    /// Stop and start vservers again, re-reading their configuration.
+    Restart(cmd::restart::Args),
+    /// Send a signal to a vserver's init or to all of its processes.
+    Kill(cmd::kill::Args),
+    /// Exit 0 if the vserver is running, 1 if not; print nothing.
+    Running(cmd::running::Args),
+    /// Check the configuration on disk without applying it (exit 1 when invalid).
+    Check(cmd::check::Args),
+    /// Make vserverd re-read its configuration.
+    Reload(cmd::reload::Args),
+    /// Print (or follow) the console log of a vserver.
+    Logs(cmd::logs::Args),
+    /// Generate shell completions or man pages (for packagers).
+    Generate(cmd::generate::Args),
+}
+
+/// Which verb ran, for the exit code of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    List,
+    Status,
+    Start,
+    Stop,
+    Restart,
+    Kill,
+    Running,
+    Check,
+    Reload,
+    Logs,
+    Generate,
+}
+
+impl Command {
+    pub fn verb(&self) -> Verb {
+        match self {
+            Command::List(_) => Verb::List,
+            Command::Status(_) => Verb::Status,
+            Command::Start(_) => Verb::Start,
+            Command::Stop(_) => Verb::Stop,
+            Command::Restart(_) => Verb::Restart,
+            Command::Kill(_) => Verb::Kill,
+            Command::Running(_) => Verb::Running,
+            Command::Check(_) => Verb::Check,
+            Command::Reload(_) => Verb::Reload,
+            Command::Logs(_) => Verb::Logs,
+            Command::Generate(_) => Verb::Generate,
+        }
+    }
+
+    /// Whether the verb talks to vserverd (all but `generate`).
+    pub fn needs_bus(&self) -> bool {
+        !matches!(self, Command::Generate(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::generate::What;
+    use crate::cmd::kill::Whom;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("vserverctl").chain(args.iter().copied()))
+    }
+
+    fn ok(args: &[&str]) -> Cli {
+        parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn usage_error(args: &[&str]) {
+        match parse(args) {
+            Ok(c) => panic!("{args:?} parsed as {c:?}"),
+            Err(e) => assert_eq!(e.exit_code(), 2, "{args:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_anywhere() {
+        let c = ok(&["--json", "list"]);
+        assert!(c.json && !c.no_legend && c.bus_address.is_none());
+        let c = ok(&["list", "--no-legend", "--bus-address", "unix:path=/tmp/x"]);
+        assert!(!c.json && c.no_legend);
+        assert_eq!(c.bus_address.as_deref(), Some("unix:path=/tmp/x"));
+        usage_error(&[]);
+        usage_error(&["frobnicate"]);
+    }
+
+    #[test]
+    fn list() {
+        match ok(&["list"]).command {
+            Command::List(a) => assert!(!a.all),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["ls", "--all"]).command {
+            Command::List(a) => assert!(a.all),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["list", "-a"]).command {
+            Command::List(a) => assert!(a.all),
+            c => panic!("{c:?}"),
+        }
+        usage_error(&["list", "web1"]);
+    }
+
+    #[test]
+    fn status_running_restart() {
+        match ok(&["status", "web1"]).command {
+            Command::Status(a) => assert_eq!(a.name, "web1"),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["running", "web1"]).command {
+            Command::Running(a) => assert_eq!(a.name, "web1"),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["restart", "a", "b"]).command {
+            Command::Restart(a) => assert_eq!(a.names, ["a", "b"]),
+            c => panic!("{c:?}"),
+        }
+        usage_error(&["status"]);
+        usage_error(&["status", "a", "b"]);
+        usage_error(&["running"]);
+        usage_error(&["restart"]);
+    }
+
+    #[test]
+    fn start_and_stop() {
+        match ok(&["start", "a", "b"]).command {
+            Command::Start(a) => {
+                assert_eq!(a.names, ["a", "b"]);
+                assert!(!a.onboot);
+            }
+            c => panic!("{c:?}"),
+        }
+        match ok(&["start", "--onboot"]).command {
+            Command::Start(a) => assert!(a.onboot && a.names.is_empty()),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["stop", "a"]).command {
+            Command::Stop(a) => assert!(a.names == ["a"] && !a.all),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["stop", "--all"]).command {
+            Command::Stop(a) => assert!(a.all && a.names.is_empty()),
+            c => panic!("{c:?}"),
+        }
+        usage_error(&["start"]);
+        usage_error(&["start", "--onboot", "a"]);
+        usage_error(&["stop"]);
+        usage_error(&["stop", "--all", "a"]);
+    }
+
+    #[test]
+    fn kill() {
+        match ok(&["kill", "web1"]).command {
+            Command::Kill(a) => {
+                assert_eq!(a.name, "web1");
+                assert_eq!(a.signal, libc::SIGTERM);
+                assert_eq!(a.whom, Whom::All);
+            }
+            c => panic!("{c:?}"),
+        }
+        match ok(&["kill", "-s", "KILL", "--whom", "leader", "web1"]).command {
+            Command::Kill(a) => {
+                assert_eq!(a.signal, libc::SIGKILL);
+                assert_eq!(a.whom, Whom::Leader);
+            }
+            c => panic!("{c:?}"),
+        }
+        match ok(&["kill", "web1", "--signal=SIGHUP"]).command {
+            Command::Kill(a) => assert_eq!(a.signal, libc::SIGHUP),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["kill", "-s", "9", "web1"]).command {
+            Command::Kill(a) => assert_eq!(a.signal, 9),
+            c => panic!("{c:?}"),
+        }
+        usage_error(&["kill"]);
+        usage_error(&["kill", "-s", "NOPE", "web1"]);
+        usage_error(&["kill", "-s", "0", "web1"]);
+        usage_error(&["kill", "--whom", "everyone", "web1"]);
+    }
+
+    #[test]
+    fn check_reload() {
+        match ok(&["check"]).command {
+            Command::Check(a) => assert_eq!(a.name, None),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["check", "web1"]).command {
+            Command::Check(a) => assert_eq!(a.name.as_deref(), Some("web1")),
+            c => panic!("{c:?}"),
+        }
+        assert!(matches!(ok(&["reload"]).command, Command::Reload(_)));
+        usage_error(&["reload", "web1"]);
+    }
+
+    #[test]
+    fn logs() {
+        match ok(&["logs", "web1"]).command {
+            Command::Logs(a) => assert!(a.name == "web1" && !a.follow && a.lines == 10),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["logs", "-f", "-n", "50", "web1"]).command {
+            Command::Logs(a) => assert!(a.follow && a.lines == 50),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["logs", "--follow", "--lines=0", "web1"]).command {
+            Command::Logs(a) => assert!(a.follow && a.lines == 0),
+            c => panic!("{c:?}"),
+        }
+        usage_error(&["logs"]);
+        usage_error(&["logs", "-n", "-3", "web1"]);
+        usage_error(&["logs", "-n", "many", "web1"]);
+    }
+
+    #[test]
+    fn generate() {
+        match ok(&["generate", "completions", "bash"]).command {
+            Command::Generate(a) => match a.what {
+                What::Completions { shell, dir } => {
+                    assert_eq!(shell, clap_complete::Shell::Bash);
+                    assert_eq!(dir, None);
+                }
+                w => panic!("{w:?}"),
+            },
+            c => panic!("{c:?}"),
+        }
+        match ok(&["generate", "completions", "zsh", "/tmp/c"]).command {
+            Command::Generate(a) => match a.what {
+                What::Completions { shell, dir } => {
+                    assert_eq!(shell, clap_complete::Shell::Zsh);
+                    assert_eq!(dir.as_deref(), Some(std::path::Path::new("/tmp/c")));
+                }
+                w => panic!("{w:?}"),
+            },
+            c => panic!("{c:?}"),
+        }
+        match ok(&["generate", "man", "/tmp/m"]).command {
+            Command::Generate(a) => assert!(matches!(a.what, What::Man { .. })),
+            c => panic!("{c:?}"),
+        }
+        usage_error(&["generate", "completions", "tcsh"]);
+        usage_error(&["generate", "man"]);
+    }
+
+    #[test]
+    fn verbs() {
+        assert_eq!(ok(&["status", "x"]).command.verb(), Verb::Status);
+        assert!(!ok(&["generate", "man", "d"]).command.needs_bus());
+        assert!(ok(&["list"]).command.needs_bus());
+    }
+}
