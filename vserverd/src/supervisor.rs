@@ -148,6 +148,7 @@ impl Supervisor {
     }
 
     async fn start_run(self: &Arc<Self>, cfg: &Arc<VServerConfig>, target: Target) -> Result<(), VServerError> {
+        let t0 = Instant::now();
         hooks::run(&self.paths, cfg, Phase::PreStart, target).await.map_err(|e| VServerError::HookFailed(e.to_string()))?;
 
         let run_dir = self.paths.vserver_run_dir(&self.name);
@@ -171,6 +172,7 @@ impl Supervisor {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| VServerError::failed(format!("cannot start the monitor: {e}")))?;
+        let t_spawned = t0.elapsed();
         let monitor_pid = child.id().unwrap_or(0) as i32;
         // Pin the monitor now, while it is our unreaped child: the pid cannot be recycled.
         let pidfd = pidfd_open(monitor_pid).map_err(|e| VServerError::failed(format!("pidfd_open: {e}")))?;
@@ -206,7 +208,14 @@ impl Supervisor {
         };
         // tokio reaps the monitor when it exits; we watch it through the pidfd.
         drop(child);
-        info!(vserver = %self.name, pid = run.pid, context = run.context, "started");
+        info!(
+            vserver = %self.name,
+            pid = run.pid,
+            context = run.context,
+            us = t0.elapsed().as_micros() as u64,
+            monitor_spawn_us = t_spawned.as_micros() as u64,
+            "started"
+        );
         self.attach(run, pidfd);
 
         if let Err(e) = hooks::run(&self.paths, cfg, Phase::PostStart, target).await {
@@ -309,11 +318,32 @@ impl Supervisor {
         if again {
             self.status.lock().unwrap().restarts += 1;
             self.notify();
+            // A reboot is a full restart: the configuration is read again. A restart per
+            // `init.restart` is a new start.
+            let target = if exit.is_reboot() {
+                self.reread_config();
+                Target::Reboot
+            } else {
+                Target::Start
+            };
             if let Err(e) = self.start_locked(target).await {
                 warn!(vserver = %self.name, error = %e, "restart failed");
             }
         }
         drop(op);
+    }
+
+    /// Reads this vserver's files again; when they are invalid now, the last good
+    /// configuration stays.
+    fn reread_config(&self) {
+        let r = crate::config::load_one(&self.paths.config_dir, &self.name, &self.paths.load_options());
+        match r.vservers.get(&self.name) {
+            Some(cfg) => self.set_config(Some(Arc::new(cfg.clone()))),
+            None => {
+                let diags: Vec<String> = r.errors().map(|d| d.to_string()).collect();
+                warn!(vserver = %self.name, "configuration invalid; rebooting with the last good one: {}", diags.join("; "));
+            }
+        }
     }
 
     fn reboot_allowed(&self) -> bool {
