@@ -27,7 +27,7 @@ root=/var/lib/vservers/demo
 if [ ! -x "$root/bin/busybox" ]; then
     install -d "$root"/{bin,etc/init.d,tmp,proc,sys,dev,root,www,var/run}
     cp /bin/busybox "$root/bin/busybox"
-    for a in $("$root/bin/busybox" --list); do ln -sf busybox "$root/bin/$a"; done
+    for a in $("$root/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
     echo "<h1>hello from the demo vserver</h1>" > "$root/www/index.html"
     cat > "$root/etc/init.d/rc" <<'RC'
 #!/bin/sh

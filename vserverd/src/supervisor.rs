@@ -240,6 +240,7 @@ impl Supervisor {
             st.state = State::Running;
             st.run = Some(run);
             st.last_error.clear();
+            st.last_exit.clear();
         }
         self.notify();
         let me = Arc::clone(self);

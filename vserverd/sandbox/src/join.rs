@@ -70,8 +70,10 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
     drop(pidfd);
     // Restrict ourselves before a child appears inside the context's PID namespace.
     caps::apply(plan.caps).step(Step::Capabilities, "bounding set")?;
-    caps::limit_process(plan.caps).step(Step::Capabilities, "permitted set")?;
+    // The filter first: loading it without no_new_privs needs CAP_SYS_ADMIN, which the
+    // context's own set may lack.
     filter.load().step(Step::Seccomp, "filter")?;
+    caps::limit_process(plan.caps).step(Step::Capabilities, "permitted set")?;
     nix::unistd::chdir("/").step(Step::Join, "/")?;
 
     match unsafe { fork() }.step(Step::Join, "fork")? {
