@@ -31,6 +31,18 @@ pub fn is_sealed() -> bool {
 /// thread exists.
 pub fn ensure_sealed_self() -> Result<(), SetupError> {
     if is_sealed() {
+        // An exec through a descriptor names the process after the descriptor's number: take
+        // the program's own name back for `ps` and `top`.
+        if let Some(name) = std::env::args_os().next().and_then(|a| {
+            let a = std::path::PathBuf::from(a);
+            a.file_name().map(|n| n.to_os_string())
+        }) {
+            let mut bytes = name.into_encoded_bytes();
+            bytes.truncate(15);
+            if let Ok(c) = CString::new(bytes) {
+                unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0) };
+            }
+        }
         return Ok(());
     }
     let memfd = sealed_copy()?;
