@@ -151,19 +151,8 @@ fn fdo_kind(e: &zbus::fdo::Error) -> Kind {
 /// The daemon's own words for an error (its message, or the bus error's description).
 pub fn detail(err: &VServerError) -> String {
     match err {
-        VServerError::NoSuchVServer(m)
-        | VServerError::AlreadyRunning(m)
-        | VServerError::NotRunning(m)
-        | VServerError::Busy(m)
-        | VServerError::ConfigInvalid(m)
-        | VServerError::StartFailed(m)
-        | VServerError::HookFailed(m)
-        | VServerError::StopFailed(m)
-        | VServerError::Refused(m)
-        | VServerError::AccessDenied(m)
-        | VServerError::InvalidArgs(m)
-        | VServerError::Failed(m) => m.clone(),
         VServerError::ZBus(e) => zbus_detail(e),
+        other => other.message(),
     }
 }
 

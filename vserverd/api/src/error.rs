@@ -94,34 +94,13 @@ impl VServerError {
     /// The human-readable message.
     pub fn message(&self) -> String {
         match self {
-            VServerError::ZBus(zbus::Error::MethodError(_, desc, _)) => desc.clone().unwrap_or_default(),
+            VServerError::ZBus(zbus::Error::MethodError(..)) => self.text().unwrap_or_default().to_string(),
             VServerError::ZBus(e) => e.to_string(),
-            VServerError::NoSuchVServer(m)
-            | VServerError::AlreadyRunning(m)
-            | VServerError::NotRunning(m)
-            | VServerError::Busy(m)
-            | VServerError::ConfigInvalid(m)
-            | VServerError::StartFailed(m)
-            | VServerError::HookFailed(m)
-            | VServerError::StopFailed(m)
-            | VServerError::Refused(m)
-            | VServerError::AccessDenied(m)
-            | VServerError::InvalidArgs(m)
-            | VServerError::Failed(m) => m.clone(),
+            _ => self.text().unwrap_or_default().to_string(),
         }
     }
-}
 
-impl DBusError for VServerError {
-    fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
-        Message::error(call, self.name()).build(&(self.message(),))
-    }
-
-    fn name(&self) -> ErrorName<'_> {
-        ErrorName::try_from(self.error_name()).unwrap_or_else(|_| ErrorName::from_static_str_unchecked("org.freedesktop.DBus.Error.Failed"))
-    }
-
-    fn description(&self) -> Option<&str> {
+    fn text(&self) -> Option<&str> {
         match self {
             VServerError::ZBus(zbus::Error::MethodError(_, desc, _)) => desc.as_deref(),
             VServerError::ZBus(_) => None,
@@ -138,6 +117,20 @@ impl DBusError for VServerError {
             | VServerError::InvalidArgs(m)
             | VServerError::Failed(m) => Some(m),
         }
+    }
+}
+
+impl DBusError for VServerError {
+    fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
+        Message::error(call, self.name()).build(&(self.message(),))
+    }
+
+    fn name(&self) -> ErrorName<'_> {
+        ErrorName::try_from(self.error_name()).unwrap_or_else(|_| ErrorName::from_static_str_unchecked("org.freedesktop.DBus.Error.Failed"))
+    }
+
+    fn description(&self) -> Option<&str> {
+        self.text()
     }
 }
 
