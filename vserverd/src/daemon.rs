@@ -207,12 +207,32 @@ pub fn boot_waves(configs: &[Arc<VServerConfig>]) -> Vec<Vec<Arc<VServerConfig>>
             .filter(|c| c.depends.iter().all(|d| !names.contains(&d.as_str()) || done.contains(d)))
             .cloned()
             .collect();
-        // A dependency on a later priority pulls it forward; a cycle (rejected by config
-        // checks) would stop here, so take the rest as they are.
+        // A dependency on a later priority pulls that dependency forward (only what the waiting
+        // ones need, lowest priority first); a cycle (rejected by config checks) would stop
+        // here, so take the rest as they are.
         let ready = if ready.is_empty() {
-            let pulled: Vec<Arc<VServerConfig>> =
-                left.iter().filter(|c| c.depends.iter().all(|d| !names.contains(&d.as_str()) || done.contains(d))).cloned().collect();
-            if pulled.is_empty() { left.clone() } else { pulled }
+            let mut needed: Vec<String> = left.iter().filter(|c| c.priority == min_priority).flat_map(|c| c.depends.clone()).collect();
+            let mut i = 0;
+            while i < needed.len() {
+                if let Some(c) = left.iter().find(|c| c.name == needed[i]) {
+                    for d in &c.depends {
+                        if !needed.contains(d) {
+                            needed.push(d.clone());
+                        }
+                    }
+                }
+                i += 1;
+            }
+            let pulled: Vec<Arc<VServerConfig>> = left
+                .iter()
+                .filter(|c| needed.contains(&c.name))
+                .filter(|c| c.depends.iter().all(|d| !names.contains(&d.as_str()) || done.contains(d)))
+                .cloned()
+                .collect();
+            match pulled.iter().map(|c| c.priority).min() {
+                Some(p) => pulled.into_iter().filter(|c| c.priority == p).collect(),
+                None => left.clone(),
+            }
         } else {
             ready
         };

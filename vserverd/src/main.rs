@@ -36,11 +36,13 @@ fn main() -> anyhow::Result<()> {
         vserverd::monitor::main(&name);
     }
     let args = Args::parse();
+    // Monitors and hooks run in "/": relative directories are resolved here, once.
+    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     let paths = vserverd::paths::Paths {
-        config_dir: args.config_dir.clone(),
-        run_dir: args.run_dir,
-        log_dir: args.log_dir,
-        root_base: args.root_base,
+        config_dir: abs(args.config_dir.clone()),
+        run_dir: abs(args.run_dir),
+        log_dir: abs(args.log_dir),
+        root_base: abs(args.root_base),
     };
     if let Some(dir) = args.check_config {
         let dir = if dir.as_os_str().is_empty() { args.config_dir } else { dir };

@@ -16,6 +16,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod daemon;
+
 pub use vserver_sandbox::{CapSet, Capability, Exit, Init, LaunchPlan, SetupError, Step};
 
 /// The path of the `spawn-plan` helper; integration tests pass `env!("CARGO_BIN_EXE_spawn-plan")`.
@@ -140,6 +142,21 @@ fn mkdtemp(prefix: &str) -> PathBuf {
     PathBuf::from(String::from_utf8(bytes).unwrap())
 }
 
+/// Makes `root` a busybox-static vserver root: /bin/busybox and its applets, /probe, and empty
+/// proc sys dev tmp etc mnt.
+pub fn populate_root_at(root: &Path) {
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "mnt"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::copy(busybox(), root.join("bin/busybox")).unwrap();
+    for a in APPLETS {
+        symlink("busybox", root.join("bin").join(a)).unwrap();
+    }
+    fs::copy(probe(), root.join("probe")).unwrap();
+    fs::set_permissions(root.join("probe"), fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A test's private directory and everything it started; see the crate documentation.
 pub struct TestDir {
     pub path: PathBuf,
@@ -183,17 +200,7 @@ impl TestDir {
 
     /// /bin/busybox and its applets, /probe, and empty proc sys dev tmp etc.
     pub fn populate_root(&self) {
-        let root = self.root();
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "mnt"] {
-            fs::create_dir_all(root.join(d)).unwrap();
-        }
-        fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-        fs::copy(busybox(), root.join("bin/busybox")).unwrap();
-        for a in APPLETS {
-            symlink("busybox", root.join("bin").join(a)).unwrap();
-        }
-        fs::copy(probe(), root.join("probe")).unwrap();
-        fs::set_permissions(root.join("probe"), fs::Permissions::from_mode(0o755)).unwrap();
+        populate_root_at(&self.root());
     }
 
     /// Copies the shared libraries `spawn-plan` needs into the root: the rc-mode reaper is a

@@ -1,0 +1,144 @@
+//! Authorization, on a real `dbus-daemon` that includes the repo's policy file: root may own
+//! the name and call everything; other users may only introspect, read properties and call the
+//! read-only methods. The daemon checks every mutating call itself: a non-root caller is refused
+//! even when the bus policy is made permissive, and so is root living in another PID namespace.
+
+use std::time::Duration;
+
+use vserver_e2e::daemon::*;
+use vserver_e2e::{require_root, TestDir};
+
+const T: Duration = Duration::from_secs(10);
+const NOBODY: &[&str] = &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
+const M: &str = "org.vserverd.VServer1.Manager";
+const V: &str = "org.vserverd.VServer1.VServer";
+const PROPS: &str = "org.freedesktop.DBus.Properties";
+
+/// (path, interface, method, args) of every read-only call.
+fn read_only(vpath: &str) -> Vec<(String, &'static str, &'static str, Vec<&'static str>)> {
+    vec![
+        (MANAGER_PATH.into(), M, "ListVServers", vec![]),
+        (MANAGER_PATH.into(), M, "GetVServer", vec!["a"]),
+        (MANAGER_PATH.into(), M, "CheckConfig", vec![""]),
+        (MANAGER_PATH.into(), "org.freedesktop.DBus.Introspectable", "Introspect", vec![]),
+        (MANAGER_PATH.into(), "org.freedesktop.DBus.Peer", "Ping", vec![]),
+        (vpath.into(), PROPS, "Get", vec![V, "State"]),
+        (vpath.into(), PROPS, "GetAll", vec![V]),
+        (vpath.into(), "org.freedesktop.DBus.Introspectable", "Introspect", vec![]),
+    ]
+}
+
+/// Every mutating call, each harmless if it went through to a stopped `a`… except that it
+/// would start it: the tests check `a` stays stopped.
+fn mutating(vpath: &str) -> Vec<(String, &'static str, &'static str, Vec<&'static str>)> {
+    vec![
+        (MANAGER_PATH.into(), M, "StartVServer", vec!["a"]),
+        (MANAGER_PATH.into(), M, "StopVServer", vec!["a"]),
+        (MANAGER_PATH.into(), M, "RestartVServer", vec!["a"]),
+        (MANAGER_PATH.into(), M, "KillVServer", vec!["a", "leader", "i:15"]),
+        (MANAGER_PATH.into(), M, "Reload", vec![]),
+        (MANAGER_PATH.into(), M, "StartOnboot", vec![]),
+        (MANAGER_PATH.into(), M, "StopAll", vec![]),
+        (vpath.into(), V, "Start", vec![]),
+        (vpath.into(), V, "Stop", vec![]),
+        (vpath.into(), V, "Restart", vec![]),
+        (vpath.into(), V, "Kill", vec!["leader", "i:15"]),
+    ]
+}
+
+fn call(wrapper: &[&str], address: &str, c: &(String, &str, &str, Vec<&str>)) -> (String, String) {
+    let mut args = vec![c.0.as_str(), c.1, c.2];
+    args.extend(c.3.iter().copied());
+    bus_call(wrapper, address, &args)
+}
+
+async fn daemon_with_a<'a>(t: &'a TestDir, bus: &TestBus) -> TestDaemon<'a> {
+    let mut d = TestDaemon::new(t, bus);
+    d.ctl_root("a");
+    d.config("a", &format!("context = 501\nonboot = true\n{CTL_INIT}"));
+    d.start().await;
+    d
+}
+
+#[test]
+fn non_root_may_only_read_by_the_policy() {
+    require_root!();
+    let t = TestDir::new("d-policy");
+    let bus = TestBus::start();
+    block_on(async {
+        let d = daemon_with_a(&t, &bus).await;
+        let vpath = vserver_path("a");
+        for c in read_only(&vpath) {
+            assert_eq!(call(NOBODY, &bus.address, &c).0, "ok", "uid 65534 may call {}.{}", c.1, c.2);
+        }
+        for c in mutating(&vpath) {
+            let (name, msg) = call(NOBODY, &bus.address, &c);
+            assert_eq!(name, ACCESS_DENIED, "uid 65534 calling {}.{}: {msg}", c.1, c.2);
+            // Refused by the bus itself: the daemon never saw it.
+            assert!(msg.contains("Rejected send message"), "{}.{}: {msg}", c.1, c.2);
+        }
+        let (name, msg) = bus_call(NOBODY, &bus.address, &["own"]);
+        assert_eq!(name, ACCESS_DENIED, "uid 65534 may not own {BUS_NAME}: {msg}");
+        assert_eq!(d.state_of("a").await, "stopped");
+
+        // Root may call everything (positive control).
+        let start = &mutating(&vpath)[0];
+        assert_eq!(call(&[], &bus.address, start), ("ok".into(), "".into()));
+        assert_eq!(d.state_of("a").await, "running");
+        d.state("a");
+        let stop = &mutating(&vpath)[8];
+        assert_eq!(call(&[], &bus.address, stop).0, "ok");
+        d.wait_state("a", "stopped", T).await;
+    });
+}
+
+#[test]
+fn the_daemon_refuses_non_root_even_when_the_policy_is_permissive() {
+    require_root!();
+    let t = TestDir::new("d-permissive");
+    let bus = TestBus::with_extra(r#"<policy context="default"><allow send_destination="org.vserverd.VServer1"/></policy>"#);
+    block_on(async {
+        let d = daemon_with_a(&t, &bus).await;
+        let vpath = vserver_path("a");
+        for c in read_only(&vpath) {
+            assert_eq!(call(NOBODY, &bus.address, &c).0, "ok", "{}.{}", c.1, c.2);
+        }
+        for c in mutating(&vpath) {
+            let (name, msg) = call(NOBODY, &bus.address, &c);
+            assert_eq!(name, ACCESS_DENIED, "uid 65534 calling {}.{} through a permissive policy: {msg}", c.1, c.2);
+            assert!(msg.contains("uid 65534 may only read"), "refused by the daemon: {}.{}: {msg}", c.1, c.2);
+        }
+        assert_eq!(d.state_of("a").await, "stopped");
+        // Owning the name is still the policy's business (the permissive rule is about sending).
+        assert_eq!(bus_call(NOBODY, &bus.address, &["own"]).0, ACCESS_DENIED);
+    });
+}
+
+#[test]
+fn a_caller_in_another_pid_namespace_is_refused_even_as_root() {
+    require_root!();
+    let t = TestDir::new("d-pidns");
+    let bus = TestBus::start();
+    block_on(async {
+        let d = daemon_with_a(&t, &bus).await;
+        let vpath = vserver_path("a");
+        let inside: &[&str] = &["unshare", "--pid", "--fork"];
+        // Reading is fine from anywhere.
+        assert_eq!(call(inside, &bus.address, &read_only(&vpath)[0]).0, "ok");
+        for c in mutating(&vpath) {
+            let (name, msg) = call(inside, &bus.address, &c);
+            assert_eq!(name, ACCESS_DENIED, "root in a PID namespace calling {}.{}: {msg}", c.1, c.2);
+            assert!(msg.contains("inside a vserver"), "{}.{}: {msg}", c.1, c.2);
+        }
+        assert_eq!(d.state_of("a").await, "stopped");
+        // The same call from the host's PID namespace succeeds.
+        let start = &mutating(&vpath)[0];
+        assert_eq!(call(&[], &bus.address, start).0, "ok");
+        assert_eq!(d.state_of("a").await, "running");
+        d.state("a");
+        let (name, _) = call(inside, &bus.address, &mutating(&vpath)[1]);
+        assert_eq!(name, ACCESS_DENIED);
+        assert_eq!(d.state_of("a").await, "running", "the refused stop changed nothing");
+    });
+}
