@@ -501,7 +501,6 @@ pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
 
 /// Resolves when the process a pidfd pins has ended (a pidfd polls readable then).
 async fn wait_pidfd(fd: OwnedFd) {
-    let spare = ();
     // Safety: the pidfd is owned here and stays open for as long as the AsyncFd lives.
     match unsafe { AsyncFd::register(fd) } {
         Ok(afd) => {
@@ -510,10 +509,8 @@ async fn wait_pidfd(fd: OwnedFd) {
         Err(e) => {
             let (fd, e) = e.into_parts();
             warn!(error = %e, "cannot watch a pidfd; polling it");
-            let _ = spare;
-            let spare = fd;
-            let raw = spare.as_raw_fd();
-            while unsafe { libc::syscall(libc::SYS_pidfd_send_signal, raw, 0, std::ptr::null::<libc::siginfo_t>(), 0) } == 0 {
+            // Signal 0 through the pidfd fails with ESRCH once the process has ended.
+            while unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), 0, std::ptr::null::<libc::siginfo_t>(), 0) } == 0 {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
