@@ -60,6 +60,12 @@ pub enum Command {
     Restart(cmd::restart::Args),
     /// Send a signal to a vserver's init or to all of its processes.
     Kill(cmd::kill::Args),
+    /// Per running vserver: context, processes, VSZ, RSS, CPU times, uptime (vserver-stat).
+    Stat(cmd::stat::Args),
+    /// Every process on the host with the vserver it belongs to, or those of one vserver (vps).
+    Ps(cmd::ps::Args),
+    /// The process tree of a vserver, with its own pids and the host's (vpstree).
+    Pstree(cmd::pstree::Args),
     /// Exit 0 if the vserver is running, 1 if not; print nothing.
     Running(cmd::running::Args),
     /// Check the configuration on disk without applying it (exit 1 when invalid).
@@ -68,6 +74,10 @@ pub enum Command {
     Reload(cmd::reload::Args),
     /// Print (or follow) the console log of a vserver.
     Logs(cmd::logs::Args),
+    /// An interactive login shell (or CMD) inside a running vserver, on a pty when stdin is a terminal.
+    Enter(cmd::enter::EnterArgs),
+    /// Run CMD inside a running vserver on pipes (-t: on a pty); its exit code is ours.
+    Exec(cmd::enter::ExecArgs),
     /// Generate shell completions or man pages (for packagers).
     Generate(cmd::generate::Args),
 }
@@ -81,10 +91,15 @@ pub enum Verb {
     Stop,
     Restart,
     Kill,
+    Stat,
+    Ps,
+    Pstree,
     Running,
     Check,
     Reload,
     Logs,
+    Enter,
+    Exec,
     Generate,
 }
 
@@ -97,10 +112,15 @@ impl Command {
             Command::Stop(_) => Verb::Stop,
             Command::Restart(_) => Verb::Restart,
             Command::Kill(_) => Verb::Kill,
+            Command::Stat(_) => Verb::Stat,
+            Command::Ps(_) => Verb::Ps,
+            Command::Pstree(_) => Verb::Pstree,
             Command::Running(_) => Verb::Running,
             Command::Check(_) => Verb::Check,
             Command::Reload(_) => Verb::Reload,
             Command::Logs(_) => Verb::Logs,
+            Command::Enter(_) => Verb::Enter,
+            Command::Exec(_) => Verb::Exec,
             Command::Generate(_) => Verb::Generate,
         }
     }

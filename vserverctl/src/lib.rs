@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod error;
 pub mod output;
 pub mod signal;
+pub mod term;
 pub mod time;
 
 pub use cli::{Cli, Command};

@@ -45,10 +45,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Stop(a) => cmd::stop::run(&ctx, a).await?,
             Command::Restart(a) => cmd::restart::run(&ctx, a).await?,
             Command::Kill(a) => cmd::kill::run(&ctx, a).await?,
+            Command::Stat(a) => cmd::stat::run(&ctx, a).await?,
+            Command::Ps(a) => cmd::ps::run(&ctx, a).await?,
+            Command::Pstree(a) => cmd::pstree::run(&ctx, a).await?,
             Command::Running(a) => cmd::running::run(&ctx, a).await?,
             Command::Check(a) => cmd::check::run(&ctx, a).await?,
             Command::Reload(a) => cmd::reload::run(&ctx, a).await?,
             Command::Logs(a) => cmd::logs::run(&ctx, a).await?,
+            Command::Enter(a) => cmd::enter::run_enter(&ctx, a).await?,
+            Command::Exec(a) => cmd::enter::run_exec(&ctx, a).await?,
             Command::Generate(_) => unreachable!("handled above"),
         };
         Ok(code)

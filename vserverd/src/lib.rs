@@ -2,13 +2,17 @@
 //! single-threaded monitor process, supervises it, and serves the D-Bus API.
 
 pub mod auth;
+pub mod cgroup;
 pub mod config;
 pub mod daemon;
+pub mod enter;
+pub mod fdpass;
 pub mod dbus;
 pub mod hooks;
 pub mod monitor;
 pub mod notify;
 pub mod paths;
+pub mod spectator;
 pub mod supervisor;
 
 use std::sync::Arc;
@@ -31,6 +35,10 @@ pub async fn reload(daemon: &Arc<Daemon>) -> Vec<String> {
 /// Runs the daemon until SIGTERM or SIGINT. vservers keep running when it ends.
 pub async fn run(paths: Paths) -> anyhow::Result<()> {
     std::fs::create_dir_all(&paths.run_dir)?;
+    if let Err(e) = cgroup::delegate_self() {
+        tracing::warn!(error = %e, "cannot move into a leaf of the delegated cgroup; limits may fail");
+    }
+    info!(layout = cgroup::host_layout().kind(), base = %cgroup::host_layout().v2_base, "cgroups");
     let daemon = Daemon::new(paths);
     let result = daemon.load_config();
     daemon.apply(&result);

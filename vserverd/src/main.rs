@@ -20,6 +20,9 @@ struct Args {
     /// Where default roots live (NAME appended).
     #[arg(long, default_value = vserverd::config::DEFAULT_ROOT_BASE)]
     root_base: PathBuf,
+    /// The directory that holds the vservers' cgroups in each hierarchy.
+    #[arg(long, default_value = "vservers", value_name = "NAME")]
+    cgroup_parent: String,
     /// Check the configuration in DIR (default: --config-dir) offline and exit: 0 valid, 1 not.
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
     check_config: Option<PathBuf>,
@@ -35,7 +38,12 @@ fn main() -> anyhow::Result<()> {
         let name = argv.get(2).cloned().unwrap_or_default();
         vserverd::monitor::main(&name);
     }
+    if argv.get(1).map(String::as_str) == Some("enter") {
+        let name = argv.get(2).cloned().unwrap_or_default();
+        vserverd::enter::helper_main(&name);
+    }
     let args = Args::parse();
+    vserverd::cgroup::set_parent(&args.cgroup_parent);
     // Monitors and hooks run in "/": relative directories are resolved here, once.
     let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     let paths = vserverd::paths::Paths {

@@ -30,6 +30,10 @@ pub struct MonitorRequest {
     /// Rotate the console log past this size; keep this many old files.
     pub log_max_bytes: u64,
     pub log_keep: u32,
+    /// The vserver's cgroups: made before pid 1 exists, pid 1 put in them before it runs
+    /// anything, emptied and removed after it ends.
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroup::CgroupPlan>,
 }
 
 /// The monitor's one answer on stdout.
@@ -140,7 +144,16 @@ fn run(req: MonitorRequest, report: &mut File) -> Result<(), SetupError> {
     }
     unsafe { libc::close(slave_fd) };
 
-    let ctx = vserver_sandbox::spawn(&plan)?;
+    let cg = req.cgroup.clone().unwrap_or_default();
+    crate::cgroup::create(&cg).map_err(cgroup_error)?;
+    // Sync point 2 of the engine: pid 1 enters its cgroups before it runs a single step.
+    let ctx = match vserver_sandbox::spawn_with(&plan, |pid| crate::cgroup::attach(&cg, pid).map_err(cgroup_error)) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            crate::cgroup::remove(&cg);
+            return Err(e);
+        }
+    };
     let (monitor_pid, monitor_start_time) = vserver_sandbox::registry::me();
     let mut state = RunState {
         name: plan.name.clone(),
@@ -173,11 +186,26 @@ fn run(req: MonitorRequest, report: &mut File) -> Result<(), SetupError> {
 
     let mut log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
     let exit = serve(ctx.pid, master.as_fd(), &sfd, &mut log);
+    // Processes that entered later are in the cgroup too: none survives its vserver.
+    if let Err(e) = crate::cgroup::kill_all(&cg, std::time::Duration::from_secs(10)) {
+        log.write(format!("vserver-monitor: {e}\n").as_bytes());
+    }
+    crate::cgroup::remove(&cg);
+    // The links go before the number is released: a restart reuses the host ends' names.
+    ctx.cleanup_network();
     registry_release(&run_dir, ctx.context);
     state.exit = Some(exit);
     state.ended_at = Some(now_us());
     let _ = write_state(&run_dir, &state);
     Ok(())
+}
+
+fn cgroup_error(e: crate::cgroup::CgroupError) -> SetupError {
+    let path = match &e {
+        crate::cgroup::CgroupError::Io { path, .. } | crate::cgroup::CgroupError::NotEmpty { path, .. } => Some(path.display().to_string()),
+        crate::cgroup::CgroupError::MissingController { .. } => None,
+    };
+    SetupError::detail(vserver_sandbox::Step::HostSetup, path, e.to_string())
 }
 
 fn registry_release(run_dir: &Path, context: u32) {

@@ -40,7 +40,7 @@ impl Paths {
     }
 
     pub fn load_options(&self) -> crate::config::LoadOptions {
-        crate::config::LoadOptions { root_base: self.root_base.clone() }
+        crate::config::LoadOptions { root_base: self.root_base.clone(), host_checks: true }
     }
 
     pub fn config_dir(&self) -> &Path {

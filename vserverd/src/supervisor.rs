@@ -154,7 +154,10 @@ impl Supervisor {
         let run_dir = self.paths.vserver_run_dir(&self.name);
         std::fs::create_dir_all(&run_dir).map_err(|e| VServerError::failed(format!("{}: {e}", run_dir.display())))?;
         let _ = std::fs::remove_file(monitor::state_path(&self.paths.run_dir, &self.name));
+        let cgroup = crate::cgroup::plan(crate::cgroup::host_layout(), &self.name, &cfg.limits)
+            .map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
         let req = MonitorRequest {
+            cgroup: Some(cgroup),
             plan: cfg.launch_plan(&self.paths.run_dir),
             log_file: self.paths.log_file(&self.name),
             log_max_bytes: 1 << 20,
@@ -406,8 +409,10 @@ impl Supervisor {
             Err(_) => {
                 warn!(vserver = %self.name, "did not stop within {} s; killing every process", timeout.as_secs());
                 // pid 1 of a PID namespace takes every process of the namespace with it,
-                // double-forked and setsid'd ones too.
+                // double-forked and setsid'd ones too; the cgroup catches anything else.
                 let _ = self.signal_leader(&run, libc::SIGKILL);
+                let cg = crate::cgroup::membership(&self.name);
+                let _ = tokio::task::spawn_blocking(move || crate::cgroup::kill_all(&cg, KILL_GRACE)).await;
                 match tokio::time::timeout(KILL_GRACE, wait_exit(&mut rx)).await {
                     Ok(e) => e,
                     Err(_) => {

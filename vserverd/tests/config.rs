@@ -54,7 +54,7 @@ impl Drop for Dir {
 }
 
 fn opts() -> LoadOptions {
-    LoadOptions { root_base: PathBuf::from("/srv/vs") }
+    LoadOptions { root_base: PathBuf::from("/srv/vs"), host_checks: false }
 }
 
 /// Asserts that exactly these diagnostics were reported, each starting as given.
@@ -386,6 +386,7 @@ fn host_network_warns_and_macvlan_needs_a_device() {
             "h.toml:2:8: warning: network mode \"host\" is not isolated",
             "h.toml:3:13: warning: `network.addresses` is ignored with mode \"host\"",
             "m.toml:2:8: error: network mode \"macvlan\" needs `network.device`",
+            "m.toml:2:8: warning: network mode \"macvlan\" without `network.addresses`",
         ],
     );
     assert_eq!(r.vservers["h"].network.mode, NetworkMode::Host);

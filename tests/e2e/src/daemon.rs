@@ -253,6 +253,8 @@ impl<'a> TestDaemon<'a> {
         } else {
             cmd.args(args);
         }
+        // Daemons of parallel tests keep their vservers' cgroups apart.
+        cmd.arg("--cgroup-parent").arg(self.cgroup_parent());
         let child = cmd
             .current_dir(&self.t.path)
             .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
@@ -289,6 +291,11 @@ impl<'a> TestDaemon<'a> {
     }
 
     /// The daemon's pid.
+    /// The cgroup parent of this daemon's vservers (unique per test directory).
+    pub fn cgroup_parent(&self) -> String {
+        format!("vservers-e2e-{}", self.t.path.file_name().unwrap().to_string_lossy())
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("the daemon is running").id() as i32
     }
@@ -575,6 +582,27 @@ fn is_zombie(pid: i32) -> bool {
     stat.rfind(')').map(|i| stat[i + 2..].starts_with('Z') || stat[i + 2..].starts_with('X')).unwrap_or(true)
 }
 
+/// Removes `/sys/fs/cgroup/*/PARENT/*` and `PARENT` itself; returns what is still there.
+pub fn remove_cgroups(parent: &str) -> Vec<PathBuf> {
+    let mut left = Vec::new();
+    let Ok(hierarchies) = fs::read_dir("/sys/fs/cgroup") else { return left };
+    for h in hierarchies.flatten() {
+        let p = h.path().join(parent);
+        if !p.is_dir() {
+            continue;
+        }
+        if let Ok(children) = fs::read_dir(&p) {
+            for c in children.flatten().filter(|c| c.path().is_dir()) {
+                let _ = fs::remove_dir(c.path());
+            }
+        }
+        if fs::remove_dir(&p).is_err() && p.exists() {
+            left.push(p);
+        }
+    }
+    left
+}
+
 impl Drop for TestDaemon<'_> {
     fn drop(&mut self) {
         if let Some(child) = &self.child {
@@ -597,6 +625,20 @@ impl Drop for TestDaemon<'_> {
             }
             std::thread::sleep(Duration::from_millis(20));
             left = self.vserver_processes();
+        }
+        // The monitors were killed too, so nobody removed the vservers' cgroups: do it here
+        // (an rmdir fails on a cgroup that still has members; retry while they die).
+        let parent = self.cgroup_parent();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = remove_cgroups(&parent);
+            if left.is_empty() || Instant::now() > deadline {
+                if !left.is_empty() && !std::thread::panicking() {
+                    panic!("cgroups left after the test: {left:?}");
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         if !left.is_empty() && !std::thread::panicking() {
             let desc: Vec<String> = left

@@ -17,6 +17,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub mod daemon;
+pub mod pty;
 
 pub use vserver_sandbox::{CapSet, Capability, Exit, Init, LaunchPlan, SetupError, Step};
 

@@ -41,7 +41,14 @@
 //! (the double-chroot escape; `ok escaped` when MARKER is visible afterwards, else the error of
 //! the failing step, typically `err ENOENT 2` from looking for MARKER), `reboot restart|halt|poweroff`,
 //! `compat32 keyctl|userfaultfd|unshare|tiocsti` (the same calls through the 32-bit `int 0x80` entry,
-//! which a filter written for x86_64 numbers alone would miss).
+//! which a filter written for x86_64 numbers alone would miss), `bind ADDR [PORT]` (a TCP socket
+//! bound to ADDR, port 0 by default), `connect ADDR PORT [TIMEOUT_MS]` (a TCP connection, default
+//! timeout 2000 ms; `ok REPLY` with the first line the server sent).
+//!
+//! # `probe serve TEXT ADDR PORT [ADDR PORT…]`
+//! Listens on every ADDR:PORT (TCP; IPv6 sockets are IPv6-only, so `0.0.0.0 80 :: 80` is two
+//! listeners), prints `listening` once all are bound (or `err ERRNONAME ERRNO ADDR PORT` and
+//! exits 1), then answers each connection with the line TEXT and closes it, forever.
 
 use std::ffi::{CStr, CString};
 use std::fs;
@@ -53,6 +60,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("report") => report(),
+        Some("race") if args.len() >= 2 => race(&args[1..]),
+        Some("serve") if args.len() >= 4 => serve(&args[1], &args[2..]),
         Some("try") if args.len() >= 2 => {
             let rest: Vec<&str> = args[2..].iter().map(String::as_str).collect();
             match act(&args[1], &rest) {
@@ -319,6 +328,8 @@ fn act(action: &str, a: &[&str]) -> Option<Res> {
         "nice_below" => try_setpriority(num::<i32>(a.first())? - 1),
         "socket_raw" => try_socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP),
         "socket_packet" => try_socket(libc::AF_PACKET, libc::SOCK_RAW, (libc::ETH_P_ALL as u16).to_be() as i32),
+        "bind" => try_bind(arg(0)?.parse().ok()?, num(a.get(1)).unwrap_or(0)),
+        "connect" => try_connect(arg(0)?.parse().ok()?, num(a.get(1))?, num(a.get(2)).unwrap_or(2000)),
         "chroot_escape" => try_chroot_escape(arg(0)?),
         "reboot" => try_reboot(arg(0)?)?,
         "compat32" => try_compat32(arg(0)?)?,
@@ -727,7 +738,217 @@ fn errno_name(e: i32) -> &'static str {
         libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
         libc::ESOCKTNOSUPPORT => "ESOCKTNOSUPPORT",
         libc::EADDRINUSE => "EADDRINUSE",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::ENETUNREACH => "ENETUNREACH",
         libc::ENOKEY => "ENOKEY",
         _ => "E?",
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// network
+
+/// A TCP socket bound to `ip:port` (IPv6-only for IPv6, SO_REUSEADDR), or the errno.
+fn tcp_socket(ip: std::net::IpAddr, port: u16) -> Result<i32, i32> {
+    let (domain, addr, len) = sockaddr(ip, port);
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    let one: libc::c_int = 1;
+    let sz = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    unsafe {
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one as *const _ as *const libc::c_void, sz);
+        if domain == libc::AF_INET6 {
+            libc::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &one as *const _ as *const libc::c_void, sz);
+        }
+    }
+    if unsafe { libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len) } != 0 {
+        let e = errno();
+        unsafe { libc::close(fd) };
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+fn sockaddr(ip: std::net::IpAddr, port: u16) -> (i32, libc::sockaddr_storage, libc::socklen_t) {
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let sin = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = port.to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(v4.octets());
+            (libc::AF_INET, ss, std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
+        }
+        std::net::IpAddr::V6(v6) => {
+            let sin6 = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = port.to_be();
+            sin6.sin6_addr.s6_addr = v6.octets();
+            (libc::AF_INET6, ss, std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+        }
+    }
+}
+
+fn try_bind(ip: std::net::IpAddr, port: u16) -> Res {
+    let fd = tcp_socket(ip, port)?;
+    unsafe { libc::close(fd) };
+    Ok(String::new())
+}
+
+fn try_connect(ip: std::net::IpAddr, port: u16, timeout_ms: u64) -> Res {
+    use std::io::Read;
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    let mut s = std::net::TcpStream::connect_timeout(&std::net::SocketAddr::new(ip, port), timeout)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::ETIMEDOUT))?;
+    let _ = s.set_read_timeout(Some(timeout));
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    Ok(reply.lines().next().unwrap_or("").to_string())
+}
+
+fn serve(text: &str, pairs: &[String]) -> ! {
+    use std::io::Write;
+    let mut fds = Vec::new();
+    for pair in pairs.chunks(2) {
+        let (Some(ip), Some(port)) = (pair.first().and_then(|a| a.parse().ok()), pair.get(1).and_then(|p| p.parse().ok())) else {
+            usage()
+        };
+        match tcp_socket(ip, port) {
+            Ok(fd) if unsafe { libc::listen(fd, 64) } == 0 => fds.push(fd),
+            Ok(_) | Err(_) => {
+                let e = errno();
+                println!("err {} {} {} {}", errno_name(e), e, pair[0], pair[1]);
+                std::process::exit(1);
+            }
+        }
+    }
+    println!("listening");
+    let _ = std::io::stdout().flush();
+    let line = format!("{text}\n");
+    loop {
+        let mut polls: Vec<libc::pollfd> = fds.iter().map(|fd| libc::pollfd { fd: *fd, events: libc::POLLIN, revents: 0 }).collect();
+        if unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) } < 0 {
+            continue;
+        }
+        for p in polls.iter().filter(|p| p.revents != 0) {
+            let c = unsafe { libc::accept4(p.fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+            if c >= 0 {
+                unsafe {
+                    libc::write(c, line.as_ptr() as *const libc::c_void, line.len());
+                    libc::close(c);
+                }
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// race: what root inside can get hold of while processes enter the vserver
+
+/// `probe race SECONDS [ptrace] MARKER…`: for SECONDS, watches `/proc` for new processes that
+/// entered from outside (parent pid 0 as seen inside) and, for each, at once: opens `/proc/P/exe` for writing, reads `/proc/P/environ` (a MARKER in it is
+/// a leak; a variable other than the clean set is unclean), looks at every descriptor (a pipe,
+/// a pty of our own devpts or /dev/null are fine; anything else is reported) and, with
+/// `ptrace`, attaches and detaches. "sealed" processes are those still running the daemon's
+/// sealed copy (before their exec), "exec" the others. Prints `key=count` lines, `detail=` lines,
+/// and positive controls on a child of our own (`control_environ`, `control_ptrace`).
+fn race(args: &[String]) {
+    let secs: u64 = args[0].parse().unwrap_or(5);
+    let do_ptrace = args.get(1).map(|a| a == "ptrace").unwrap_or(false);
+    let markers: Vec<&str> = args[1..].iter().map(String::as_str).filter(|a| *a != "ptrace").collect();
+    const CLEAN: &[&str] = &["container", "PATH", "TERM", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "SHLVL", "OLDPWD"];
+    let me = std::process::id();
+    let pts_dev = fs::metadata("/dev/pts/ptmx").map(|m| m.dev()).unwrap_or(u64::MAX);
+    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut details: Vec<String> = Vec::new();
+    let bump = |k: &str, counts: &mut std::collections::BTreeMap<String, u64>| *counts.entry(k.to_string()).or_default() += 1;
+
+    // Positive controls: a child of ours with a marker of its own.
+    let mut child = std::process::Command::new("/bin/sleep").arg("30").env("RACE_CONTROL", "1").spawn().ok();
+    if let Some(c) = &child {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let env = fs::read(format!("/proc/{}/environ", c.id())).unwrap_or_default();
+        kv("control_environ", if String::from_utf8_lossy(&env).contains("RACE_CONTROL=1") { "ok" } else { "fail" });
+        let ok = unsafe { libc::ptrace(libc::PTRACE_ATTACH, c.id() as i32, 0, 0) } == 0;
+        if ok {
+            let mut st = 0;
+            unsafe { libc::waitpid(c.id() as i32, &mut st, libc::__WALL) };
+            unsafe { libc::ptrace(libc::PTRACE_DETACH, c.id() as i32, 0, 0) };
+        }
+        kv("control_ptrace", if ok { "ok" } else { "fail" });
+    }
+    let control_pid = child.as_ref().map(|c| c.id()).unwrap_or(0);
+
+    let mut seen: std::collections::HashSet<u32> = fs::read_dir("/proc")
+        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        let Ok(rd) = fs::read_dir("/proc") else { break };
+        for pid in rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+            if pid == me || pid == control_pid || !seen.insert(pid) {
+                continue;
+            }
+            // Only processes that entered from outside: their parent is not in the vserver.
+            let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            if pid == 1 || status.lines().find_map(|l| l.strip_prefix("PPid:")).map(str::trim) != Some("0") {
+                continue;
+            }
+            let exe = link(&format!("/proc/{pid}/exe"));
+            let phase = if exe.contains("memfd:") || exe.contains("vserver-sealed") { "sealed" } else { "exec" };
+            bump("seen", &mut counts);
+            bump(&format!("seen_{phase}"), &mut counts);
+            if fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe")).is_ok() {
+                bump("exe_writable", &mut counts);
+                details.push(format!("exe of {pid} ({exe}) opened for writing"));
+            }
+            if let Ok(env) = fs::read(format!("/proc/{pid}/environ")) {
+                bump(&format!("environ_read_{phase}"), &mut counts);
+                let text = String::from_utf8_lossy(&env);
+                for var in text.split('\0').filter(|v| !v.is_empty()) {
+                    if markers.iter().any(|m| var.contains(m)) {
+                        bump("environ_leak", &mut counts);
+                        details.push(format!("environ of {pid} ({exe}): {var}"));
+                    } else if !CLEAN.contains(&var.split('=').next().unwrap_or("")) {
+                        bump("environ_unclean", &mut counts);
+                        details.push(format!("environ of {pid} ({exe}): {var}"));
+                    }
+                }
+            }
+            if let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) {
+                for fd in fds.flatten() {
+                    let Ok(m) = fs::metadata(fd.path()) else { continue };
+                    let ft = m.file_type();
+                    let fine = ft.is_fifo()
+                        || m.dev() == pts_dev
+                        || (ft.is_char_device() && (libc::major(m.rdev()), libc::minor(m.rdev())) == (1, 3));
+                    if !fine {
+                        bump("fd_other", &mut counts);
+                        details.push(format!("fd {} of {pid} ({exe}): {}", fd.file_name().to_string_lossy(), link(&fd.path().display().to_string())));
+                    }
+                }
+            }
+            if do_ptrace && unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid as i32, 0, 0) } == 0 {
+                bump(&format!("ptrace_{phase}"), &mut counts);
+                let mut st = 0;
+                unsafe { libc::waitpid(pid as i32, &mut st, libc::__WALL) };
+                unsafe { libc::ptrace(libc::PTRACE_DETACH, pid as i32, 0, 0) };
+            }
+        }
+    }
+    if let Some(c) = child.as_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    for (k, v) in counts {
+        kv(&k, v);
+    }
+    for d in details {
+        kv("detail", d);
     }
 }

@@ -2,14 +2,18 @@
 //! per-vserver loop and the report table of `start --onboot` / `stop --all`.
 
 pub mod check;
+pub mod enter;
 pub mod generate;
 pub mod kill;
 pub mod list;
 pub mod logs;
+pub mod ps;
+pub mod pstree;
 pub mod reload;
 pub mod restart;
 pub mod running;
 pub mod start;
+pub mod stat;
 pub mod status;
 pub mod stop;
 

@@ -13,4 +13,4 @@ pub mod types;
 
 pub use error::VServerError;
 pub use names::{escape_path_component, unescape_path_component, vserver_path, BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, VSERVER_INTERFACE};
-pub use types::{BootReport, State, VServerSummary};
+pub use types::{BootReport, State, VProcess, VServerStats, VServerSummary};

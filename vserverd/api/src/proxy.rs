@@ -4,7 +4,7 @@ use zbus::proxy;
 use zbus::wire::OwnedObjectPath;
 
 use crate::error::VServerError;
-use crate::types::{BootReport, VServerSummary};
+use crate::types::{BootReport, VProcess, VServerStats, VServerSummary};
 
 #[proxy(
     interface = "org.vserverd.VServer1.Manager",
@@ -38,6 +38,34 @@ pub trait Manager {
     fn start_onboot(&self) -> Result<Vec<BootReport>, VServerError>;
     #[zbus(name = "StopAll")]
     fn stop_all(&self) -> Result<Vec<BootReport>, VServerError>;
+    /// Runs `command` (empty: `user`'s login shell) inside running vserver `name` as `user`
+    /// (empty: root): on a pty of the vserver's devpts (`tty`, `rows` × `columns`, TERM `term`)
+    /// or on pipes. Returns (stdin, stdout, stderr, status): with a tty the first three are the
+    /// pty master; the status pipe gives `exit N` or `signal N` when the command ends.
+    /// `org.vserverd.VServer1.Refused` for a private vserver.
+    #[zbus(name = "EnterVServer")]
+    #[allow(clippy::too_many_arguments)]
+    fn enter_vserver(
+        &self,
+        name: &str,
+        user: &str,
+        command: &[&str],
+        tty: bool,
+        term: &str,
+        rows: u16,
+        columns: u16,
+    ) -> Result<(zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd), VServerError>;
+
+    /// The paper's vserver-stat: one row per running vserver.
+    #[zbus(name = "ListStats")]
+    fn list_stats(&self) -> Result<Vec<VServerStats>, VServerError>;
+    /// The paper's vps: every process on the host with its vserver ("" = all, else one vserver).
+    #[zbus(name = "ListProcesses")]
+    fn list_processes(&self, name: &str) -> Result<Vec<VProcess>, VServerError>;
+    /// The paper's vkill: `signal` to one process of vserver `name`, `pid` as the vserver sees
+    /// it (`inner`) or as the host does.
+    #[zbus(name = "KillProcess")]
+    fn kill_process(&self, name: &str, pid: u32, inner: bool, signal: i32) -> Result<(), VServerError>;
 
     #[zbus(signal, name = "VServerNew")]
     fn vserver_new(&self, name: &str, path: OwnedObjectPath) -> zbus::Result<()>;

@@ -55,3 +55,31 @@ pub struct BootReport {
     pub ok: bool,
     pub message: String,
 }
+
+/// One row of `ListStats`, the paper's vserver-stat: `(sutttttt)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct VServerStats {
+    pub name: String,
+    pub context: u32,
+    pub processes: u64,
+    /// Virtual memory of its processes, bytes (VSZ).
+    pub vsz: u64,
+    /// Memory charged to its cgroup, bytes (RSS).
+    pub rss: u64,
+    pub user_usec: u64,
+    pub system_usec: u64,
+    pub uptime_usec: u64,
+}
+
+/// One process as the host sees it (the paper's `vps`): `(suuus)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct VProcess {
+    /// The vserver it belongs to; empty for the host's own processes.
+    pub vserver: String,
+    /// Its pid on the host.
+    pub pid: u32,
+    /// Its pid inside its vserver (0 for the host's own).
+    pub vpid: u32,
+    pub ppid: u32,
+    pub command: String,
+}

@@ -21,6 +21,14 @@ pub enum Step {
     CloneNamespaces,
     /// The parent's host-side steps (cgroup, network links) before the child goes on.
     HostSetup,
+    /// The plan's links against the host: its devices exist, it holds none of the addresses.
+    NetCheck,
+    /// A link made in the host's namespace and moved into the context's (macvlan, veth pair).
+    NetLink,
+    /// The host side of a link: the veth host end up, its routes, proxy ARP/NDP entries.
+    NetHost,
+    /// Inside the context's namespace: addresses, the link up, routes.
+    NetInside,
     WaitParent,
     MountPrivate,
     BindRoot,
@@ -54,6 +62,10 @@ impl Step {
             Step::SyncChannel => "sync-channel",
             Step::CloneNamespaces => "clone-namespaces",
             Step::HostSetup => "host-setup",
+            Step::NetCheck => "net-check",
+            Step::NetLink => "net-link",
+            Step::NetHost => "net-host",
+            Step::NetInside => "net-inside",
             Step::WaitParent => "wait-parent",
             Step::MountPrivate => "mount-private",
             Step::BindRoot => "bind-root",

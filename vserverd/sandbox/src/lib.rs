@@ -5,6 +5,7 @@
 //! thread (the daemon re-execs a helper for it). One module per kernel concept.
 
 pub mod caps;
+pub mod enter;
 pub mod error;
 pub mod join;
 pub mod net;
@@ -19,5 +20,5 @@ pub mod sys;
 
 pub use caps::{CapSet, Capability};
 pub use error::{SetupError, Step};
-pub use plan::{BindMount, Flags, Init, LaunchPlan, Network, Resource, Rlimit};
+pub use plan::{BindMount, Flags, IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network, Resource, Rlimit};
 pub use spawn::{spawn, spawn_with, Context, Exit};

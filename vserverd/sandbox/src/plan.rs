@@ -1,6 +1,7 @@
 //! The launch plan: plain data saying what context to build. Nothing here touches the system;
 //! the daemon builds a plan from a vserver's config, `chcontext` from its options.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -55,10 +56,84 @@ pub enum Init {
 /// and changes no root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Network {
-    /// A new network namespace holding only `lo`, up.
+    /// A new network namespace holding `lo`, up, and the plan's links (none: only `lo`).
     None,
     /// The host's network namespace (the paper's untied `IPROOT=0.0.0.0`).
     Host,
+}
+
+/// How a link of the vserver's own reaches the host's network (the paper's IPROOTDEV).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkMode {
+    /// A macvlan (bridge mode) on `device`, made inside the vserver's network namespace.
+    Macvlan,
+    /// A veth pair whose host end is routed: a host route to each address, and proxy ARP/NDP
+    /// entries on `device` (the uplink) when one is named.
+    Veth,
+    /// A veth pair whose host end joins the existing bridge `device`.
+    Bridge,
+}
+
+impl LinkMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkMode::Macvlan => "macvlan",
+            LinkMode::Veth => "veth",
+            LinkMode::Bridge => "bridge",
+        }
+    }
+}
+
+/// An interface address with its prefix length (IPROOT + IPROOTMASK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IfAddr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl std::fmt::Display for IfAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// One network link of the context, in place (up, addressed, routed) before pid 1 runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkPlan {
+    pub mode: LinkMode,
+    /// The host interface: the macvlan parent, the bridge, or the veth uplink for proxy
+    /// ARP/NDP (optional for veth).
+    pub device: Option<String>,
+    /// The interface name inside the vserver (normally `eth0`).
+    pub name: String,
+    /// The veth host end's name (veth, bridge); `None`: `vs<context>h<i>` (`vp<pid>h<i>` when
+    /// the context number is allocated at start).
+    pub host_name: Option<String>,
+    pub addresses: Vec<IfAddr>,
+    /// IPROOTBCAST for the IPv4 address whose network holds it; the others get their
+    /// network's broadcast address.
+    pub broadcast: Option<Ipv4Addr>,
+    /// Default routes, at most one per family (macvlan, bridge; with veth the host routes).
+    pub gateways: Vec<IpAddr>,
+    pub mtu: Option<u32>,
+    pub mac: Option<[u8; 6]>,
+}
+
+impl LinkPlan {
+    /// A link of `mode` named `eth0` inside, without addresses.
+    pub fn new(mode: LinkMode, device: Option<&str>) -> LinkPlan {
+        LinkPlan {
+            mode,
+            device: device.map(str::to_string),
+            name: "eth0".into(),
+            host_name: None,
+            addresses: Vec::new(),
+            broadcast: None,
+            gateways: Vec::new(),
+            mtu: None,
+            mac: None,
+        }
+    }
 }
 
 /// One resource limit (the paper's ULIMIT), applied to pid 1 and inherited by all below it.
@@ -165,6 +240,10 @@ pub struct LaunchPlan {
     /// The paper's S_NICE: pid 1's niceness, and a floor nobody inside can go below.
     pub nice: Option<i32>,
     pub network: Network,
+    /// Links of the vserver's own (with `Network::None`): made by the parent for the child's
+    /// network namespace before the child goes on, removed when the context ends.
+    #[serde(default)]
+    pub links: Vec<LinkPlan>,
     pub mounts: Vec<BindMount>,
     /// A host pty slave (path) to appear as /dev/console; /dev/null stands in when absent.
     pub console: Option<PathBuf>,
@@ -188,6 +267,7 @@ impl LaunchPlan {
             rlimits: Vec::new(),
             nice: None,
             network: Network::None,
+            links: Vec::new(),
             mounts: Vec::new(),
             console: None,
             run_dir: PathBuf::from(crate::registry::DEFAULT_RUN_DIR),

@@ -11,6 +11,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -21,10 +22,10 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{SetupError, Step, StepExt};
-use crate::plan::{Init, LaunchPlan, Network};
+use crate::plan::{Init, LaunchPlan, LinkMode, Network};
 use crate::{caps, net, registry, rootfs, seccomp, sys};
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// How pid 1 of a context ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,15 +73,19 @@ pub struct Context {
     pub run_dir: PathBuf,
     /// How long each child step took, when the plan asked for it (benchmarks).
     pub step_times: Vec<(Step, u64)>,
+    /// The links made for the context (host ends, proxy entries, a handle on its namespace),
+    /// removed by [`Context::cleanup_network`].
+    pub network: Option<Arc<Mutex<net::Attached>>>,
 }
 
 impl Context {
-    /// Waits for pid 1 to end, then removes the context's registry entry.
+    /// Waits for pid 1 to end, then removes the context's links and its registry entry.
     pub fn wait(&self) -> Result<Exit, Errno> {
         loop {
             match waitpid(Pid::from_raw(self.pid), None) {
                 Ok(ws) => {
                     if let Some(exit) = Exit::from_status(ws) {
+                        self.cleanup_network();
                         registry::release(&self.run_dir, self.context);
                         return Ok(exit);
                     }
@@ -89,6 +94,23 @@ impl Context {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Removes what the context's links left on the host (the veth host ends with their
+    /// routes, the proxy ARP/NDP entries) and the links inside, then lets its network namespace
+    /// go. For a caller that waits for pid 1 itself: call it once pid 1 has ended, before the
+    /// context number is released (a restart reuses the host ends' names). Idempotent.
+    pub fn cleanup_network(&self) {
+        if let Some(n) = &self.network {
+            if let Ok(mut a) = n.lock() {
+                a.teardown();
+            }
+        }
+    }
+
+    /// The names of the veth host ends made for the context.
+    pub fn host_ends(&self) -> Vec<String> {
+        self.network.as_ref().and_then(|n| n.lock().ok().map(|a| a.host_ends())).unwrap_or_default()
     }
 
     pub fn signal(&self, sig: Signal) -> Result<(), Errno> {
@@ -168,14 +190,26 @@ where
     }
     drop(child_sock);
 
-    let fail = |e: SetupError| -> Result<Context, SetupError> {
+    let mut network: Option<net::Attached> = None;
+    let fail_with = |e: SetupError, network: &mut Option<net::Attached>| -> Result<Context, SetupError> {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
+        // The namespace is still held by the parent's socket in it: nothing lingers.
+        if let Some(n) = network.as_mut() {
+            n.teardown();
+        }
         Err(e)
     };
     if let Err(e) = host_steps(pid) {
-        return fail(e);
+        return fail_with(e, &mut network);
     }
+    if !plan.links.is_empty() {
+        match net::attach(plan, pid) {
+            Ok(n) => network = Some(n),
+            Err(e) => return fail_with(e, &mut network),
+        }
+    }
+    let mut fail = |e: SetupError| fail_with(e, &mut network);
     if let Err(e) = send(parent_sock.as_raw_fd(), b"g", MsgFlags::empty()) {
         return fail(SetupError::new(Step::SyncChannel, Some("go".into()), e));
     }
@@ -214,7 +248,8 @@ where
         Ok(n) => n,
         Err(e) => return fail(e),
     };
-    Ok(Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times })
+    let network = network.map(|n| Arc::new(Mutex::new(n)));
+    Ok(Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times, network })
 }
 
 fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
@@ -240,9 +275,51 @@ fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
             return Err(SetupError::detail(Step::Validate, None, format!("bad environment variable name {k:?}")));
         }
     }
+    validate_links(plan)?;
     for name in [&plan.hostname, &plan.domainname].into_iter().flatten() {
         if name.len() > 64 || name.contains('\0') {
             return Err(SetupError::detail(Step::Validate, None, format!("bad host or domain name {name:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// An interface name the kernel accepts: 1 to 15 bytes, no `/`, `:` or white space.
+fn valid_ifname(name: &str) -> bool {
+    (1..=15).contains(&name.len()) && name != "." && name != ".." && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+}
+
+fn validate_links(plan: &LaunchPlan) -> Result<(), SetupError> {
+    let bad = |what: String| Err(SetupError::detail(Step::Validate, None, what));
+    if !plan.links.is_empty() && plan.network != Network::None {
+        return bad("links need a network namespace of the context's own (network none)".into());
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for l in &plan.links {
+        if !valid_ifname(&l.name) || l.name == "lo" || !names.insert(l.name.as_str()) {
+            return bad(format!("bad or repeated interface name {:?}", l.name));
+        }
+        for n in l.host_name.iter().chain(&l.device) {
+            if !valid_ifname(n) {
+                return bad(format!("bad interface name {n:?}"));
+            }
+        }
+        if matches!(l.mode, LinkMode::Macvlan | LinkMode::Bridge) && l.device.is_none() {
+            return bad(format!("{} link {} needs a device", l.mode.name(), l.name));
+        }
+        for a in &l.addresses {
+            let max = if a.addr.is_ipv4() { 32 } else { 128 };
+            if a.prefix > max || a.addr.is_unspecified() || a.addr.is_multicast() || a.addr.is_loopback() {
+                return bad(format!("bad address {a}"));
+            }
+        }
+        for (i, g) in l.gateways.iter().enumerate() {
+            if !l.addresses.iter().any(|a| a.addr.is_ipv4() == g.is_ipv4()) {
+                return bad(format!("gateway {g} has no address of its family on {}", l.name));
+            }
+            if l.gateways[..i].iter().any(|o| o.is_ipv4() == g.is_ipv4()) {
+                return bad(format!("more than one gateway of the family of {g} on {}", l.name));
+            }
         }
     }
     Ok(())
@@ -360,6 +437,12 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd) -> SetupError {
         // Sync point 4 without an exec: closing everything from 3 up closes the socket too.
         if let Err(e) = sys::close_from(3) {
             return SetupError::new(Step::CloseFds, Some("3..".into()), e);
+        }
+        // No exec lowers our permitted and effective sets to the bounding set: do it here, or
+        // pid 1 would keep every capability of its builder (root inside holds SYS_PTRACE and
+        // could borrow them through it).
+        if let Err(e) = caps::limit_process(plan.caps) {
+            return SetupError::new(Step::Capabilities, Some("permitted set".into()), e);
         }
         let code = crate::reaper::run(start, stop.as_deref(), *exit_with_start, &prep.envp);
         unsafe { libc::_exit(code) };

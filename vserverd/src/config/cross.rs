@@ -1,5 +1,5 @@
-//! Checks across vservers: context numbers (unique, allocated when absent) and `depends`
-//! (no missing vserver, no cycle).
+//! Checks across vservers: context numbers (unique, allocated when absent), `depends` (no
+//! missing vserver, no cycle) and addresses (each used by one vserver only).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -43,6 +43,27 @@ pub(crate) fn contexts(
         }
         r.config.context = next;
         owner.insert(next, (name.clone(), None));
+    }
+}
+
+/// Reports an address that two vservers with links of their own both use, at the later one (in
+/// name order), naming the first and where it wrote it.
+pub(crate) fn addresses(all: &BTreeMap<String, Resolved>, invalid: &mut BTreeSet<String>, sink: &mut Sink) {
+    let mut owner: BTreeMap<std::net::IpAddr, (String, Loc)> = BTreeMap::new();
+    for (name, r) in all.iter().filter(|(_, r)| r.config.network.mode.has_link()) {
+        for (addr, loc) in &r.net_sites.addresses {
+            match owner.get(addr) {
+                Some((first, first_loc)) if first != name => {
+                    let place = sink.describe(first_loc);
+                    sink.error(loc, format!("address {addr} is already used by vserver `{first}` at {place}"));
+                    invalid.insert(name.clone());
+                }
+                Some(_) => {}
+                None => {
+                    owner.insert(*addr, (name.clone(), loc.clone()));
+                }
+            }
+        }
     }
 }
 

@@ -52,6 +52,21 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Where a value was written: a file, a 1-based line and column (for diagnostics made after
+/// loading, such as the checks against the host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Place {
+    pub fn diagnostic(&self, severity: Severity, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(&self.path, self.line, self.col, severity, message)
+    }
+}
+
 /// The text of one loaded file, kept to turn byte offsets into line and column.
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
@@ -109,6 +124,13 @@ impl<'a> Sink<'a> {
         let src = &self.sources[loc.file];
         let (line, col) = src.position(loc.span.start);
         format!("{}:{line}:{col}", src.path.display())
+    }
+
+    /// The file, line and column of a location.
+    pub fn place(&self, loc: &Loc) -> Place {
+        let src = &self.sources[loc.file];
+        let (line, col) = src.position(loc.span.start);
+        Place { path: src.path.clone(), line, col }
     }
 
     pub fn error_count(&self) -> usize {

@@ -2,14 +2,14 @@
 
 use std::path::Path;
 
-use vserver_sandbox::plan::{Init, LaunchPlan, Network};
+use vserver_sandbox::plan::{IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network};
 
 use super::model::{NetworkMode, VServerConfig};
 
 impl VServerConfig {
     /// The engine's plan for this vserver. `run_dir` is the runtime state directory (normally
-    /// `/run/vservers`). Network modes with links of their own (macvlan, veth, bridge) get a
-    /// network namespace holding only `lo` here; the daemon moves their link in.
+    /// `/run/vservers`). Network modes with a link of their own (macvlan, veth, bridge) get it
+    /// as `eth0` in the vserver's network namespace, the veth host end named `vs<context>h`.
     /// The console is left for the daemon to set.
     pub fn launch_plan(&self, run_dir: &Path) -> LaunchPlan {
         let init = if self.fakeinit {
@@ -30,8 +30,30 @@ impl VServerConfig {
             NetworkMode::Host => Network::Host,
             NetworkMode::None | NetworkMode::Macvlan | NetworkMode::Veth | NetworkMode::Bridge => Network::None,
         };
+        plan.links = self.link_plan().into_iter().collect();
         plan.mounts = self.mounts.clone();
         plan.run_dir = run_dir.to_path_buf();
         plan
+    }
+}
+
+impl VServerConfig {
+    /// The vserver's link, for the modes that have one.
+    fn link_plan(&self) -> Option<LinkPlan> {
+        let net = &self.network;
+        let mode = match net.mode {
+            NetworkMode::Macvlan => LinkMode::Macvlan,
+            NetworkMode::Veth => LinkMode::Veth,
+            NetworkMode::Bridge => LinkMode::Bridge,
+            NetworkMode::None | NetworkMode::Host => return None,
+        };
+        let mut link = LinkPlan::new(mode, net.device.as_deref());
+        link.host_name = (mode != LinkMode::Macvlan).then(|| format!("vs{}h", self.context));
+        link.addresses = net.addresses.iter().map(|a| IfAddr { addr: a.addr, prefix: a.prefix }).collect();
+        link.broadcast = net.broadcast;
+        link.gateways = net.gateways.clone();
+        link.mtu = net.mtu;
+        link.mac = net.mac;
+        Some(link)
     }
 }

@@ -26,15 +26,38 @@ pub(crate) fn resolve(sink: &mut Sink, map: Map<Value>) -> Limits {
             "io_weight" => out.io_weight = int(sink, &at, name, 1..=10000).map(|n| n as u32),
             "cpu_quota" => out.cpu_quota = text(sink, &at, name).and_then(|t| report(sink, &at, parse_cpu_quota(t))),
             "cpuset" => out.cpuset = text(sink, &at, name).and_then(|t| report(sink, &at, parse_cpuset(t))),
+            "optional" => out.optional = optional(sink, &at),
             _ => match Resource::from_name(name) {
                 Some(resource) => out.rlimits.extend(rlimit(sink, &at, resource)),
                 None => {
-                    let known: Vec<&str> =
-                        CGROUP_KEYS.iter().copied().chain(Resource::ALL.iter().map(|r| r.0)).collect();
+                    let known: Vec<&str> = CGROUP_KEYS
+                        .iter()
+                        .copied()
+                        .chain(["optional"])
+                        .chain(Resource::ALL.iter().map(|r| r.0))
+                        .collect();
                     let loc = Loc { file: at.file, span: key.span() };
                     sink.error(&loc, format!("unknown limit `{name}` (known: {})", known.join(", ")));
                 }
             },
+        }
+    }
+    out
+}
+
+/// `optional = ["io_weight", …]`: cgroup limits that may be skipped where the host lacks
+/// their controller (the start then goes on without them).
+fn optional(sink: &mut Sink, at: &At<Value>) -> Vec<String> {
+    let Value::Array(items) = &at.value else {
+        wrong_type(sink, at, "optional", "an array of limit names");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.as_str() {
+            Some(k) if CGROUP_KEYS.contains(&k) => out.push(k.to_string()),
+            Some(k) => sink.error(&at.loc(), format!("`limits.optional`: {k:?} is not a cgroup limit (known: {})", CGROUP_KEYS.join(", "))),
+            None => wrong_type(sink, at, "optional", "an array of limit names"),
         }
     }
     out

@@ -182,15 +182,21 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
     let known: BTreeSet<String> = listing.vservers.keys().cloned().collect();
     cross::contexts(&mut all, &main, &mut invalid, &mut sink);
     cross::depends(&all, &known, &mut invalid, &mut sink);
+    cross::addresses(&all, &mut invalid, &mut sink);
     if !defaults_ok {
         invalid.extend(known.iter().cloned());
     }
 
+    let network_sites = all
+        .iter()
+        .filter(|(n, r)| !invalid.contains(*n) && r.config.network.mode.has_link())
+        .map(|(n, r)| (n.clone(), r.net_sites.places(&sink)))
+        .collect();
     let mut diagnostics = sink.list;
     diagnostics.sort_by(|a, b| {
         (&a.path, a.line, a.col, a.severity, &a.message).cmp(&(&b.path, b.line, b.col, b.severity, &b.message))
     });
     diagnostics.dedup();
     let vservers = all.into_iter().filter(|(n, _)| !invalid.contains(n)).map(|(n, r)| (n, r.config)).collect();
-    LoadResult { vservers, diagnostics, invalid }
+    LoadResult { vservers, diagnostics, invalid, network_sites }
 }

@@ -16,6 +16,7 @@
 
 mod cross;
 mod diag;
+mod host;
 mod launch;
 mod limits;
 mod load;
@@ -28,7 +29,8 @@ pub mod values;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-pub use diag::{Diagnostic, Severity};
+pub use diag::{Diagnostic, Place, Severity};
+pub use host::{host_checks, HostNet, NetworkSites};
 pub use model::*;
 pub use values::{IpCidr, ValueError};
 
@@ -40,11 +42,14 @@ pub const DEFAULT_CONFIG_DIR: &str = "/etc/vservers";
 pub struct LoadOptions {
     /// Base of the default roots, `NAME` is appended (default `/var/lib/vservers`).
     pub root_base: PathBuf,
+    /// Also check against the host's network (devices exist, addresses free): what the daemon,
+    /// `check` and `--check-config` do. Off, loading reads nothing but the files.
+    pub host_checks: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { root_base: PathBuf::from(DEFAULT_ROOT_BASE) }
+        LoadOptions { root_base: PathBuf::from(DEFAULT_ROOT_BASE), host_checks: true }
     }
 }
 
@@ -56,6 +61,9 @@ pub struct LoadResult {
     /// Sorted by path, line and column.
     pub diagnostics: Vec<Diagnostic>,
     pub invalid: BTreeSet<String>,
+    /// Where the `[network]` values of each valid vserver with a link of its own were written
+    /// (for [`host_checks`]).
+    pub network_sites: BTreeMap<String, NetworkSites>,
 }
 
 impl LoadResult {
@@ -73,9 +81,14 @@ impl LoadResult {
     }
 }
 
-/// Loads every vserver of `dir`.
+/// Loads every vserver of `dir`; with `opts.host_checks`, then checks them against the host's
+/// network ([`host_checks`] on a [`HostNet`] read now).
 pub fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
-    load::load_dir(dir, opts)
+    let mut r = load::load_dir(dir, opts);
+    if opts.host_checks {
+        host::check_live(&mut r, dir);
+    }
+    r
 }
 
 /// Loads the directory (contexts and dependencies are checked across all vservers) and keeps
@@ -92,6 +105,7 @@ pub fn load_one(dir: &Path, name: &str, opts: &LoadOptions) -> LoadResult {
     let defaults = dir.join("defaults.toml");
     r.diagnostics.retain(|d| d.path == main || d.path.starts_with(&dropins) || d.path == defaults || d.path == dir);
     r.vservers.retain(|n, _| n == name);
+    r.network_sites.retain(|n, _| n == name);
     r.invalid.retain(|n| n == name);
     if !main.is_file() {
         r.diagnostics.insert(0, Diagnostic::file_error(&main, format!("no such vserver: {name}")));

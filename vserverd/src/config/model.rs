@@ -96,6 +96,8 @@ pub struct Limits {
     pub disk: Option<u64>,
     /// Rlimits of init, by their `ulimit` names ("unlimited" is `u64::MAX`).
     pub rlimits: Vec<Rlimit>,
+    /// Cgroup limits that may be skipped where the host lacks their controller.
+    pub optional: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,6 +121,17 @@ impl NetworkMode {
     ];
 }
 
+impl NetworkMode {
+    /// True for the modes that give the vserver a link of its own (macvlan, veth, bridge).
+    pub fn has_link(self) -> bool {
+        matches!(self, NetworkMode::Macvlan | NetworkMode::Veth | NetworkMode::Bridge)
+    }
+
+    pub fn name(self) -> &'static str {
+        NetworkMode::ALL.iter().find(|(_, v)| *v == self).map_or("none", |(n, _)| n)
+    }
+}
+
 /// `[network]` (IPROOT, IPROOTDEV, IPROOTMASK, IPROOTBCAST).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetworkConfig {
@@ -126,7 +139,8 @@ pub struct NetworkConfig {
     pub device: Option<String>,
     pub addresses: Vec<IpCidr>,
     pub broadcast: Option<std::net::Ipv4Addr>,
-    pub gateway: Option<std::net::IpAddr>,
+    /// Default routes, at most one per family (not used with veth: the host routes).
+    pub gateways: Vec<std::net::IpAddr>,
     pub mtu: Option<u32>,
     pub mac: Option<[u8; 6]>,
 }

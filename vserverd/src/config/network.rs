@@ -1,14 +1,40 @@
-//! `[network]`: the paper's IPROOT, IPROOTDEV, IPROOTMASK, IPROOTBCAST.
+//! `[network]`: the paper's IPROOT, IPROOTDEV, IPROOTMASK, IPROOTBCAST. The checks here need
+//! nothing but the file; those against the host's interfaces are in `host`, those across
+//! vservers in `cross`.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::diag::{Loc, Sink};
 use super::model::{NetworkConfig, NetworkMode};
 use super::resolve::{checked, int_in};
-use super::schema::NetworkLayer;
+use super::schema::{NetworkLayer, OneOrMany};
 use super::values::{check_interface, parse_mac, IpCidr};
 
-pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> NetworkConfig {
+/// Where the network values were written: for checks made after resolving (across vservers,
+/// against the host).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sites {
+    pub mode: Option<Loc>,
+    pub device: Option<Loc>,
+    pub addresses: Vec<(IpAddr, Loc)>,
+}
+
+impl Sites {
+    pub fn places(&self, sink: &Sink) -> super::host::NetworkSites {
+        super::host::NetworkSites {
+            mode: self.mode.as_ref().map(|l| sink.place(l)),
+            device: self.device.as_ref().map(|l| sink.place(l)),
+            addresses: self.addresses.iter().map(|(a, l)| (*a, sink.place(l))).collect(),
+        }
+    }
+}
+
+/// True when `a` lies in the network `net/prefix`.
+pub(crate) fn contains(net: &IpCidr, a: IpAddr) -> bool {
+    vserver_sandbox::net::addr::contains(net.addr, net.prefix, a)
+}
+
+pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> (NetworkConfig, Sites) {
     let NetworkLayer { mode, device, addresses, broadcast, gateway, mtu, mac } = net;
     let mode_value = mode.as_ref().and_then(|m| match NetworkMode::ALL.iter().find(|(n, _)| *n == m.value) {
         Some((_, v)) => Some(*v),
@@ -22,7 +48,7 @@ pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> NetworkConfig {
     });
     let mode_known = mode.is_none() || mode_value.is_some();
     let mode_value = mode_value.unwrap_or(NetworkMode::None);
-    let mode_name = NetworkMode::ALL.iter().find(|(_, v)| *v == mode_value).map_or("none", |(n, _)| n);
+    let mode_name = mode_value.name();
     if let (NetworkMode::Host, Some(m)) = (mode_value, &mode) {
         sink.warning(&m.loc(), "network mode \"host\" is not isolated: the vserver shares the host's network stack");
     }
@@ -35,7 +61,7 @@ pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> NetworkConfig {
     set.extend(gateway.as_ref().map(|v| ("gateway", v.loc())));
     set.extend(mtu.as_ref().map(|v| ("mtu", v.loc())));
     set.extend(mac.as_ref().map(|v| ("mac", v.loc())));
-    if mode_known && matches!(mode_value, NetworkMode::None | NetworkMode::Host) {
+    if mode_known && !mode_value.has_link() {
         for (key, loc) in &set {
             sink.warning(loc, format!("`network.{key}` is ignored with mode \"{mode_name}\""));
         }
@@ -46,35 +72,45 @@ pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> NetworkConfig {
             format!("network mode \"{mode_name}\" needs `network.device` (the host interface or bridge)"),
         );
     }
+    if let (true, None, Some(m)) = (mode_value.has_link(), &addresses, &mode) {
+        sink.warning(&m.loc(), format!("network mode \"{mode_name}\" without `network.addresses`: the vserver's link has no address"));
+    }
 
+    let mut sites = Sites { mode: mode.as_ref().map(|m| m.loc()), device: device.as_ref().map(|d| d.loc()), addresses: Vec::new() };
     let device = device.and_then(|d| checked(sink, &d, check_interface(&d.value)));
-    let mut cidrs = Vec::new();
-    for a in addresses.iter().flat_map(|at| at.value.iter().map(move |s| (at, s))) {
-        match a.1.get_ref().parse::<IpCidr>() {
-            Ok(c) => cidrs.push(c),
-            Err(e) => sink.error(&a.0.inner(a.1), e.to_string()),
+    let mut cidrs: Vec<IpCidr> = Vec::new();
+    for (at, s) in addresses.iter().flat_map(|at| at.value.iter().map(move |s| (at, s))) {
+        let loc = at.inner(s);
+        match s.get_ref().parse::<IpCidr>() {
+            Ok(c) if c.addr.is_loopback() => sink.error(&loc, format!("address {c} is a loopback address")),
+            Ok(c) if cidrs.iter().any(|o| o.addr == c.addr) => sink.error(&loc, format!("address {} is listed twice", c.addr)),
+            Ok(c) => {
+                sites.addresses.push((c.addr, loc));
+                cidrs.push(c);
+            }
+            Err(e) => sink.error(&loc, e.to_string()),
         }
     }
+    let v4_nets: Vec<&IpCidr> = cidrs.iter().filter(|c| c.addr.is_ipv4()).collect();
+    let list = |nets: &[&IpCidr]| nets.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
     let broadcast = broadcast.and_then(|b| match b.value.parse::<Ipv4Addr>() {
+        Ok(a) if mode_value.has_link() && !v4_nets.is_empty() && !v4_nets.iter().any(|n| contains(n, IpAddr::V4(a))) => {
+            sink.error(&b.loc(), format!("broadcast {a} is not in the network of an IPv4 address ({})", list(&v4_nets)));
+            None
+        }
         Ok(a) => Some(a),
         Err(_) => {
             sink.error(&b.loc(), format!("invalid broadcast address {:?} (expected an IPv4 address)", b.value));
             None
         }
     });
-    let gateway = gateway.and_then(|g| match g.value.parse::<IpAddr>() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            sink.error(&g.loc(), format!("invalid gateway address {:?} (expected an IPv4 or IPv6 address)", g.value));
-            None
-        }
-    });
-    NetworkConfig {
+    let gateways = gateway.map(|g| gateways(sink, &g, mode_value, &cidrs)).unwrap_or_default();
+    let config = NetworkConfig {
         mode: mode_value,
         device,
         addresses: cidrs,
         broadcast,
-        gateway,
+        gateways,
         mtu: mtu.and_then(|m| int_in(sink, &m, 68..=65535, "network.mtu")),
         mac: mac.and_then(|m| match parse_mac(&m.value) {
             Ok(v) => Some(v),
@@ -83,5 +119,43 @@ pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> NetworkConfig {
                 None
             }
         }),
+    };
+    (config, sites)
+}
+
+/// `gateway = "192.0.2.1"` or `["192.0.2.1", "2001:db8::1"]`: at most one per family, each in
+/// the network of an address of its family (IPv6: or link-local).
+fn gateways(sink: &mut Sink, at: &super::schema::At<OneOrMany>, mode: NetworkMode, cidrs: &[IpCidr]) -> Vec<IpAddr> {
+    let items: Vec<(String, Loc)> = match &at.value {
+        OneOrMany::One(s) => vec![(s.clone(), at.loc())],
+        OneOrMany::Many(v) => v.iter().map(|s| (s.get_ref().clone(), at.inner(s))).collect(),
+    };
+    if mode == NetworkMode::Veth {
+        sink.warning(&at.loc(), "`network.gateway` is not used with mode \"veth\": the host routes the vserver");
+        return Vec::new();
     }
+    let mut out: Vec<IpAddr> = Vec::new();
+    for (text, loc) in items {
+        let Ok(g) = text.parse::<IpAddr>() else {
+            sink.error(&loc, format!("invalid gateway address {text:?} (expected an IPv4 or IPv6 address)"));
+            continue;
+        };
+        if !mode.has_link() {
+            continue; // ignored, and said so
+        }
+        let family = if g.is_ipv4() { "IPv4" } else { "IPv6" };
+        let nets: Vec<&IpCidr> = cidrs.iter().filter(|c| c.addr.is_ipv4() == g.is_ipv4()).collect();
+        let link_local = matches!(g, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+        if out.iter().any(|o| o.is_ipv4() == g.is_ipv4()) {
+            sink.error(&loc, format!("a second {family} gateway ({g}): one default route per family"));
+        } else if nets.is_empty() {
+            sink.error(&loc, format!("gateway {g} has no {family} address to go with in `network.addresses`"));
+        } else if !link_local && !nets.iter().any(|n| contains(n, g)) {
+            let list = nets.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
+            sink.error(&loc, format!("gateway {g} is not in the network of an {family} address ({list})"));
+        } else {
+            out.push(g);
+        }
+    }
+    out
 }

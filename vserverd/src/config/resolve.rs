@@ -21,6 +21,8 @@ pub(crate) struct Resolved {
     pub context: Option<(u32, Loc)>,
     /// Each dependency, where it was written.
     pub depends: Vec<(String, Loc)>,
+    /// Where `[network]` values were written.
+    pub net_sites: network::Sites,
 }
 
 pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &LoadOptions, sink: &mut Sink) -> Resolved {
@@ -55,6 +57,7 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
     let depends: Vec<(String, Loc)> =
         depends.map(|d| d.value.iter().map(|s| (s.get_ref().clone(), d.inner(s))).collect()).unwrap_or_default();
     let (flags, fakeinit) = flags.map(|f| parse_flags(sink, &f)).unwrap_or_default();
+    let (network, net_sites) = network::resolve(sink, network);
     let config = VServerConfig {
         name: name.to_string(),
         root,
@@ -71,12 +74,12 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
         init: resolve_init(sink, init, fakeinit),
         caps: resolve_caps(sink, capabilities),
         limits: limits::resolve(sink, limits),
-        network: network::resolve(sink, network),
+        network,
         mounts: mounts.map(|m| resolve_mounts(sink, &m)).unwrap_or_default(),
         hooks: resolve_hooks(sink, hooks),
         files,
     };
-    Resolved { config, context, depends }
+    Resolved { config, context, depends, net_sites }
 }
 
 /// Reports `result`'s error at `at`; gives the value when it is good.

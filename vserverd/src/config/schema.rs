@@ -148,11 +148,41 @@ pub(crate) struct NetworkLayer {
     pub device: Option<At<String>>,
     pub addresses: Option<Strings>,
     pub broadcast: Option<At<String>>,
-    pub gateway: Option<At<String>>,
+    pub gateway: Option<At<OneOrMany>>,
     pub mtu: Option<At<i64>>,
     pub mac: Option<At<String>>,
 }
 overlay_fields!(NetworkLayer { mode, device, addresses, broadcast, gateway, mtu, mac });
+
+/// A string, or an array of strings each with its own span (`network.gateway`).
+#[derive(Debug, Clone)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(s.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = seq.next_element::<Spanned<String>>()? {
+                    v.push(x);
+                }
+                Ok(OneOrMany::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 /// One `[[mounts]]` entry; the array as a whole replaces an earlier one.
 #[derive(Debug, Clone, Deserialize)]

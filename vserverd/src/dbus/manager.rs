@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vserver_api::{vserver_path, BootReport, VServerError, VServerSummary};
+use vserver_api::{vserver_path, BootReport, VProcess, VServerError, VServerStats, VServerSummary};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::wire::OwnedObjectPath;
@@ -105,6 +105,95 @@ impl ManagerIface {
     async fn stop_all(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<BootReport>, VServerError> {
         require_host_root(conn, &hdr).await?;
         Ok(self.daemon.stop_all().await)
+    }
+
+    /// `vserverctl enter` / `exec`: runs `command` (empty: `user`'s login shell) inside running
+    /// vserver `name` as `user` (empty: root), on a pty of the vserver's own devpts of `rows` ×
+    /// `columns` with `tty`, else on pipes; `term` is its TERM. Returns the caller's ends of the
+    /// command's stdin, stdout and stderr (with a tty, the pty master each time) and a status
+    /// pipe that gives one line, `exit N` or `signal N`, when the command ends.
+    #[zbus(name = "EnterVServer")]
+    #[allow(clippy::too_many_arguments)]
+    async fn enter_vserver(
+        &self,
+        name: &str,
+        user: &str,
+        command: Vec<String>,
+        tty: bool,
+        term: &str,
+        rows: u16,
+        columns: u16,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd), VServerError> {
+        let caller = require_host_root(conn, &hdr).await?;
+        let sup = self.daemon.get(name)?;
+        let req = crate::enter::Request {
+            user: user.to_string(),
+            argv: command,
+            tty,
+            term: term.to_string(),
+            size: vserver_sandbox::enter::WinSize { rows, cols: columns },
+        };
+        let e = crate::enter::enter(&self.daemon.paths, &sup, req, caller).await?;
+        Ok((e.input.into(), e.output.into(), e.error.into(), e.status.into()))
+    }
+
+    #[zbus(name = "ListStats")]
+    fn list_stats(&self) -> Vec<VServerStats> {
+        let now = crate::monitor::now_us();
+        self.daemon
+            .all()
+            .into_iter()
+            .filter_map(|s| {
+                let run = s.status().run?;
+                let plan = crate::cgroup::membership(&s.name);
+                let st = crate::cgroup::stats(&plan);
+                Some(VServerStats {
+                    name: s.name.clone(),
+                    context: run.context,
+                    processes: st.processes,
+                    vsz: crate::spectator::vsz(&crate::cgroup::procs(&plan)),
+                    rss: st.memory,
+                    user_usec: st.user_usec,
+                    system_usec: st.system_usec,
+                    uptime_usec: now.saturating_sub(run.started_at),
+                })
+            })
+            .collect()
+    }
+
+    #[zbus(name = "ListProcesses")]
+    fn list_processes(&self, name: &str) -> Result<Vec<VProcess>, VServerError> {
+        if !name.is_empty() {
+            self.daemon.get(name)?;
+        }
+        let only = (!name.is_empty()).then_some(name);
+        Ok(crate::spectator::processes(only)
+            .into_iter()
+            .map(|p| VProcess { vserver: p.vserver, pid: p.pid, vpid: p.vpid, ppid: p.ppid, command: p.command })
+            .collect())
+    }
+
+    #[zbus(name = "KillProcess")]
+    async fn kill_process(
+        &self,
+        name: &str,
+        pid: u32,
+        inner: bool,
+        signal: i32,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), VServerError> {
+        require_host_root(conn, &hdr).await?;
+        self.daemon.get(name)?;
+        let host_pid = crate::spectator::resolve_pid(name, pid, inner).ok_or_else(|| {
+            VServerError::invalid_args(format!("{name} has no process {pid} ({} pid)", if inner { "vserver" } else { "host" }))
+        })?;
+        if unsafe { libc::kill(host_pid as i32, signal) } != 0 {
+            return Err(VServerError::failed(format!("kill {host_pid}: {}", std::io::Error::last_os_error())));
+        }
+        Ok(())
     }
 
     #[zbus(signal, name = "VServerNew")]

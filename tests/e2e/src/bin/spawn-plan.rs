@@ -1,4 +1,4 @@
-//! `spawn-plan PLAN.json [--print-pid FILE]`: builds the context a JSON
+//! `spawn-plan PLAN.json [--print-pid FILE] [--netns PATH]`: builds the context a JSON
 //! [`vserver_sandbox::LaunchPlan`] describes, waits for its pid 1 and reports how it ended.
 //!
 //! The engine needs a single-threaded caller, which the test harness is not; the tests run this
@@ -7,7 +7,8 @@
 //! `spawn-plan: exit=<json of Exit>` (then exits with the shell code of that exit) or
 //! `spawn-plan: error=<json of SetupError>` (then exits 125).
 //! With `--print-pid FILE`, `PID CONTEXT` (pid 1 as the host sees it, and the context number) is
-//! written to FILE (atomically) once pid 1 runs.
+//! written to FILE (atomically) once pid 1 runs. With `--netns PATH` the helper first enters that
+//! network namespace (a test "host" whose links and addresses it then works with).
 
 use std::path::PathBuf;
 
@@ -20,10 +21,13 @@ fn main() {
 
     let mut plan_path: Option<PathBuf> = None;
     let mut pid_file: Option<PathBuf> = None;
+    let mut netns: Option<PathBuf> = None;
     let mut args = std::env::args_os().skip(1);
     while let Some(a) = args.next() {
         if a == "--print-pid" {
             pid_file = args.next().map(PathBuf::from);
+        } else if a == "--netns" {
+            netns = args.next().map(PathBuf::from);
         } else if plan_path.is_none() {
             plan_path = Some(PathBuf::from(a));
         } else {
@@ -31,6 +35,20 @@ fn main() {
         }
     }
     let Some(plan_path) = plan_path else { usage() };
+    if let Some(ns) = netns {
+        let entered = std::fs::File::open(&ns).and_then(|f| {
+            use std::os::fd::AsRawFd;
+            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+        if let Err(e) = entered {
+            eprintln!("spawn-plan: cannot enter {}: {e}", ns.display());
+            std::process::exit(2);
+        }
+    }
     let text = std::fs::read_to_string(&plan_path).unwrap_or_else(|e| {
         eprintln!("spawn-plan: cannot read {}: {e}", plan_path.display());
         std::process::exit(2)
@@ -66,6 +84,6 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: spawn-plan PLAN.json [--print-pid FILE]");
+    eprintln!("usage: spawn-plan PLAN.json [--print-pid FILE] [--netns PATH]");
     std::process::exit(2)
 }

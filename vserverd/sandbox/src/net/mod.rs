@@ -1,9 +1,26 @@
-//! Network steps inside the context. With `network = none` the new network namespace holds
-//! only `lo`, which starts down: bring it up so local services can talk to each other.
+//! The context's network. With `network = none` the new network namespace holds `lo`, which
+//! starts down: the child brings it up (step `loopback`). The plan's links (the paper's IPROOT
+//! on IPROOTDEV) are made by the parent through netlink before the child goes on ([`attach`]),
+//! and removed when the context ends ([`Attached::teardown`]).
+//!
+//! One module per concern: [`netlink`] (a tiny synchronous client), [`links`] (macvlan, veth,
+//! delete), [`addr`] (addresses, routes, proxy entries), [`sysctl`], [`ns`] (namespaces by fd),
+//! [`attach`] (the steps, in order), [`snapshot`] (the host's links and addresses, for checks).
 
 use nix::errno::Errno;
 
 use crate::error::{SetupError, Step};
+
+pub mod addr;
+pub mod attach;
+pub mod links;
+pub mod netlink;
+pub mod ns;
+pub mod snapshot;
+pub mod sysctl;
+
+pub use attach::{attach, Attached};
+pub use snapshot::{host_snapshot, HostSnapshot};
 
 /// Step `loopback`: `lo` up, through the SIOCSIFFLAGS ioctl (no netlink needed for one flag).
 pub fn loopback_up() -> Result<(), SetupError> {

@@ -1,0 +1,73 @@
+//! Each vserver in its own cgroup: the paper's `nproc` and `sched` flags and its global limits
+//! (memory, processes, CPU share), on a pure v2 host, a v1 host and the hybrid of the two.
+//!
+//! The daemon resolves a vserver's `[limits]` against the host's [`Layout`] into a
+//! [`CgroupPlan`]: plain data, the directories to make and the files to write, in order. The
+//! monitor carries it out (no policy there): it makes the cgroups before the context exists,
+//! puts pid 1 in them before pid 1 runs anything, and after pid 1 ends kills whatever is left and
+//! removes them. The daemon uses the same plan to kill every process of a vserver at stop.
+
+mod layout;
+mod limits;
+mod ops;
+
+pub use layout::{Layout, CGROUP_ROOT};
+pub use limits::{plan, CgroupPlan};
+pub use ops::{attach, create, kill_all, procs, remove, stats, Stats};
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+static PARENT: OnceLock<String> = OnceLock::new();
+
+/// The name of the directory holding the vservers' cgroups (default `vservers`); set once, first
+/// thing, by `vserverd --cgroup-parent` (tests run daemons side by side with their own).
+pub fn set_parent(name: &str) {
+    let _ = PARENT.set(name.to_string());
+}
+
+/// This host's layout, read once per process (the daemon's own cgroup decides where vservers go).
+pub fn host_layout() -> &'static Layout {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    LAYOUT.get_or_init(|| Layout::detect(Path::new(CGROUP_ROOT), PARENT.get().map(String::as_str).unwrap_or("vservers")))
+}
+
+/// The cgroups of vserver `name` whatever its limits: enough to list, count and kill.
+pub fn membership(name: &str) -> CgroupPlan {
+    plan(host_layout(), name, &crate::config::Limits::default()).unwrap_or_default()
+}
+
+/// Under a delegated v2 subtree (systemd's `Delegate=yes`), moves the daemon into a leaf of its
+/// own cgroup, `…/daemon`, so that the subtree may hand controllers down to `…/vservers` (v2 allows
+/// no processes in a cgroup that does). The monitors the daemon starts inherit the leaf.
+pub fn delegate_self() -> Result<(), CgroupError> {
+    let layout = host_layout();
+    let Some(mount) = &layout.v2_mount else { return Ok(()) };
+    let own = layout.v2_base.trim_end_matches(&format!("/{}", layout.parent)).trim_start_matches('/').to_string();
+    if own.is_empty() {
+        return Ok(()); // the root cgroup: no systemd above us, nothing to move
+    }
+    let leaf = mount.join(&own).join("daemon");
+    std::fs::create_dir_all(&leaf).map_err(|e| CgroupError::io(&leaf, "mkdir", e))?;
+    let procs = leaf.join("cgroup.procs");
+    std::fs::write(&procs, std::process::id().to_string()).map_err(|e| CgroupError::io(&procs, "move the daemon", e))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub enum CgroupError {
+    #[error("[limits] {key} needs the {controller} cgroup controller, which this host lacks ({layout} cgroups); add {key:?} to limits.optional to start without it")]
+    MissingController { key: String, controller: String, layout: String },
+    #[error("cgroup {path}: {op}: {message}")]
+    Io { path: PathBuf, op: String, message: String },
+    #[error("cgroup {path}: processes still there after {secs} s of killing")]
+    NotEmpty { path: PathBuf, secs: u64 },
+}
+
+impl CgroupError {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &str, e: std::io::Error) -> CgroupError {
+        CgroupError::Io { path: path.into(), op: op.to_string(), message: e.to_string() }
+    }
+}

@@ -1,0 +1,295 @@
+//! `EnterVServer`: a shell or a command inside a running vserver, for `vserverctl enter` and
+//! `exec` (the paper's `enter`, `exec` and `suexec`).
+//!
+//! The daemon never joins a context itself (it is multi-threaded and must stay on the host): it
+//! execs a helper from its own sealed binary, `vserverd enter NAME` (named `vserver-enter`), the
+//! way it starts monitors. The helper runs the engine's [`vserver_sandbox::enter`] and talks to
+//! the daemon over a `SOCK_SEQPACKET` pair that is its stdin:
+//!
+//! 1. daemon → helper: the request ([`EnterSpec`] as JSON);
+//! 2. helper → daemon: `Ready` with the host-side ends of the command's stdio (the pty master of
+//!    the vserver's devpts, or three pipe ends) and the read end of a status pipe, or `Failed`
+//!    with the engine's error as data;
+//! 3. the daemon hands those descriptors to the caller over D-Bus and closes its copies;
+//! 4. when the command ends the helper writes `exit N` or `signal N` (one line) to the status
+//!    pipe and exits; end of file without a line means the helper itself died.
+//!
+//! Only callers that pass [`crate::auth::require_host_root`] get here; a `private` vserver is
+//! refused (by the daemon, and again by the engine from the context's registry entry).
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::process::Stdio;
+use std::rc::Rc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+use tokio::io::unix::AsyncFd;
+use tracing::{info, warn};
+use vserver_api::{State, VServerError};
+use vserver_sandbox::enter::{EnterSpec, HostEnds, WinSize};
+use vserver_sandbox::{Exit, SetupError, Step};
+
+use crate::fdpass;
+use crate::paths::Paths;
+use crate::supervisor::Supervisor;
+
+/// How long the helper may take to join and hand over the descriptors.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The helper's answer.
+#[derive(Debug, Serialize, Deserialize)]
+enum Reply {
+    /// Followed by the descriptors: `[master, status]` with a tty, `[stdin, stdout, stderr,
+    /// status]` without.
+    Ready { tty: bool },
+    Failed(SetupError),
+}
+
+/// What the caller of `EnterVServer` gets: its ends of the command's stdin, stdout and stderr
+/// (with a tty, the pty master three times) and the status pipe.
+pub struct Entered {
+    pub input: OwnedFd,
+    pub output: OwnedFd,
+    pub error: OwnedFd,
+    pub status: OwnedFd,
+}
+
+/// What `EnterVServer` asks for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub user: String,
+    pub argv: Vec<String>,
+    pub tty: bool,
+    pub term: String,
+    pub size: WinSize,
+}
+
+/// The status line the helper writes when the command ends.
+pub fn status_line(exit: Exit) -> String {
+    match exit {
+        Exit::Code(c) => format!("exit {c}\n"),
+        Exit::Signal(s) => format!("signal {s}\n"),
+    }
+}
+
+/// The engine's error, as the D-Bus error the caller sees.
+fn to_api_error(name: &str, e: &SetupError) -> VServerError {
+    let text = e.to_string();
+    if text.contains("private") {
+        return VServerError::Refused(format!("{name} is private: nobody may enter it (the paper's `private` flag)"));
+    }
+    match (e.step, e.errno()) {
+        (Step::Validate, _) => VServerError::invalid_args(format!("{name}: {text}")),
+        (_, Some(Errno::ESRCH)) => VServerError::NotRunning(format!("{name} is not running")),
+        _ if text.contains("no user") => VServerError::invalid_args(format!("{name}: {}", e.detail.clone().unwrap_or(text))),
+        _ => VServerError::failed(format!("cannot enter {name}: {text}")),
+    }
+}
+
+/// Runs a command in vserver `sup` (which must be running) for a caller already authorised.
+pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -> Result<Entered, VServerError> {
+    let name = sup.name.clone();
+    let st = sup.status();
+    let run = match (&st.run, st.state) {
+        (Some(run), State::Running) => run.clone(),
+        _ => return Err(VServerError::NotRunning(format!("{name} is {}", st.state.as_str()))),
+    };
+    if sup.config().map(|c| c.flags.private).unwrap_or(false) {
+        return Err(VServerError::Refused(format!("{name} is private: nobody may enter it (the paper's `private` flag)")));
+    }
+    if req.argv.iter().any(|a| a.contains('\0')) || req.user.contains('\0') || req.user.contains(':') || req.user.contains('\n') {
+        return Err(VServerError::invalid_args("the command and the user may not contain NUL bytes, ':' or newlines"));
+    }
+    let term = if req.term.is_empty() { "linux".to_string() } else { req.term.clone() };
+    if !vserver_sandbox::enter::valid_term(&term) {
+        return Err(VServerError::invalid_args(format!("bad terminal type {term:?}")));
+    }
+    let spec = EnterSpec {
+        run_dir: paths.run_dir.clone(),
+        context: run.context,
+        argv: req.argv.clone(),
+        user: (!req.user.is_empty()).then(|| req.user.clone()),
+        tty: req.tty.then_some(req.size),
+        term,
+    };
+    info!(
+        vserver = %name,
+        caller_pid = caller,
+        user = if req.user.is_empty() { "root" } else { req.user.as_str() },
+        command = req.argv.first().map(String::as_str).unwrap_or("(login shell)"),
+        tty = req.tty,
+        "enter"
+    );
+
+    let (ours, theirs) = fdpass::seqpacket_pair().map_err(|e| VServerError::failed(format!("socketpair: {e}")))?;
+    // The helper is this very program, run from the daemon's own sealed copy.
+    let mut child = tokio::process::Command::new("/proc/self/exe")
+        .arg0("vserver-enter")
+        .arg("enter")
+        .arg(&name)
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| VServerError::failed(format!("cannot start the enter helper: {e}")))?;
+    let body = serde_json::to_vec(&spec).expect("spec serializes");
+    fdpass::send(ours.as_fd(), &body, &[]).map_err(|e| VServerError::failed(format!("enter helper: {e}")))?;
+
+    let reply = tokio::time::timeout(HELPER_TIMEOUT, receive(ours)).await;
+    if reply.is_err() {
+        warn!(vserver = %name, "the enter helper did not answer in time; killing it");
+        let _ = child.start_kill();
+    }
+    // The helper lives on while the command runs; it is reaped whenever it ends.
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    let (data, mut fds) = match reply {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => return Err(VServerError::failed(format!("cannot enter {name}: the enter helper ended without an answer"))),
+        Ok(Err(e)) => return Err(VServerError::failed(format!("cannot enter {name}: {e}"))),
+        Err(_) => return Err(VServerError::failed(format!("cannot enter {name}: no answer within {} s", HELPER_TIMEOUT.as_secs()))),
+    };
+    match serde_json::from_slice::<Reply>(&data) {
+        Ok(Reply::Ready { tty: true }) if fds.len() == 2 => {
+            let status = fds.pop().unwrap();
+            let master = fds.pop().unwrap();
+            let dup = |f: &OwnedFd| f.try_clone().map_err(|e| VServerError::failed(format!("dup: {e}")));
+            Ok(Entered { output: dup(&master)?, error: dup(&master)?, input: master, status })
+        }
+        Ok(Reply::Ready { tty: false }) if fds.len() == 4 => {
+            let status = fds.pop().unwrap();
+            let error = fds.pop().unwrap();
+            let output = fds.pop().unwrap();
+            let input = fds.pop().unwrap();
+            Ok(Entered { input, output, error, status })
+        }
+        Ok(Reply::Failed(e)) => {
+            info!(vserver = %name, error = %e, "enter refused or failed");
+            Err(to_api_error(&name, &e))
+        }
+        _ => Err(VServerError::failed(format!("cannot enter {name}: a malformed answer from the enter helper"))),
+    }
+}
+
+async fn receive(sock: OwnedFd) -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    nix::fcntl::fcntl(sock.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+    // Safety: the socket is owned here and stays open for as long as the AsyncFd lives.
+    let afd = unsafe { AsyncFd::register(sock) }.map_err(|e| e.into_parts().1)?;
+    loop {
+        let mut guard = afd.readable().await?;
+        match guard.try_io(|s| fdpass::recv(s.get_ref().as_fd(), 64 * 1024).map_err(std::io::Error::from)) {
+            Ok(r) => return r,
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+/// `vserverd enter NAME`: the helper. Never returns.
+pub fn helper_main(name: &str) -> ! {
+    // Out of reach of everything inside from the start, and out of the daemon's session.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = nix::unistd::setsid();
+    // The control socket is our stdin: move it out of the way of the command's stdio.
+    let ctl = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+    if ctl < 0 {
+        std::process::exit(2);
+    }
+    unsafe { libc::close(0) };
+    let ctl = unsafe { OwnedFd::from_raw_fd(ctl) };
+    let spec: EnterSpec = match fdpass::recv(ctl.as_fd(), 64 * 1024) {
+        Ok(Some((data, _))) => match serde_json::from_slice(&data) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("vserver-enter {name}: bad request: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => std::process::exit(2),
+    };
+    let (status_r, status_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => fail(&ctl, SetupError::new(Step::Join, Some("pipe".into()), e)),
+    };
+    let ctl = Rc::new(RefCell::new(Some(ctl)));
+    let ctl2 = ctl.clone();
+    let pid1 = vserver_sandbox::registry::lookup(&spec.run_dir, spec.context).map(|e| e.pid);
+    let result = vserver_sandbox::enter::enter(
+        &spec,
+        || match pid1 {
+            // The vserver's cgroups are the ones its pid 1 is in, whatever made them.
+            // TODO(cgroups): if the daemon's cgroup plan ever places an entered process apart
+            // from pid 1 (a sub-cgroup for sessions), attach to that plan here instead.
+            Some(pid) => vserver_sandbox::enter::join_cgroups_of(pid),
+            None => Ok(()),
+        },
+        move |ends| {
+            let sock = ctl2.borrow_mut().take().expect("handover happens once");
+            let (tty, fds): (bool, Vec<std::os::fd::BorrowedFd<'_>>) = match &ends {
+                HostEnds::Pty { master } => (true, vec![master.as_fd(), status_r.as_fd()]),
+                HostEnds::Pipes { stdin, stdout, stderr } => (false, vec![stdin.as_fd(), stdout.as_fd(), stderr.as_fd(), status_r.as_fd()]),
+            };
+            let body = serde_json::to_vec(&Reply::Ready { tty }).expect("reply serializes");
+            fdpass::send(sock.as_fd(), &body, &fds).map_err(|e| SetupError::new(Step::Join, Some("handover".into()), e))?;
+            // Ours go now: the caller holds the only host-side ends, the command the others.
+            drop(fds);
+            drop(ends);
+            drop(status_r);
+            drop(sock);
+            Ok(())
+        },
+    );
+    let mut status = std::fs::File::from(status_w);
+    match result {
+        Ok(exit) => {
+            let _ = status.write_all(status_line(exit).as_bytes());
+            std::process::exit(0);
+        }
+        Err(e) => {
+            let sock = ctl.borrow_mut().take();
+            match sock {
+                Some(sock) => fail(&sock, e),
+                None => {
+                    // After the handover: the caller reads it from the status pipe.
+                    let _ = status.write_all(format!("error {e}\n").as_bytes());
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+}
+
+fn fail(ctl: &OwnedFd, e: SetupError) -> ! {
+    let body = serde_json::to_vec(&Reply::Failed(e)).expect("reply serializes");
+    let _ = fdpass::send(ctl.as_fd(), &body, &[]);
+    std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(status_line(Exit::Code(3)), "exit 3\n");
+        assert_eq!(status_line(Exit::Signal(9)), "signal 9\n");
+    }
+
+    #[test]
+    fn errors_for_the_caller() {
+        let private = SetupError::new(Step::Join, Some("context 5".into()), Errno::EPERM).with_detail("the vserver is private: nobody may enter it");
+        assert!(matches!(to_api_error("w", &private), VServerError::Refused(_)));
+        let gone = SetupError::new(Step::Join, Some("context 5".into()), Errno::ESRCH);
+        assert!(matches!(to_api_error("w", &gone), VServerError::NotRunning(_)));
+        let user = SetupError::detail(Step::Join, Some("/etc/passwd".into()), "no user \"bob\" in the vserver's /etc/passwd");
+        match to_api_error("w", &user) {
+            VServerError::InvalidArgs(m) => assert!(m.contains("no user \"bob\""), "{m}"),
+            e => panic!("{e:?}"),
+        }
+    }
+}
