@@ -44,7 +44,9 @@ impl Daemon {
     }
 
     pub fn load_config(&self) -> LoadResult {
-        config::load_dir(&self.paths.config_dir, &self.paths.load_options())
+        let mut r = config::load_dir(&self.paths.config_dir, &self.paths.load_options());
+        crate::cgroup::check_config(&mut r);
+        r
     }
 
     /// Applies a fresh load: new vservers appear, changed ones take the new configuration at their

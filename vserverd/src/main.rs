@@ -54,7 +54,8 @@ fn main() -> anyhow::Result<()> {
     };
     if let Some(dir) = args.check_config {
         let dir = if dir.as_os_str().is_empty() { args.config_dir } else { dir };
-        let r = vserverd::config::load_dir(&dir, &paths.load_options());
+        let mut r = vserverd::config::load_dir(&dir, &paths.load_options());
+        vserverd::cgroup::check_config(&mut r);
         for d in &r.diagnostics {
             println!("{d}");
         }

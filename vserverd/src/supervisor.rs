@@ -467,7 +467,12 @@ impl Supervisor {
             "all" => {
                 let ns = std::fs::read_link(format!("/proc/{}/ns/pid", run.pid))
                     .map_err(|_| VServerError::NotRunning(format!("{}: pid 1 is gone", self.name)))?;
-                for pid in processes_in_pid_ns(&ns) {
+                // Its PID namespace, and its cgroup (which also holds what entered it).
+                let mut pids = processes_in_pid_ns(&ns);
+                pids.extend(crate::cgroup::procs(&crate::cgroup::membership(&self.name)));
+                pids.sort_unstable();
+                pids.dedup();
+                for pid in pids {
                     unsafe { libc::kill(pid, signal) };
                 }
                 Ok(())

@@ -56,6 +56,26 @@ pub fn delegate_self() -> Result<(), CgroupError> {
     std::fs::write(&procs, std::process::id().to_string()).map_err(|e| CgroupError::io(&procs, "move the daemon", e))
 }
 
+/// The configuration against this host's cgroups: a vserver whose limits need a controller the
+/// host lacks (and not listed in `limits.optional`) gets an error and is invalid, so `check`
+/// says so and no start is tried.
+pub fn check_config(r: &mut crate::config::LoadResult) {
+    let layout = host_layout();
+    let mut bad = Vec::new();
+    for (name, cfg) in &r.vservers {
+        if let Err(e) = plan(layout, name, &cfg.limits) {
+            let file = cfg.files.iter().find(|f| f.file_name().map(|n| n.to_string_lossy() == format!("{name}.toml")).unwrap_or(false));
+            let file = file.or(cfg.files.first()).cloned().unwrap_or_default();
+            r.diagnostics.push(crate::config::Diagnostic::file_error(&file, e.to_string()));
+            bad.push(name.clone());
+        }
+    }
+    for name in bad {
+        r.vservers.remove(&name);
+        r.invalid.insert(name);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
 pub enum CgroupError {
     #[error("[limits] {key} needs the {controller} cgroup controller, which this host lacks ({layout} cgroups); add {key:?} to limits.optional to start without it")]

@@ -87,11 +87,12 @@ impl ManagerIface {
     #[zbus(name = "CheckConfig")]
     fn check_config(&self, name: &str) -> (bool, Vec<String>) {
         let paths = &self.daemon.paths;
-        let r = if name.is_empty() {
+        let mut r = if name.is_empty() {
             crate::config::load_dir(&paths.config_dir, &paths.load_options())
         } else {
             crate::config::load_one(&paths.config_dir, name, &paths.load_options())
         };
+        crate::cgroup::check_config(&mut r);
         (!r.has_errors(), r.diagnostics.iter().map(|d| d.to_string()).collect())
     }
 
