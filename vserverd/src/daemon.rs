@@ -45,7 +45,7 @@ impl Daemon {
 
     pub fn load_config(&self) -> LoadResult {
         let mut r = config::load_dir(&self.paths.config_dir, &self.paths.load_options());
-        crate::cgroup::check_config(&mut r);
+        crate::host_checks(&mut r);
         r
     }
 

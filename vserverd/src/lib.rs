@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod monitor;
 pub mod notify;
 pub mod paths;
+pub mod quota;
 pub mod spectator;
 pub mod supervisor;
 
@@ -22,6 +23,13 @@ use vserver_api::{BUS_NAME, MANAGER_PATH};
 
 use crate::daemon::Daemon;
 use crate::paths::Paths;
+
+/// The checks of a loaded configuration against this host (cgroup controllers, the roots'
+/// filesystems for disk quotas): `check`, `--check-config` and every load run them.
+pub fn host_checks(r: &mut config::LoadResult) {
+    cgroup::check_config(r);
+    quota::check_config(r);
+}
 
 /// Re-reads the configuration and applies it; returns the diagnostics, one per line.
 pub async fn reload(daemon: &Arc<Daemon>) -> Vec<String> {

@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = args.check_config {
         let dir = if dir.as_os_str().is_empty() { args.config_dir } else { dir };
         let mut r = vserverd::config::load_dir(&dir, &paths.load_options());
-        vserverd::cgroup::check_config(&mut r);
+        vserverd::host_checks(&mut r);
         for d in &r.diagnostics {
             println!("{d}");
         }

@@ -154,6 +154,9 @@ impl Supervisor {
         let run_dir = self.paths.vserver_run_dir(&self.name);
         std::fs::create_dir_all(&run_dir).map_err(|e| VServerError::failed(format!("{}: {e}", run_dir.display())))?;
         let _ = std::fs::remove_file(monitor::state_path(&self.paths.run_dir, &self.name));
+        if let Some(bytes) = cfg.limits.disk {
+            crate::quota::apply(&cfg.root, bytes).map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
+        }
         let cgroup = crate::cgroup::plan(crate::cgroup::host_layout(), &self.name, &cfg.limits)
             .map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
         let req = MonitorRequest {

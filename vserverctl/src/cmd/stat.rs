@@ -1,5 +1,6 @@
 //! `vserverctl stat`: the paper's vserver-stat, one row per running vserver: context, number of
-//! processes, VSZ, RSS (memory charged to its cgroup), user and system CPU time, uptime, name.
+//! processes, VSZ, RSS (memory charged to its cgroup), user and system CPU time, uptime, disk
+//! used/quota, name.
 
 use vserver_api::VServerStats;
 
@@ -47,6 +48,7 @@ pub fn render(rows: &[VServerStats], format: Format) -> String {
         ("userTIME", Align::Right),
         ("sysTIME", Align::Right),
         ("UPTIME", Align::Right),
+        ("DISK", Align::Right),
         ("NAME", Align::Left),
     ]);
     for r in rows {
@@ -58,6 +60,7 @@ pub fn render(rows: &[VServerStats], format: Format) -> String {
             cpu_time(r.user_usec),
             cpu_time(r.system_usec),
             time::format_duration(r.uptime_usec / 1_000_000),
+            if r.disk_limit == 0 { "-".into() } else { format!("{}/{}", human_bytes(r.disk_used), human_bytes(r.disk_limit)) },
             r.name.clone(),
         ]);
     }
@@ -82,9 +85,10 @@ mod tests {
         assert_eq!(human_bytes(300 << 20), "300M");
         assert_eq!(cpu_time(61_250_000), "01:01.25");
         assert_eq!(cpu_time(3_600_000_000), "1:00:00.00");
-        let rows = vec![VServerStats { name: "web1".into(), context: 1001, processes: 3, vsz: 4 << 20, rss: 1 << 20, user_usec: 0, system_usec: 10_000, uptime_usec: 65_000_000 }];
+        let rows = vec![VServerStats { name: "web1".into(), context: 1001, processes: 3, vsz: 4 << 20, rss: 1 << 20, user_usec: 0, system_usec: 10_000, uptime_usec: 65_000_000, disk_used: 1 << 20, disk_limit: 10 << 20 }];
         let text = render(&rows, Format { json: false, legend: true });
         assert!(text.lines().next().unwrap().contains("CTX"), "{text}");
         assert!(text.contains("web1") && text.contains("4.0M") && text.contains("1001"), "{text}");
+        assert!(text.contains("1.0M/10M"), "{text}");
     }
 }

@@ -56,7 +56,7 @@ pub struct BootReport {
     pub message: String,
 }
 
-/// One row of `ListStats`, the paper's vserver-stat: `(sutttttt)`.
+/// One row of `ListStats`, the paper's vserver-stat: `(sutttttttt)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct VServerStats {
     pub name: String,
@@ -69,6 +69,9 @@ pub struct VServerStats {
     pub user_usec: u64,
     pub system_usec: u64,
     pub uptime_usec: u64,
+    /// Disk space its root uses and its quota, bytes (0 when it has no quota).
+    pub disk_used: u64,
+    pub disk_limit: u64,
 }
 
 /// One process as the host sees it (the paper's `vps`): `(suuus)`.

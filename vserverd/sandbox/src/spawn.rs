@@ -203,9 +203,15 @@ where
     if let Err(e) = host_steps(pid) {
         return fail_with(e, &mut network);
     }
+    let mut step_times = Vec::new();
     if !plan.links.is_empty() {
         match net::attach(plan, pid) {
-            Ok(n) => network = Some(n),
+            Ok(n) => {
+                if prepared.trace {
+                    step_times.extend(n.times.iter().copied());
+                }
+                network = Some(n)
+            }
             Err(e) => return fail_with(e, &mut network),
         }
     }
@@ -213,7 +219,6 @@ where
     if let Err(e) = send(parent_sock.as_raw_fd(), b"g", MsgFlags::empty()) {
         return fail(SetupError::new(Step::SyncChannel, Some("go".into()), e));
     }
-    let mut step_times = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match recv(parent_sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
@@ -225,7 +230,7 @@ where
             break; // exec happened: the close-on-exec socket is gone.
         }
         match serde_json::from_slice::<ChildMessage>(&buf[..n]) {
-            Ok(ChildMessage::Times(t)) => step_times = t,
+            Ok(ChildMessage::Times(t)) => step_times.extend(t),
             Ok(ChildMessage::Failed(e)) => return fail(e),
             Err(e) => return fail(SetupError::detail(Step::SyncChannel, None, format!("bad message from child: {e}"))),
         }

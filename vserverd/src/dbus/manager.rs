@@ -92,7 +92,7 @@ impl ManagerIface {
         } else {
             crate::config::load_one(&paths.config_dir, name, &paths.load_options())
         };
-        crate::cgroup::check_config(&mut r);
+        crate::host_checks(&mut r);
         (!r.has_errors(), r.diagnostics.iter().map(|d| d.to_string()).collect())
     }
 
@@ -150,6 +150,11 @@ impl ManagerIface {
                 let run = s.status().run?;
                 let plan = crate::cgroup::membership(&s.name);
                 let st = crate::cgroup::stats(&plan);
+                let disk = s
+                    .config()
+                    .filter(|c| c.limits.disk.is_some())
+                    .and_then(|c| crate::quota::usage(&c.root))
+                    .unwrap_or((0, 0));
                 Some(VServerStats {
                     name: s.name.clone(),
                     context: run.context,
@@ -159,6 +164,8 @@ impl ManagerIface {
                     user_usec: st.user_usec,
                     system_usec: st.system_usec,
                     uptime_usec: now.saturating_sub(run.started_at),
+                    disk_used: disk.0,
+                    disk_limit: disk.1,
                 })
             })
             .collect()

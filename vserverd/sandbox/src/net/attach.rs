@@ -17,6 +17,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
 
 use netlink_packet_route::address::AddressFlags;
 use nix::errno::Errno;
@@ -40,6 +41,8 @@ pub struct Attached {
     host_ends: Vec<(u32, String)>,
     /// Proxy ARP/NDP entries: (device index, device name, address).
     proxies: Vec<(u32, String, IpAddr)>,
+    /// How long each step took, in nanoseconds (benchmarks).
+    pub times: Vec<(Step, u64)>,
 }
 
 impl Attached {
@@ -93,10 +96,12 @@ pub fn host_name(plan: &LaunchPlan, link: &LinkPlan, i: usize, pid: i32) -> Stri
 /// Builds every link of the plan for the child `pid` (see the module documentation). On error
 /// whatever was made is removed again before returning.
 pub fn attach(plan: &LaunchPlan, pid: i32) -> Result<Attached, SetupError> {
+    let t = Instant::now();
     let mut host = Netlink::open().map_err(|e| err(Step::NetCheck, "netlink", "open a netlink socket", e))?;
     let devices = check(&mut host, plan)?;
     let netns = ns::of_pid(pid).map_err(|e| SetupError::new(Step::NetLink, Some(format!("/proc/{pid}/ns/net")), e))?;
     let mut att = Attached::default();
+    att.times.push((Step::NetCheck, t.elapsed().as_nanos() as u64));
     match build(plan, pid, &mut host, &devices, &netns, &mut att) {
         Ok(()) => Ok(att),
         Err(e) => {
@@ -114,6 +119,12 @@ fn build(
     netns: &OwnedFd,
     att: &mut Attached,
 ) -> Result<(), SetupError> {
+    let mut clock = Instant::now();
+    let mut lap = |att: &mut Attached, step: Step| {
+        let now = Instant::now();
+        att.times.push((step, now.duration_since(clock).as_nanos() as u64));
+        clock = now;
+    };
     for (i, link) in plan.links.iter().enumerate() {
         let up = link.mode == LinkMode::Macvlan;
         let end = End { name: &link.name, up, netns: Some(netns.as_raw_fd()), mtu: link.mtu, mac: link.mac, master: None };
@@ -133,10 +144,14 @@ fn build(
                 let index = links::get(host, &name).map_err(|e| err(Step::NetLink, name.clone(), "find the host end", e))?.index;
                 att.host_ends.push((index, name.clone()));
                 if link.mode == LinkMode::Veth {
+                    lap(att, Step::NetLink);
                     route_host_end(host, att, link, index, &name, device)?;
+                    lap(att, Step::NetHost);
+                    continue;
                 }
             }
         }
+        lap(att, Step::NetLink);
     }
     let inside = att.inside.insert(
         ns::netlink_in(netns).map_err(|e| err(Step::NetInside, "netns", "open a netlink socket inside", e))?,
@@ -148,6 +163,7 @@ fn build(
         }
         configure_inside(inside, link, index)?;
     }
+    lap(att, Step::NetInside);
     Ok(())
 }
 
@@ -170,10 +186,10 @@ fn check(host: &mut Netlink, plan: &LaunchPlan) -> Result<Vec<Option<u32>>, Setu
         out.push(Some(l.index));
     }
     let held = addr::all(host).map_err(|e| err(Step::NetCheck, "addresses", "list the host's addresses", e))?;
-    let names = links::all(host).unwrap_or_default();
     for link in &plan.links {
         for a in &link.addresses {
             if let Some((index, _, _)) = held.iter().find(|(_, ip, _)| *ip == a.addr) {
+                let names = links::all(host).unwrap_or_default();
                 let on = names.iter().find(|l| l.index == *index).map(|l| l.name.clone()).unwrap_or_else(|| format!("link {index}"));
                 return Err(SetupError {
                     step: Step::NetCheck,

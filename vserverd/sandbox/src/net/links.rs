@@ -117,6 +117,13 @@ pub fn create_veth(nl: &mut Netlink, host: &End<'_>, peer: &End<'_>) -> Result<(
     nl.ack(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
 }
 
+/// A bridge, made as `end` (the host's side of bridge mode; tests and benchmarks make theirs).
+pub fn create_bridge(nl: &mut Netlink, end: &End<'_>) -> Result<(), NlError> {
+    let mut m = message(end);
+    m.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+    nl.ack(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
+}
+
 /// Sets the link with this index up.
 pub fn set_up(nl: &mut Netlink, index: u32) -> Result<(), NlError> {
     let mut m = LinkMessage::default();
