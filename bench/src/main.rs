@@ -1,6 +1,9 @@
 //! Context start benchmark: time from asking the engine for a context to the exec of
 //! `/bin/true` inside and its exit, side by side with `unshare` and `bwrap` on the same
-//! busybox root, in one run. Median (p10, p90) over N runs, and what each step costs.
+//! busybox root, in one run. Median (p10, p90) over N runs, and what each step costs. Then the
+//! network modes: start latency (until pid 1 runs) with a link of the vserver's own (veth,
+//! macvlan, bridge) against `none`, measured in a private network namespace of the benchmark's
+//! own (holding a test veth as the macvlan parent and a bridge), so the host is never touched.
 //!
 //! ```text
 //! cargo build --release -p vserver-bench && sudo target/release/vserver-bench [RUNS]
@@ -12,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vserver_sandbox::{spawn, Init, LaunchPlan, Network};
+use vserver_sandbox::net::links::{self, End};
+use vserver_sandbox::net::netlink::Netlink;
+use vserver_sandbox::{spawn, IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network, Step};
 
 fn make_root() -> PathBuf {
     let root = std::env::temp_dir().join(format!("vserver-bench-root-{}", std::process::id()));
@@ -153,6 +158,101 @@ fn main() {
     }
     println!("| wait() for exit and teardown | {} |", us(stats(wait_only).median));
 
+    network_rows(&root, &run_dir, runs);
+
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+/// Start latency (spawn() until pid 1 runs) and stop (pid 1's exit, then the links removed) per
+/// network mode, in a private network namespace that ends with the benchmark.
+fn network_rows(root: &Path, run_dir: &Path, runs: usize) {
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        eprintln!("network rows skipped: unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+        return;
+    }
+    let mut nl = Netlink::open().expect("netlink");
+    let up = |name| End { name, up: true, netns: None, mtu: None, mac: None, master: None };
+    links::create_veth(&mut nl, &up("bench0"), &End { up: false, ..up("bench1") }).expect("test veth");
+    links::create_bridge(&mut nl, &up("benchbr0")).expect("test bridge");
+    for name in ["bench1", "lo"] {
+        let index = links::get(&mut nl, name).expect("link").index;
+        links::set_up(&mut nl, index).expect("up");
+    }
+    let addresses = vec![
+        IfAddr { addr: "198.51.100.10".parse().unwrap(), prefix: 24 },
+        IfAddr { addr: "2001:db8::10".parse().unwrap(), prefix: 64 },
+    ];
+    let with = |mode: Option<(LinkMode, Option<&str>)>| {
+        let mut p = plan(root, run_dir, Network::None);
+        if let Some((mode, device)) = mode {
+            let mut l = LinkPlan::new(mode, device);
+            l.addresses = addresses.clone();
+            if mode != LinkMode::Veth {
+                l.gateways = vec!["198.51.100.1".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+            }
+            p.links = vec![l];
+        }
+        p
+    };
+    type Mode<'a> = Option<(LinkMode, Option<&'a str>)>;
+    let cases: [(&str, Mode); 5] = [
+        ("none (lo only)", None),
+        ("veth, routed (host routes)", Some((LinkMode::Veth, None))),
+        ("veth, routed, proxy ARP/NDP on an uplink", Some((LinkMode::Veth, Some("bench0")))),
+        ("macvlan on a veth", Some((LinkMode::Macvlan, Some("bench0")))),
+        ("bridge", Some((LinkMode::Bridge, Some("benchbr0")))),
+    ];
+    println!();
+    println!("# network: {runs} runs each, modes in turn, 10 ms apart; milliseconds; one IPv4 and one IPv6 address; start = spawn() until pid 1 runs, stop = its exit and the links removed");
+    println!("| mode | start median | p10 | p90 | start − none | stop median |");
+    println!("|---|---|---|---|---|---|");
+    // The modes take turns, and each start comes after a 10 ms pause: the kernel finishes a
+    // namespace's teardown in the background, which would otherwise weigh on the next start.
+    let plans: Vec<LaunchPlan> = cases.iter().map(|(_, m)| with(*m)).collect();
+    let mut starts: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); cases.len()];
+    let mut stops: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); cases.len()];
+    for i in 0..runs + runs.min(10) {
+        for (k, p) in plans.iter().enumerate() {
+            std::thread::sleep(Duration::from_millis(10));
+            let t = Instant::now();
+            let c = spawn(p).unwrap_or_else(|e| panic!("{}: {e}", cases[k].0));
+            let started = t.elapsed();
+            let t = Instant::now();
+            assert_eq!(c.wait().expect("wait").code(), 0);
+            if i >= runs.min(10) {
+                starts[k].push(started);
+                stops[k].push(t.elapsed());
+            }
+        }
+    }
+    let none = stats(starts[0].clone()).median;
+    for (k, (name, _)) in cases.iter().enumerate() {
+        let s = stats(starts[k].clone());
+        let extra = s.median.saturating_sub(none);
+        println!("| {name} | {} | {} | {} | +{} | {} |", ms(s.median), ms(s.p10), ms(s.p90), ms(extra), ms(stats(stops[k].clone()).median));
+    }
+    // Where the network's part of the start goes (the parent's steps, traced).
+    std::env::set_var("VSERVER_TRACE_STEPS", "1");
+    let steps = [Step::NetCheck, Step::NetLink, Step::NetHost, Step::NetInside];
+    println!();
+    println!("# network steps in the parent, medians in microseconds");
+    println!("| mode | {} |", steps.map(|s| s.name()).join(" | "));
+    println!("|---|---|---|---|---|");
+    for (name, mode) in cases.iter().filter(|(_, m)| m.is_some()) {
+        let p = with(*mode);
+        let mut per: Vec<Vec<Duration>> = vec![Vec::new(); steps.len()];
+        for _ in 0..runs {
+            std::thread::sleep(Duration::from_millis(10));
+            let c = spawn(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            c.wait().expect("wait");
+            for (i, step) in steps.iter().enumerate() {
+                let ns: u64 = c.step_times.iter().filter(|(s, _)| s == step).map(|(_, n)| n).sum();
+                per[i].push(Duration::from_nanos(ns));
+            }
+        }
+        let cells: Vec<String> = per.into_iter().map(|v| format!("{:.0}", stats(v).median.as_secs_f64() * 1e6)).collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    }
+    std::env::remove_var("VSERVER_TRACE_STEPS");
 }

@@ -78,6 +78,8 @@ pub enum Command {
     Enter(cmd::enter::EnterArgs),
     /// Run CMD inside a running vserver on pipes (-t: on a pty); its exit code is ours.
     Exec(cmd::enter::ExecArgs),
+    /// Attach to the console of a vserver's init (detach: Ctrl-] three times).
+    Console(cmd::console::Args),
     /// Generate shell completions or man pages (for packagers).
     Generate(cmd::generate::Args),
 }
@@ -100,6 +102,7 @@ pub enum Verb {
     Logs,
     Enter,
     Exec,
+    Console,
     Generate,
 }
 
@@ -121,6 +124,7 @@ impl Command {
             Command::Logs(_) => Verb::Logs,
             Command::Enter(_) => Verb::Enter,
             Command::Exec(_) => Verb::Exec,
+            Command::Console(_) => Verb::Console,
             Command::Generate(_) => Verb::Generate,
         }
     }
@@ -325,6 +329,35 @@ mod tests {
         }
         usage_error(&["generate", "completions", "tcsh"]);
         usage_error(&["generate", "man"]);
+    }
+
+    #[test]
+    fn enter_and_exec() {
+        match ok(&["enter", "web1"]).command {
+            Command::Enter(a) => assert!(a.name == "web1" && a.user.is_none() && a.command.is_empty()),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["enter", "--user", "alice", "web1", "--", "ls", "-l"]).command {
+            Command::Enter(a) => assert!(a.user.as_deref() == Some("alice") && a.command == ["ls", "-l"]),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["exec", "web1", "--", "cat"]).command {
+            Command::Exec(a) => assert!(a.name == "web1" && !a.tty && a.command == ["cat"]),
+            c => panic!("{c:?}"),
+        }
+        // Without `--`, the command's own options stay its own.
+        match ok(&["exec", "-u", "0", "-t", "web1", "sh", "-c", "exit 3"]).command {
+            Command::Exec(a) => assert!(a.tty && a.user.as_deref() == Some("0") && a.command == ["sh", "-c", "exit 3"]),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["console", "web1"]).command {
+            Command::Console(a) => assert_eq!(a.name, "web1"),
+            c => panic!("{c:?}"),
+        }
+        usage_error(&["console"]);
+        usage_error(&["exec", "web1"]);
+        usage_error(&["exec"]);
+        usage_error(&["enter"]);
     }
 
     #[test]

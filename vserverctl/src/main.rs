@@ -54,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Logs(a) => cmd::logs::run(&ctx, a).await?,
             Command::Enter(a) => cmd::enter::run_enter(&ctx, a).await?,
             Command::Exec(a) => cmd::enter::run_exec(&ctx, a).await?,
+            Command::Console(a) => cmd::console::run(&ctx, a).await?,
             Command::Generate(_) => unreachable!("handled above"),
         };
         Ok(code)

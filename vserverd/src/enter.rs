@@ -8,11 +8,13 @@
 //!
 //! 1. daemon → helper: the request ([`EnterSpec`] as JSON);
 //! 2. helper → daemon: `Ready` with the host-side ends of the command's stdio (the pty master of
-//!    the vserver's devpts, or three pipe ends) and the read end of a status pipe, or `Failed`
-//!    with the engine's error as data;
-//! 3. the daemon hands those descriptors to the caller over D-Bus and closes its copies;
-//! 4. when the command ends the helper writes `exit N` or `signal N` (one line) to the status
-//!    pipe and exits; end of file without a line means the helper itself died.
+//!    the vserver's devpts, or three pipe ends), or `Failed` with the engine's error as data;
+//! 3. the daemon hands those descriptors to the caller over D-Bus, with the read end of a status
+//!    pipe whose write end only the daemon holds, and closes its copies;
+//! 4. the helper waits for the command and ends the way it ended (its exit code, or the same
+//!    signal); the daemon reaps it and writes `exit N` or `signal N` (one line) to the status
+//!    pipe. The status never travels through a descriptor that a process inside could hold:
+//!    when the command is forked, the helper holds nothing but the command's own stdio.
 //!
 //! Only callers that pass [`crate::auth::require_host_root`] get here; a `private` vserver is
 //! refused (by the daemon, and again by the engine from the context's registry entry).
@@ -42,8 +44,7 @@ const HELPER_TIMEOUT: Duration = Duration::from_secs(15);
 /// The helper's answer.
 #[derive(Debug, Serialize, Deserialize)]
 enum Reply {
-    /// Followed by the descriptors: `[master, status]` with a tty, `[stdin, stdout, stderr,
-    /// status]` without.
+    /// Followed by the descriptors: `[master]` with a tty, `[stdin, stdout, stderr]` without.
     Ready { tty: bool },
     Failed(SetupError),
 }
@@ -67,11 +68,24 @@ pub struct Request {
     pub size: WinSize,
 }
 
-/// The status line the helper writes when the command ends.
+/// The status line for the caller when the command (its helper) ended.
 pub fn status_line(exit: Exit) -> String {
     match exit {
         Exit::Code(c) => format!("exit {c}\n"),
         Exit::Signal(s) => format!("signal {s}\n"),
+    }
+}
+
+/// How the helper's own end reads as the command's.
+fn helper_exit(st: std::io::Result<std::process::ExitStatus>) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match st {
+        Ok(st) => match (st.code(), st.signal()) {
+            (Some(c), _) => Exit::Code(c),
+            (_, Some(s)) => Exit::Signal(s),
+            _ => Exit::Code(255),
+        },
+        Err(_) => Exit::Code(255),
     }
 }
 
@@ -145,9 +159,18 @@ pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -
         warn!(vserver = %name, "the enter helper did not answer in time; killing it");
         let _ = child.start_kill();
     }
+    // The status pipe: its write end stays here; the helper's end is written to it.
+    let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| VServerError::failed(format!("pipe: {e}")))?;
+    let ready = matches!(&reply, Ok(Ok(Some((data, _)))) if serde_json::from_slice::<Reply>(data).map(|r| matches!(r, Reply::Ready { .. })).unwrap_or(false));
+    let vname = name.clone();
     // The helper lives on while the command runs; it is reaped whenever it ends.
     tokio::spawn(async move {
-        let _ = child.wait().await;
+        let exit = helper_exit(child.wait().await);
+        if ready {
+            info!(vserver = %vname, exit = %status_line(exit).trim(), "entered command ended");
+            let mut f = std::fs::File::from(status_w);
+            let _ = f.write_all(status_line(exit).as_bytes());
+        }
     });
     let (data, mut fds) = match reply {
         Ok(Ok(Some(r))) => r,
@@ -156,14 +179,14 @@ pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -
         Err(_) => return Err(VServerError::failed(format!("cannot enter {name}: no answer within {} s", HELPER_TIMEOUT.as_secs()))),
     };
     match serde_json::from_slice::<Reply>(&data) {
-        Ok(Reply::Ready { tty: true }) if fds.len() == 2 => {
-            let status = fds.pop().unwrap();
+        Ok(Reply::Ready { tty: true }) if fds.len() == 1 => {
+            let status = status_r;
             let master = fds.pop().unwrap();
             let dup = |f: &OwnedFd| f.try_clone().map_err(|e| VServerError::failed(format!("dup: {e}")));
             Ok(Entered { output: dup(&master)?, error: dup(&master)?, input: master, status })
         }
-        Ok(Reply::Ready { tty: false }) if fds.len() == 4 => {
-            let status = fds.pop().unwrap();
+        Ok(Reply::Ready { tty: false }) if fds.len() == 3 => {
+            let status = status_r;
             let error = fds.pop().unwrap();
             let output = fds.pop().unwrap();
             let input = fds.pop().unwrap();
@@ -195,13 +218,17 @@ pub fn helper_main(name: &str) -> ! {
     // Out of reach of everything inside from the start, and out of the daemon's session.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let _ = nix::unistd::setsid();
-    // The control socket is our stdin: move it out of the way of the command's stdio.
-    let ctl = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
-    if ctl < 0 {
+    // The control socket is our stdin: it becomes 3, and nothing else of what we inherited
+    // stays (whatever the daemon was started with).
+    if unsafe { libc::dup2(0, 3) } != 3 || vserver_sandbox::sys::close_from(4).is_err() {
         std::process::exit(2);
     }
-    unsafe { libc::close(0) };
-    let ctl = unsafe { OwnedFd::from_raw_fd(ctl) };
+    unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let ctl = unsafe { OwnedFd::from_raw_fd(3) };
+    // 0 stays taken until the command's stdin takes its place.
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        unsafe { libc::dup2(null.as_raw_fd(), 0) };
+    }
     let spec: EnterSpec = match fdpass::recv(ctl.as_fd(), 64 * 1024) {
         Ok(Some((data, _))) => match serde_json::from_slice(&data) {
             Ok(s) => s,
@@ -211,10 +238,6 @@ pub fn helper_main(name: &str) -> ! {
             }
         },
         _ => std::process::exit(2),
-    };
-    let (status_r, status_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => fail(&ctl, SetupError::new(Step::Join, Some("pipe".into()), e)),
     };
     let ctl = Rc::new(RefCell::new(Some(ctl)));
     let ctl2 = ctl.clone();
@@ -231,33 +254,41 @@ pub fn helper_main(name: &str) -> ! {
         move |ends| {
             let sock = ctl2.borrow_mut().take().expect("handover happens once");
             let (tty, fds): (bool, Vec<std::os::fd::BorrowedFd<'_>>) = match &ends {
-                HostEnds::Pty { master } => (true, vec![master.as_fd(), status_r.as_fd()]),
-                HostEnds::Pipes { stdin, stdout, stderr } => (false, vec![stdin.as_fd(), stdout.as_fd(), stderr.as_fd(), status_r.as_fd()]),
+                HostEnds::Pty { master } => (true, vec![master.as_fd()]),
+                HostEnds::Pipes { stdin, stdout, stderr } => (false, vec![stdin.as_fd(), stdout.as_fd(), stderr.as_fd()]),
             };
             let body = serde_json::to_vec(&Reply::Ready { tty }).expect("reply serializes");
             fdpass::send(sock.as_fd(), &body, &fds).map_err(|e| SetupError::new(Step::Join, Some("handover".into()), e))?;
-            // Ours go now: the caller holds the only host-side ends, the command the others.
+            // Ours go now, the control socket too: the caller holds the only host-side ends,
+            // and when the command is forked we hold nothing but its stdio.
             drop(fds);
             drop(ends);
-            drop(status_r);
             drop(sock);
             Ok(())
         },
     );
-    let mut status = std::fs::File::from(status_w);
     match result {
-        Ok(exit) => {
-            let _ = status.write_all(status_line(exit).as_bytes());
-            std::process::exit(0);
+        // We end the way the command did; the daemon tells the caller.
+        Ok(Exit::Code(c)) => std::process::exit(c),
+        Ok(Exit::Signal(s)) => {
+            unsafe {
+                libc::signal(s, libc::SIG_DFL);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, s);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                libc::kill(libc::getpid(), s);
+            }
+            std::process::exit(128 + s);
         }
         Err(e) => {
             let sock = ctl.borrow_mut().take();
             match sock {
                 Some(sock) => fail(&sock, e),
                 None => {
-                    // After the handover: the caller reads it from the status pipe.
-                    let _ = status.write_all(format!("error {e}\n").as_bytes());
-                    std::process::exit(1);
+                    // After the handover: the daemon's log says why, the caller sees 255.
+                    eprintln!("vserver-enter {name}: {e}");
+                    std::process::exit(255);
                 }
             }
         }

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod cgroup;
 pub mod config;
+pub mod console;
+pub mod control;
 pub mod daemon;
 pub mod enter;
 pub mod fdpass;

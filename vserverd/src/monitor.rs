@@ -185,7 +185,10 @@ fn run(req: MonitorRequest, report: &mut File) -> Result<(), SetupError> {
     let _ = report;
 
     let mut log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
-    let exit = serve(ctx.pid, master.as_fd(), &sfd, &mut log);
+    let mut viewers = crate::console::Viewers::open(&crate::console::socket_path(&run_dir, &plan.name));
+    let exit = serve(ctx.pid, master.as_fd(), &sfd, &mut log, &mut viewers);
+    // The viewers see the console close; the socket goes.
+    drop(viewers);
     // Processes that entered later are in the cgroup too: none survives its vserver.
     if let Err(e) = crate::cgroup::kill_all(&cg, std::time::Duration::from_secs(10)) {
         log.write(format!("vserver-monitor: {e}\n").as_bytes());
@@ -212,28 +215,65 @@ fn registry_release(run_dir: &Path, context: u32) {
     vserver_sandbox::registry::release(run_dir, context);
 }
 
-/// Copies the console to the log until pid 1 ends; returns how it ended.
-fn serve(pid: i32, master: std::os::fd::BorrowedFd<'_>, sfd: &SignalFd, log: &mut ConsoleLog) -> Exit {
+/// Copies the console to the log and to its viewers (and what they type to it) until pid 1
+/// ends; returns how it ended.
+fn serve(pid: i32, master: std::os::fd::BorrowedFd<'_>, sfd: &SignalFd, log: &mut ConsoleLog, viewers: &mut crate::console::Viewers) -> Exit {
     let mut buf = [0u8; 8192];
     let mut console_open = true;
+    // Never block on the console: a pid 1 that does not read its input loses what viewers type.
+    let _ = nix::fcntl::fcntl(master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
     loop {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if console_open {
             fds.push(PollFd::new(master, PollFlags::POLLIN));
         }
+        let first_viewer_fd = fds.len();
+        let viewer_fds = viewers.fds();
+        fds.extend(viewer_fds.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)));
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => {}
         }
-        let console_ready = console_open && fds.get(1).and_then(|f| f.revents()).map(|r| !r.is_empty()).unwrap_or(false);
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().map(|r| !r.is_empty()).unwrap_or(false)).collect();
+        drop(fds);
+        drop(viewer_fds);
+        let console_ready = console_open && ready.get(1).copied().unwrap_or(false);
         if console_ready {
             match nix::unistd::read(master.as_raw_fd(), &mut buf) {
                 Ok(0) => console_open = false,
-                Ok(n) => log.write(&buf[..n]),
+                Ok(n) => {
+                    log.write(&buf[..n]);
+                    viewers.broadcast(&buf[..n]);
+                }
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
                 // EIO: no process holds the slave open any more.
                 Err(_) => console_open = false,
             }
+        }
+        // The listener (when there is one) comes first among the viewer descriptors.
+        let mut gone = Vec::new();
+        for (k, is_ready) in ready.iter().enumerate().skip(first_viewer_fd) {
+            if !is_ready {
+                continue;
+            }
+            let idx = k - first_viewer_fd;
+            if idx == 0 && viewers.has_listener() {
+                continue; // accepted below, after the indices stop mattering
+            }
+            let i = idx - usize::from(viewers.has_listener());
+            match viewers.read(i, &mut buf) {
+                Some(0) => {}
+                Some(n) => {
+                    if console_open {
+                        let _ = nix::unistd::write(master, &buf[..n]);
+                    }
+                }
+                None => gone.push(i),
+            }
+        }
+        viewers.drop_viewers(gone);
+        if viewers.has_listener() && ready.get(first_viewer_fd).copied().unwrap_or(false) {
+            viewers.accept();
         }
         while let Ok(Some(_)) = sfd.read_signal() {}
         match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {

@@ -161,7 +161,8 @@ impl Supervisor {
             .map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
         let req = MonitorRequest {
             cgroup: Some(cgroup),
-            plan: cfg.launch_plan(&self.paths.run_dir),
+            // The control socket's directory (vreboot, vhalt) is bound in at /run/vserver.
+            plan: crate::control::with_guest_dir(&self.paths, &self.name, cfg.launch_plan(&self.paths.run_dir))?,
             log_file: self.paths.log_file(&self.name),
             log_max_bytes: 1 << 20,
             log_keep: 3,
@@ -256,6 +257,7 @@ impl Supervisor {
             let _ = tx.send(Some(exit));
             me.on_exit(gen, exit).await;
         });
+        crate::control::serve(self, &self.paths);
     }
 
     /// Re-adopts a vserver found running at daemon start (its monitor outlived the daemon).

@@ -210,8 +210,14 @@ fn exec_into_an_rc_style_vserver() {
         d.config("rc1", "context = 515\n[init]\nstop_timeout = 2\n");
         d.start().await;
         d.manager().await.start_vserver("rc1").await.unwrap();
-        d.state("rc1");
+        let st = d.state("rc1").unwrap();
         let o = run(vserverctl(&d.address, &["exec", "rc1", "--", "cat", "/proc/1/comm"]), T);
         assert_eq!((o.code, o.stdout.as_str()), (Some(0), "vserver-init\n"), "{o:?}");
+        // The reaper is not exec'd: it must still hold no more than the vserver's set, or root
+        // inside (SYS_PTRACE) could borrow its capabilities by tracing it.
+        let status = fs::read_to_string(format!("/proc/{}/status", st.pid)).unwrap();
+        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
+        assert_eq!(field("CapPrm:"), field("CapBnd:"));
+        assert_eq!(field("CapEff:"), field("CapBnd:"));
     });
 }

@@ -55,13 +55,14 @@ impl Lan {
             ip(&["-n", ns, "link", "set", dev, "up"]);
         }
         // The admin's part on the test host's uplink, for the routed (veth) vserver.
-        for key in [
-            "net.ipv4.conf.lan0.forwarding",
-            "net.ipv6.conf.lan0.forwarding",
-            "net.ipv6.conf.lan0.force_forwarding",
-            "net.ipv6.conf.lan0.proxy_ndp",
-        ] {
+        for key in ["net.ipv4.conf.lan0.forwarding", "net.ipv6.conf.lan0.forwarding", "net.ipv6.conf.lan0.proxy_ndp"] {
             sysctl_in(h, key, "1");
+        }
+        // IPv6 forwarding from lan0 only (Linux 6.17+), else for the whole (test) host.
+        if std::path::Path::new("/proc/sys/net/ipv6/conf/lo/force_forwarding").exists() {
+            sysctl_in(h, "net.ipv6.conf.lan0.force_forwarding", "1");
+        } else {
+            sysctl_in(h, "net.ipv6.conf.all.forwarding", "1");
         }
         sysctl_in(h, "net.ipv4.neigh.lan0.proxy_delay", "0");
         sysctl_in(h, "net.ipv6.neigh.lan0.proxy_delay", "0");
@@ -80,12 +81,12 @@ impl Lan {
     }
 
     /// The probe run on the client host.
-    fn from_client(&self, args: &[&str]) -> String {
+    fn probe_from_client(&self, args: &[&str]) -> String {
         vserver_e2e::host_probe(&["ip", "netns", "exec", &self.client], args)
     }
 
     /// The probe run on the test vserver host.
-    fn from_host(&self, args: &[&str]) -> String {
+    fn probe_from_host(&self, args: &[&str]) -> String {
         vserver_e2e::host_probe(&["ip", "netns", "exec", &self.host], args)
     }
 
@@ -321,18 +322,18 @@ fn two_vservers_on_the_lan_each_at_its_own_addresses() {
 
     // From the client host: each vserver answers at its own addresses, as itself.
     for (addr, who) in [("192.0.2.10", "vs-a"), ("2001:db8::10", "vs-a"), ("192.0.2.11", "vs-b"), ("2001:db8::11", "vs-b")] {
-        assert_eq!(lan.from_client(&["try", "connect", addr, "80"]), format!("ok {who}"), "connect to {addr}");
+        assert_eq!(lan.probe_from_client(&["try", "connect", addr, "80"]), format!("ok {who}"), "connect to {addr}");
         // Another port of the same vserver: its stack refuses.
-        assert_eq!(lan.from_client(&["try", "connect", addr, "81"]), "err ECONNREFUSED 111", "port 81 of {addr}");
+        assert_eq!(lan.probe_from_client(&["try", "connect", addr, "81"]), "err ECONNREFUSED 111", "port 81 of {addr}");
     }
     // An address nobody holds reaches nobody.
     for addr in ["192.0.2.12", "2001:db8::12"] {
-        let r = lan.from_client(&["try", "connect", addr, "80", "1000"]);
+        let r = lan.probe_from_client(&["try", "connect", addr, "80", "1000"]);
         assert!(r.starts_with("err"), "{addr}: {r}");
     }
     // The routed vserver is reachable from its host too.
-    assert_eq!(lan.from_host(&["try", "connect", "192.0.2.11", "80"]), "ok vs-b");
-    assert_eq!(lan.from_host(&["try", "connect", "2001:db8::11", "80"]), "ok vs-b");
+    assert_eq!(lan.probe_from_host(&["try", "connect", "192.0.2.11", "80"]), "ok vs-b");
+    assert_eq!(lan.probe_from_host(&["try", "connect", "2001:db8::11", "80"]), "ok vs-b");
 
     // On the host while they run: b's host end with a route to each address, proxy entries.
     let ends = lan.extra_links(&[]);
@@ -351,7 +352,7 @@ fn two_vservers_on_the_lan_each_at_its_own_addresses() {
     assert_eq!(lan.leftovers(&[]), Vec::<String>::new());
     assert_eq!(in_netns(&a_ns), Vec::<i32>::new());
     assert_eq!(in_netns(&b_ns), Vec::<i32>::new());
-    assert!(lan.from_client(&["try", "connect", "192.0.2.11", "80", "500"]).starts_with("err"));
+    assert!(lan.probe_from_client(&["try", "connect", "192.0.2.11", "80", "500"]).starts_with("err"));
 }
 
 #[test]
@@ -431,7 +432,7 @@ fn bridge_mode_joins_the_hosts_bridge() {
     assert_eq!(value(&out, "mtu"), "1400");
     assert_eq!(value(&out, "mac"), "02:00:00:00:00:10");
     assert!(value(&out, "route").contains("default via 203.0.113.1 dev eth0"), "{out}");
-    assert_eq!(lan.from_host(&["try", "connect", "203.0.113.10", "80"]), "ok vs-br");
+    assert_eq!(lan.probe_from_host(&["try", "connect", "203.0.113.10", "80"]), "ok vs-br");
     let ports = lan.host_ip(&["-o", "link", "show", "master", "br0"]);
     assert_eq!(ports.lines().count(), 1, "{ports}");
     vs.stop();
@@ -492,7 +493,7 @@ fn daemon_checks_and_monitor_cleanup_in_the_test_host() {
             assert!(Instant::now() < deadline, "the vserver did not listen");
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(lan.from_client(&["try", "connect", "192.0.2.11", "80"]), "ok vs-mon");
+        assert_eq!(lan.probe_from_client(&["try", "connect", "192.0.2.11", "80"]), "ok vs-mon");
         assert_eq!(lan.extra_links(&[]), ["vs4343h0"]);
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }

@@ -855,7 +855,8 @@ fn serve(text: &str, pairs: &[String]) -> ! {
 /// a leak; a variable other than the clean set is unclean), looks at every descriptor (a pipe,
 /// a pty of our own devpts or /dev/null are fine; anything else is reported) and, with
 /// `ptrace`, attaches and detaches. "sealed" processes are those still running the daemon's
-/// sealed copy (before their exec), "exec" the others. Prints `key=count` lines, `detail=` lines,
+/// sealed copy (before their exec), "hidden" those whose exe we may not even read (not
+/// dumpable, and we lack SYS_PTRACE), "exec" the others. Prints `key=count` lines, `detail=` lines,
 /// and positive controls on a child of our own (`control_environ`, `control_ptrace`).
 fn race(args: &[String]) {
     let secs: u64 = args[0].parse().unwrap_or(5);
@@ -899,15 +900,32 @@ fn race(args: &[String]) {
             if pid == 1 || status.lines().find_map(|l| l.strip_prefix("PPid:")).map(str::trim) != Some("0") {
                 continue;
             }
-            let exe = link(&format!("/proc/{pid}/exe"));
-            let phase = if exe.contains("memfd:") || exe.contains("vserver-sealed") { "sealed" } else { "exec" };
+            // "sealed": still the daemon's sealed copy, before the exec; "hidden": not dumpable
+            // and we may not look (the same, seen without SYS_PTRACE); "exec": after the exec.
+            let (exe, phase) = match fs::read_link(format!("/proc/{pid}/exe")) {
+                Ok(t) => {
+                    let t = t.display().to_string();
+                    let sealed = t.contains("memfd:") || t.contains("vserver-sealed");
+                    (t, if sealed { "sealed" } else { "exec" })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (format!("error {e}"), "hidden"),
+                Err(_) => continue, // gone already
+            };
             bump("seen", &mut counts);
             bump(&format!("seen_{phase}"), &mut counts);
             if fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe")).is_ok() {
                 bump("exe_writable", &mut counts);
                 details.push(format!("exe of {pid} ({exe}) opened for writing"));
             }
+            // What a process was when something succeeded on it is known only afterwards (it
+            // may have exec'd in between): look again.
+            let phase_now = || match fs::read_link(format!("/proc/{pid}/exe")) {
+                Ok(t) if t.display().to_string().contains("memfd:") => "sealed",
+                Ok(_) => "exec",
+                Err(_) => "hidden",
+            };
             if let Ok(env) = fs::read(format!("/proc/{pid}/environ")) {
+                let phase = if phase == "hidden" { phase_now() } else { phase };
                 bump(&format!("environ_read_{phase}"), &mut counts);
                 let text = String::from_utf8_lossy(&env);
                 for var in text.split('\0').filter(|v| !v.is_empty()) {
@@ -922,6 +940,10 @@ fn race(args: &[String]) {
             }
             if let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) {
                 for fd in fds.flatten() {
+                    if fd.file_name().to_str().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) > 2 {
+                        bump("fd_above_2", &mut counts);
+                        details.push(format!("fd {} of {pid} ({exe}): {}", fd.file_name().to_string_lossy(), link(&fd.path().display().to_string())));
+                    }
                     let Ok(m) = fs::metadata(fd.path()) else { continue };
                     let ft = m.file_type();
                     let fine = ft.is_fifo()
@@ -934,10 +956,14 @@ fn race(args: &[String]) {
                 }
             }
             if do_ptrace && unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid as i32, 0, 0) } == 0 {
-                bump(&format!("ptrace_{phase}"), &mut counts);
                 let mut st = 0;
                 unsafe { libc::waitpid(pid as i32, &mut st, libc::__WALL) };
+                // Stopped now: what it is cannot change under us.
+                bump(&format!("ptrace_{}", phase_now()), &mut counts);
                 unsafe { libc::ptrace(libc::PTRACE_DETACH, pid as i32, 0, 0) };
+                // The attach's SIGSTOP may still be pending (the stop we saw was another one,
+                // an exec's SIGTRAP): let the process go on.
+                unsafe { libc::kill(pid as i32, libc::SIGCONT) };
             }
         }
     }

@@ -2,6 +2,7 @@
 //! per-vserver loop and the report table of `start --onboot` / `stop --all`.
 
 pub mod check;
+pub mod console;
 pub mod enter;
 pub mod generate;
 pub mod kill;

@@ -55,6 +55,10 @@ pub trait Manager {
         rows: u16,
         columns: u16,
     ) -> Result<(zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd), VServerError>;
+    /// A connection to the console of vserver `name`'s pid 1: what it writes comes out, what is
+    /// written goes to its terminal. Several viewers may be attached at once.
+    #[zbus(name = "OpenConsole")]
+    fn open_console(&self, name: &str) -> Result<zbus::wire::OwnedFd, VServerError>;
 
     /// The paper's vserver-stat: one row per running vserver.
     #[zbus(name = "ListStats")]

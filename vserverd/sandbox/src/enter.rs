@@ -178,7 +178,18 @@ pub fn join_cgroups_of(pid: i32) -> Result<(), SetupError> {
         }
         std::fs::write(&procs, &me).map_err(|e| io_err(&procs.display().to_string(), e).with_detail("joining the vserver's cgroup"))?;
     }
+    // The host's mount table is of no business of the command, whose memory starts as a copy
+    // of ours.
+    scrub(mounts);
     Ok(())
+}
+
+/// Overwrites a string's bytes before it is freed.
+fn scrub(s: String) {
+    let mut bytes = s.into_bytes();
+    for b in bytes.iter_mut() {
+        unsafe { std::ptr::write_volatile(b, 0) };
+    }
 }
 
 fn io_err(what: &str, e: std::io::Error) -> SetupError {

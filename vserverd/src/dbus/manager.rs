@@ -140,6 +140,15 @@ impl ManagerIface {
         Ok((e.input.into(), e.output.into(), e.error.into(), e.status.into()))
     }
 
+    /// `vserverctl console`: a connection to the console of vserver `name`'s pid 1 (its
+    /// monitor fans it out to every viewer): read what pid 1 writes, write what it should read.
+    #[zbus(name = "OpenConsole")]
+    async fn open_console(&self, name: &str, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<zbus::wire::OwnedFd, VServerError> {
+        require_host_root(conn, &hdr).await?;
+        let sup = self.daemon.get(name)?;
+        crate::console::connect(&self.daemon.paths, &sup).map(Into::into)
+    }
+
     #[zbus(name = "ListStats")]
     fn list_stats(&self) -> Vec<VServerStats> {
         let now = crate::monitor::now_us();

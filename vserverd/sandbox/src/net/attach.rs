@@ -12,7 +12,8 @@
 //!    reverse-path filter, `fe80::1` as the vserver's IPv6 next hop), a host route to each
 //!    address, and a proxy ARP/NDP entry for each address on `device` when one is named;
 //! 4. `net-inside`: through a netlink socket opened inside the child's namespace (the parent
-//!    enters it for that one call): a veth end up, the addresses (IPv6 without duplicate address detection, so
+//!    enters it for that one call, before step 2, so that every link made inside is known): a
+//!    veth end up, the addresses (IPv6 without duplicate address detection, so
 //!    services can bind at once), then the default routes.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -125,6 +126,8 @@ fn build(
         att.times.push((step, now.duration_since(clock).as_nanos() as u64));
         clock = now;
     };
+    // First, so that every link made inside is known (and removed on a failure).
+    att.inside = Some(ns::netlink_in(netns).map_err(|e| err(Step::NetInside, "netns", "open a netlink socket inside", e))?);
     for (i, link) in plan.links.iter().enumerate() {
         let up = link.mode == LinkMode::Macvlan;
         let end = End { name: &link.name, up, netns: Some(netns.as_raw_fd()), mtu: link.mtu, mac: link.mac, master: None };
@@ -133,7 +136,10 @@ fn build(
             LinkMode::Macvlan => {
                 let parent = device.expect("checked: macvlan has a device");
                 let object = format!("macvlan {} on {}", link.name, link.device.as_deref().unwrap_or(""));
-                links::create_macvlan(host, parent, &end).map_err(|e| err(Step::NetLink, object, "create the macvlan", e))?;
+                links::create_macvlan(host, parent, &end).map_err(|e| err(Step::NetLink, object.clone(), "create the macvlan", e))?;
+                let inside = att.inside.as_mut().expect("opened above");
+                let index = links::get(inside, &link.name).map_err(|e| err(Step::NetLink, object, "find the macvlan", e))?.index;
+                att.inside_links.push((index, link.name.clone()));
             }
             LinkMode::Veth | LinkMode::Bridge => {
                 let name = host_name(plan, link, i, pid);
@@ -153,14 +159,9 @@ fn build(
         }
         lap(att, Step::NetLink);
     }
-    let inside = att.inside.insert(
-        ns::netlink_in(netns).map_err(|e| err(Step::NetInside, "netns", "open a netlink socket inside", e))?,
-    );
+    let inside = att.inside.as_mut().expect("opened above");
     for link in &plan.links {
         let index = links::get(inside, &link.name).map_err(|e| err(Step::NetInside, link.name.clone(), "find the link", e))?.index;
-        if link.mode == LinkMode::Macvlan {
-            att.inside_links.push((index, link.name.clone()));
-        }
         configure_inside(inside, link, index)?;
     }
     lap(att, Step::NetInside);

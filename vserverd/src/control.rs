@@ -1,0 +1,211 @@
+//! The paper's `vreboot` / `vhalt` (rebootmgr): a control socket inside each running vserver
+//! through which root inside may restart or stop *its own* vserver and read its status.
+//!
+//! Each run gets a host directory `RUN_DIR/NAME/guest/`, bound read-only at `/run/vserver`
+//! inside. It holds `control`, a unix socket (mode 0600: root inside only) on which the daemon
+//! listens for this vserver alone, and `vreboot`, `vhalt`, `vstatus`: one static, free-standing
+//! binary (`vtools/vtool.c`, built by the build script and embedded here) under three names. The
+//! daemon knows which vserver asks from the socket the request arrived on, never from the
+//! request; nothing else is reachable through it (no other vserver, no host operation).
+//! Because the directory, not the socket, is bound in, a restarted daemon re-creates the socket
+//! in it and the vserver sees the new one.
+//!
+//! Protocol: one request line, `reboot` (a full restart: stop, hooks with
+//! `VSERVER_TARGET=reboot`, start; `Restarts` + 1), `halt` (a stop) or `status`; one answer
+//! line, `ok …` or `error …`. At most [`RATE_LIMIT`] requests per vserver per
+//! [`RATE_WINDOW`], whatever they are.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tracing::{info, warn};
+use vserver_api::{State, VServerError};
+use vserver_sandbox::plan::{BindMount, LaunchPlan};
+
+use crate::paths::Paths;
+use crate::supervisor::Supervisor;
+
+/// Where the guest directory appears inside.
+pub const INSIDE: &str = "/run/vserver";
+/// Requests per vserver per window.
+pub const RATE_LIMIT: usize = 5;
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// The names the tool answers to.
+pub const TOOLS: [&str; 3] = ["vreboot", "vhalt", "vstatus"];
+
+static VTOOL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vtool"));
+
+/// `RUN_DIR/NAME/guest`.
+pub fn guest_dir(paths: &Paths, name: &str) -> PathBuf {
+    paths.vserver_run_dir(name).join("guest")
+}
+
+/// The host path of the control socket of `name`.
+pub fn socket_path(paths: &Paths, name: &str) -> PathBuf {
+    guest_dir(paths, name).join("control")
+}
+
+/// Before a start: the guest directory with the tools, and its read-only bind in the plan.
+pub fn with_guest_dir(paths: &Paths, name: &str, mut plan: LaunchPlan) -> Result<LaunchPlan, VServerError> {
+    let dir = guest_dir(paths, name);
+    let e = |what: &Path, err: std::io::Error| VServerError::failed(format!("{name}: {}: {err}", what.display()));
+    std::fs::create_dir_all(&dir).map_err(|err| e(&dir, err))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).map_err(|err| e(&dir, err))?;
+    for tool in TOOLS {
+        let p = dir.join(tool);
+        let tmp = dir.join(format!(".{tool}.tmp"));
+        std::fs::write(&tmp, VTOOL).map_err(|err| e(&tmp, err))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o555)).map_err(|err| e(&tmp, err))?;
+        std::fs::rename(&tmp, &p).map_err(|err| e(&p, err))?;
+    }
+    if !plan.mounts.iter().any(|m| m.target.trim_end_matches('/') == INSIDE) {
+        plan.mounts.push(BindMount { source: dir, target: INSIDE.into(), readonly: true });
+    }
+    Ok(plan)
+}
+
+/// Requests seen per vserver (kept across runs: a vserver cannot reset its budget by rebooting).
+fn budget() -> &'static Mutex<HashMap<String, Vec<Instant>>> {
+    static B: OnceLock<Mutex<HashMap<String, Vec<Instant>>>> = OnceLock::new();
+    B.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Counts one request of `name`; false when over the limit.
+fn allowed(name: &str) -> bool {
+    let mut b = budget().lock().unwrap();
+    let v = b.entry(name.to_string()).or_default();
+    let now = Instant::now();
+    v.retain(|t| now.duration_since(*t) < RATE_WINDOW);
+    if v.len() >= RATE_LIMIT {
+        return false;
+    }
+    v.push(now);
+    true
+}
+
+/// After a start or an adoption: listens on the control socket of the current run of `sup`
+/// until that run is over.
+pub fn serve(sup: &Arc<Supervisor>, paths: &Paths) {
+    let Some(run) = sup.status().run else { return };
+    let key = (run.pid, run.start_time);
+    let dir = guest_dir(paths, &sup.name);
+    if !dir.is_dir() {
+        return; // a run started without one (by an older daemon)
+    }
+    let path = socket_path(paths, &sup.name);
+    let _ = std::fs::remove_file(&path);
+    let old = unsafe { libc::umask(0o177) };
+    let bound = std::os::unix::net::UnixListener::bind(&path);
+    unsafe { libc::umask(old) };
+    let listener = match bound.and_then(|l| {
+        l.set_nonblocking(true)?;
+        tokio::net::UnixListener::from_std(l)
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(vserver = %sup.name, error = %e, path = %path.display(), "no control socket");
+            return;
+        }
+    };
+    let sup = Arc::clone(sup);
+    tokio::spawn(async move {
+        let mut changed = sup.changed.subscribe();
+        loop {
+            tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((stream, _)) => {
+                        let sup = Arc::clone(&sup);
+                        tokio::spawn(async move { handle(sup, stream).await });
+                    }
+                    Err(e) => {
+                        warn!(vserver = %sup.name, error = %e, "control socket");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                r = changed.changed() => {
+                    let st = sup.status();
+                    let same_run = st.run.as_ref().map(|r| (r.pid, r.start_time)) == Some(key);
+                    if r.is_err() || !same_run || !st.state.is_active() {
+                        break;
+                    }
+                }
+            }
+        }
+        // The socket file goes with the run directory; a newer run has bound its own already.
+    });
+}
+
+/// One request: read a line, answer a line, act.
+async fn handle(sup: Arc<Supervisor>, mut stream: tokio::net::UnixStream) {
+    // Root inside only (the socket's mode says so already).
+    let peer = stream.peer_cred().ok();
+    if peer.map(|c| c.uid()) != Some(0) {
+        let _ = stream.write_all(b"error root only\n").await;
+        return;
+    }
+    let pid = peer.and_then(|c| c.pid()).unwrap_or(0);
+    let (rd, mut wr) = stream.split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(rd.take(128));
+    let got = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
+    if !matches!(got, Ok(Ok(n)) if n > 0) {
+        return;
+    }
+    let request = line.trim();
+    if !allowed(&sup.name) {
+        warn!(vserver = %sup.name, request, peer_pid = pid, "control request refused: rate limit");
+        let _ = wr.write_all(format!("error rate limited: at most {RATE_LIMIT} requests per {} s\n", RATE_WINDOW.as_secs()).as_bytes()).await;
+        return;
+    }
+    info!(vserver = %sup.name, request, peer_pid = pid, "control request from inside");
+    let answer = match request {
+        "status" => {
+            let st = sup.status();
+            let ctx = st.run.as_ref().map(|r| r.context).unwrap_or(0);
+            format!("ok {} {} context={ctx} restarts={}\n", sup.name, st.state.as_str(), st.restarts)
+        }
+        "reboot" if sup.status().state == State::Running => "ok rebooting\n".to_string(),
+        "halt" if sup.status().state == State::Running => "ok halting\n".to_string(),
+        "reboot" | "halt" => format!("error {} is {}\n", sup.name, sup.status().state.as_str()),
+        _ => "error unknown request (reboot, halt or status)\n".to_string(),
+    };
+    let _ = wr.write_all(answer.as_bytes()).await;
+    let _ = wr.shutdown().await;
+    drop(reader);
+    if !answer.starts_with("ok") {
+        return;
+    }
+    // The answer is out; now the act, which ends the asker too.
+    let r = match request {
+        "reboot" => sup.restart().await,
+        "halt" => sup.stop().await,
+        _ => Ok(()),
+    };
+    if let Err(e) = r {
+        warn!(vserver = %sup.name, request, error = %e, "control request failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tool_is_embedded_and_static() {
+        assert!(VTOOL.starts_with(b"\x7fELF"));
+        assert!(VTOOL.len() < 64 * 1024, "a small free-standing binary");
+    }
+
+    #[test]
+    fn requests_are_rate_limited_per_vserver() {
+        for _ in 0..RATE_LIMIT {
+            assert!(allowed("rate-a"));
+        }
+        assert!(!allowed("rate-a"));
+        assert!(allowed("rate-b"), "another vserver has its own budget");
+    }
+}
