@@ -87,10 +87,28 @@ impl Daemon {
             removed.push(name);
         }
         for name in &result.invalid {
-            if !sups.contains_key(name) {
-                // Shown (and refusing to start) so that `list --all` and `check` explain it.
-                sups.insert(name.clone(), Supervisor::new(name, self.paths.clone(), None));
-                added.push(name.clone());
+            // What is wrong with it, for the refusal of a start.
+            let own = |d: &&config::Diagnostic| {
+                let f = d.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                let parent = d.path.parent().and_then(|p| p.file_name()).map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                d.is_error() && (f == format!("{name}.toml") || parent == format!("{name}.toml.d") || f == "defaults.toml")
+            };
+            let problems: Vec<String> = result.diagnostics.iter().filter(own).map(|d| d.to_string()).collect();
+            match sups.get(name) {
+                // A running vserver keeps the configuration it runs with; a stopped one must not
+                // start from a configuration that no longer is on disk.
+                Some(s) if s.status().state.is_active() => s.set_problems(problems),
+                Some(s) => {
+                    s.set_config(None);
+                    s.set_problems(problems);
+                }
+                None => {
+                    // Shown (and refusing to start) so that `list --all` and `check` explain it.
+                    let s = Supervisor::new(name, self.paths.clone(), None);
+                    s.set_problems(problems);
+                    sups.insert(name.clone(), s);
+                    added.push(name.clone());
+                }
             }
         }
         (added, removed)

@@ -51,6 +51,8 @@ pub struct Supervisor {
     exit_rx: Mutex<Option<watch::Receiver<Option<Exit>>>>,
     generation: Mutex<u64>,
     reboots: Mutex<Vec<Instant>>,
+    /// The diagnostics that make its configuration invalid (empty when it is valid).
+    problems: Mutex<Vec<String>>,
     /// Bumped on every status change; the D-Bus object emits PropertiesChanged from it.
     pub changed: watch::Sender<u64>,
 }
@@ -81,12 +83,17 @@ impl Supervisor {
             exit_rx: Mutex::new(None),
             generation: Mutex::new(0),
             reboots: Mutex::new(Vec::new()),
+            problems: Mutex::new(Vec::new()),
             changed,
         })
     }
 
     pub fn status(&self) -> Status {
         self.status.lock().unwrap().clone()
+    }
+
+    pub fn set_problems(&self, problems: Vec<String>) {
+        *self.problems.lock().unwrap() = problems;
     }
 
     /// The console log of this vserver.
@@ -101,6 +108,9 @@ impl Supervisor {
     /// A new configuration from a reload; a running vserver keeps running (it takes the new
     /// configuration at its next start).
     pub fn set_config(&self, cfg: Option<Arc<VServerConfig>>) {
+        if cfg.is_some() {
+            self.problems.lock().unwrap().clear();
+        }
         *self.config.lock().unwrap() = cfg;
         self.notify();
     }
@@ -131,7 +141,8 @@ impl Supervisor {
             return Err(VServerError::AlreadyRunning(format!("{} is {}", self.name, state.as_str())));
         }
         let cfg = self.config().ok_or_else(|| {
-            VServerError::ConfigInvalid(format!("{} has no valid configuration; run `vserverctl check {}`", self.name, self.name))
+            let problems = self.problems.lock().unwrap().join("\n");
+            VServerError::ConfigInvalid(format!("{} has no valid configuration (`vserverctl check {}`):\n{problems}", self.name, self.name))
         })?;
         self.set_state(State::Starting);
         match self.start_run(&cfg, target).await {
