@@ -93,7 +93,24 @@ pub fn plan(layout: &Layout, name: &str, limits: &Limits) -> Result<CgroupPlan, 
         b.plan.dirs.push(dir.clone());
         b.plan.v2_dir = Some(dir);
     }
-    for (h, mount) in &layout.v1 {
+    // Only the v1 hierarchies this vserver needs (each costs a cgroup to make and remove at
+    // every start and stop): memory for the RSS figure, the controllers its limits use where the
+    // v2 tree lacks them, and, without a v2 tree, pids, cpuacct and freezer for membership, CPU
+    // figures and killing.
+    let no_v2 = layout.v2_mount.is_none();
+    let needed = |h: &str| -> bool {
+        let v1 = |c: &str| !layout.is_v2(c);
+        match h {
+            "memory" => v1("memory"),
+            "pids" => no_v2 || (limits.processes.is_some() && v1("pids")),
+            "cpu" => (limits.cpu_weight.is_some() || limits.cpu_quota.is_some()) && v1("cpu"),
+            "cpuset" => limits.cpuset.is_some() && v1("cpuset"),
+            "blkio" => limits.io_weight.is_some() && v1("io"),
+            "cpuacct" | "freezer" => no_v2,
+            _ => false,
+        }
+    };
+    for (h, mount) in layout.v1.iter().filter(|(h, _)| needed(h)) {
         let dir = mount.join(&layout.parent).join(name);
         b.plan.parents.push(mount.join(&layout.parent));
         b.plan.dirs.push(dir.clone());
@@ -239,7 +256,12 @@ mod tests {
         assert!(has(&p, "/sys/fs/cgroup/cpu/vservers/web1/cpu.shares", "2048"));
         assert!(has(&p, "/sys/fs/cgroup/cpu/vservers/web1/cpu.cfs_quota_us", "150000"));
         assert!(!p.writes.iter().any(|(f, _)| f.ends_with("cgroup.subtree_control")), "no controllers to enable in the unified tree");
-        assert_eq!(p.freezer_dir.as_deref(), Some(Path::new("/sys/fs/cgroup/freezer/vservers/web1")));
+        // The unified tree kills and counts: no freezer or cpuacct cgroup to make.
+        assert_eq!(p.freezer_dir, None);
+        assert!(!p.dirs.iter().any(|d| d.starts_with("/sys/fs/cgroup/cpuacct")));
+        let bare = plan(&hybrid_layout(), "web2", &Limits::default()).unwrap();
+        let hierarchies: Vec<_> = bare.dirs.iter().map(|d| d.components().nth(4).unwrap().as_os_str().to_owned()).collect();
+        assert_eq!(hierarchies, ["unified", "memory"], "a vserver without limits costs two cgroups here");
     }
 
     #[test]
