@@ -80,6 +80,14 @@ pub enum Command {
     Exec(cmd::enter::ExecArgs),
     /// Attach to the console of a vserver's init (detach: Ctrl-] three times).
     Console(cmd::console::Args),
+    /// Build a new vserver: a root from a template, the host or debootstrap, or unified.
+    Build(cmd::build::Args),
+    /// Templates of unified vservers: list, create, remove.
+    Template(cmd::template::Args),
+    /// The disk space vservers really use, not counting what they share with a template (vdu).
+    Du(cmd::du::Args),
+    /// Remove a stopped vserver's root and configuration.
+    Destroy(cmd::destroy::Args),
     /// Generate shell completions or man pages (for packagers).
     Generate(cmd::generate::Args),
 }
@@ -103,6 +111,10 @@ pub enum Verb {
     Enter,
     Exec,
     Console,
+    Build,
+    Template,
+    Du,
+    Destroy,
     Generate,
 }
 
@@ -125,6 +137,10 @@ impl Command {
             Command::Enter(_) => Verb::Enter,
             Command::Exec(_) => Verb::Exec,
             Command::Console(_) => Verb::Console,
+            Command::Build(_) => Verb::Build,
+            Command::Template(_) => Verb::Template,
+            Command::Du(_) => Verb::Du,
+            Command::Destroy(_) => Verb::Destroy,
             Command::Generate(_) => Verb::Generate,
         }
     }

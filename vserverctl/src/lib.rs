@@ -15,3 +15,4 @@ pub mod time;
 
 pub use cli::{Cli, Command};
 pub use error::CtlError;
+pub mod build;

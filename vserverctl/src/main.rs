@@ -11,6 +11,11 @@ use vserverctl::output::Format;
 use vserverctl::{Cli, Command};
 
 fn main() -> ExitCode {
+    // `exec --all -- CMD`, `exec A B … -- CMD`: several vservers, each by the single-vserver exec.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(many) = cmd::exec_many::detect(&args) {
+        return ExitCode::from(cmd::exec_many::run(&many));
+    }
     let cli = Cli::parse();
     let verb = cli.command.verb();
     match run(cli) {
@@ -36,6 +41,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the tokio runtime")?;
     runtime.block_on(async {
+        // Verbs working on the vservers' files need no daemon (build, template, du, destroy).
+        if let Some(code) = cmd::build::run_local(&cli).await? {
+            return Ok(code);
+        }
         let conn = cmd::connect(cli.bus_address.as_deref()).await?;
         let ctx = Ctx { conn, format };
         let code = match &cli.command {
@@ -56,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Exec(a) => cmd::enter::run_exec(&ctx, a).await?,
             Command::Console(a) => cmd::console::run(&ctx, a).await?,
             Command::Generate(_) => unreachable!("handled above"),
+            Command::Build(_) | Command::Template(_) | Command::Du(_) | Command::Destroy(_) => unreachable!("handled above"),
         };
         Ok(code)
     })

@@ -200,7 +200,7 @@ pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -
     }
 }
 
-async fn receive(sock: OwnedFd) -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+async fn receive(sock: OwnedFd) -> std::io::Result<Option<fdpass::Message>> {
     nix::fcntl::fcntl(sock.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
     // Safety: the socket is owned here and stays open for as long as the AsyncFd lives.
     let afd = unsafe { AsyncFd::register(sock) }.map_err(|e| e.into_parts().1)?;

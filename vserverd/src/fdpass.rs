@@ -25,9 +25,12 @@ pub fn send(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result
     }
 }
 
+/// A message and the descriptors that came with it.
+pub type Message = (Vec<u8>, Vec<OwnedFd>);
+
 /// Receives one message (at most `max` bytes) and its descriptors (close-on-exec). `Ok(None)`
 /// at end of file.
-pub fn recv(sock: BorrowedFd<'_>, max: usize) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>, Errno> {
+pub fn recv(sock: BorrowedFd<'_>, max: usize) -> Result<Option<Message>, Errno> {
     let mut buf = vec![0u8; max];
     let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     loop {

@@ -20,6 +20,9 @@ struct Args {
     /// Where default roots live (NAME appended).
     #[arg(long, default_value = vserverd::config::DEFAULT_ROOT_BASE)]
     root_base: PathBuf,
+    /// Where templates of unified vservers live (default: ROOT_BASE/.templates).
+    #[arg(long, value_name = "DIR")]
+    template_dir: Option<PathBuf>,
     /// The directory that holds the vservers' cgroups in each hierarchy.
     #[arg(long, default_value = "vservers", value_name = "NAME")]
     cgroup_parent: String,
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         run_dir: abs(args.run_dir),
         log_dir: abs(args.log_dir),
         root_base: abs(args.root_base),
+        template_dir: args.template_dir.map(abs),
     };
     if let Some(dir) = args.check_config {
         let dir = if dir.as_os_str().is_empty() { args.config_dir } else { dir };

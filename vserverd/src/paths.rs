@@ -12,6 +12,8 @@ pub struct Paths {
     pub log_dir: PathBuf,
     /// Base of default roots (`/var/lib/vservers`).
     pub root_base: PathBuf,
+    /// Templates of unified vservers; `None`: ROOT_BASE/.templates.
+    pub template_dir: Option<PathBuf>,
 }
 
 impl Default for Paths {
@@ -21,6 +23,7 @@ impl Default for Paths {
             run_dir: PathBuf::from(vserver_sandbox::registry::DEFAULT_RUN_DIR),
             log_dir: PathBuf::from("/var/log/vservers"),
             root_base: PathBuf::from(crate::config::DEFAULT_ROOT_BASE),
+            template_dir: None,
         }
     }
 }
@@ -40,7 +43,7 @@ impl Paths {
     }
 
     pub fn load_options(&self) -> crate::config::LoadOptions {
-        crate::config::LoadOptions { root_base: self.root_base.clone(), host_checks: true }
+        crate::config::LoadOptions { root_base: self.root_base.clone(), template_dir: self.template_dir.clone(), host_checks: true }
     }
 
     pub fn config_dir(&self) -> &Path {

@@ -126,6 +126,20 @@ pub fn apply(root: &Path, bytes: u64) -> Result<(), QuotaError> {
 
 /// (used, limit) in bytes of the subvolume `root`, from the kernel's qgroup figures in sysfs.
 pub fn usage(root: &Path) -> Option<(u64, u64)> {
+    let dir = qgroup_dir(root)?;
+    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok()?.trim().parse::<u64>().ok();
+    Some((read("referenced")?, read("max_referenced").unwrap_or(0)))
+}
+
+/// The bytes only the subvolume `root` holds (not shared with a snapshot's origin or another
+/// snapshot): the qgroup's `exclusive` figure; `None` when quotas are off.
+pub fn exclusive(root: &Path) -> Option<u64> {
+    let dir = qgroup_dir(root)?;
+    std::fs::read_to_string(format!("{dir}/exclusive")).ok()?.trim().parse::<u64>().ok()
+}
+
+/// The sysfs directory of the qgroup of the subvolume `root`.
+fn qgroup_dir(root: &Path) -> Option<String> {
     check(root).ok()?;
     let fd = open_dir(root).ok()?;
     let mut info: FsInfo = unsafe { std::mem::zeroed() };
@@ -137,9 +151,7 @@ pub fn usage(root: &Path) -> Option<(u64, u64)> {
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
         u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]
     );
-    let dir = format!("/sys/fs/btrfs/{uuid}/qgroups/0_{}", look.treeid);
-    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok()?.trim().parse::<u64>().ok();
-    Some((read("referenced")?, read("max_referenced").unwrap_or(0)))
+    Some(format!("/sys/fs/btrfs/{uuid}/qgroups/0_{}", look.treeid))
 }
 
 /// The configuration against the roots' filesystems: a `disk` limit on a root that cannot carry

@@ -54,7 +54,7 @@ impl Drop for Dir {
 }
 
 fn opts() -> LoadOptions {
-    LoadOptions { root_base: PathBuf::from("/srv/vs"), host_checks: false }
+    LoadOptions { root_base: PathBuf::from("/srv/vs"), template_dir: None, host_checks: false }
 }
 
 /// Asserts that exactly these diagnostics were reported, each starting as given.
@@ -465,4 +465,36 @@ fn a_missing_directory_is_an_error() {
     assert!(r.diagnostics[0]
         .to_string()
         .starts_with("/nonexistent/vservers:1:1: error: cannot read the config directory"));
+}
+
+#[test]
+fn template_makes_a_unified_root_and_is_checked() {
+    let d = Dir::with(&[
+        ("u.toml", "template = \"base\"\n"),
+        ("r.toml", "root = \"/data/r\"\ntemplate = \"base\"\n"),
+        ("bad.toml", "template = \"../etc\"\n"),
+    ]);
+    let r = d.load();
+    assert_diags(&d, &r, &["bad.toml:1:12: error: `template`: "]);
+    let def = Dir::with(&[("defaults.toml", "template = \"base\"\n")]);
+    let dr = def.load();
+    assert_diags(&def, &dr, &["defaults.toml:1:12: error: `template` cannot be set in defaults.toml"]);
+    let u = &r.vservers["u"];
+    assert_eq!(u.root, Path::new("/srv/vs/u/root"));
+    let un = u.unified.as_ref().unwrap();
+    assert_eq!((un.template.as_str(), un.lower.as_path()), ("base", Path::new("/srv/vs/.templates/base")));
+    assert_eq!((un.upper.as_path(), un.work.as_path()), (Path::new("/srv/vs/u/upper"), Path::new("/srv/vs/u/work")));
+    let plan = u.launch_plan(Path::new("/run/vservers"));
+    let o = plan.overlay.unwrap();
+    assert_eq!((o.lower, o.upper), (un.lower.clone(), un.upper.clone()));
+    assert_eq!(r.vservers["r"].root, Path::new("/data/r/root"));
+    let mut opts = opts();
+    opts.template_dir = Some(PathBuf::from("/tpl"));
+    let r = config::load_dir(&d.0, &opts);
+    assert_eq!(r.vservers["u"].unified.as_ref().unwrap().lower, Path::new("/tpl/base"));
+    assert!(r.vservers["u"].launch_plan(Path::new("/run")).overlay.is_some());
+    // A plain vserver has no overlay.
+    let p = Dir::with(&[("p.toml", "")]);
+    let r = p.load();
+    assert!(r.vservers["p"].unified.is_none() && r.vservers["p"].launch_plan(Path::new("/run")).overlay.is_none());
 }

@@ -28,7 +28,7 @@ impl Dir {
     }
 
     fn load(&self) -> LoadResult {
-        config::load_dir(&self.0, &LoadOptions { root_base: PathBuf::from("/srv/vs"), host_checks: false })
+        config::load_dir(&self.0, &LoadOptions { root_base: PathBuf::from("/srv/vs"), template_dir: None, host_checks: false })
     }
 
     fn lines(&self, r: &LoadResult) -> Vec<String> {
@@ -180,10 +180,10 @@ fn live_host_checks_read_this_host() {
         ("a.toml", "[network]\nmode = \"macvlan\"\ndevice = \"vsnosuch0\"\naddresses = [\"192.0.2.10/24\"]\n"),
         ("b.toml", "[network]\nmode = \"veth\"\naddresses = [\"198.51.100.77/24\"]\n"),
     ]);
-    let r = config::load_dir(&d.0, &LoadOptions { root_base: PathBuf::from("/srv/vs"), host_checks: true });
+    let r = config::load_dir(&d.0, &LoadOptions { root_base: PathBuf::from("/srv/vs"), template_dir: None, host_checks: true });
     assert_diags(&d, &r, &["a.toml:3:10: error: unknown device `vsnosuch0`"]);
     assert!(r.invalid.contains("a") && r.vservers.contains_key("b"));
-    let one = config::load_one(&d.0, "a", &LoadOptions { root_base: PathBuf::from("/srv/vs"), host_checks: true });
+    let one = config::load_one(&d.0, "a", &LoadOptions { root_base: PathBuf::from("/srv/vs"), template_dir: None, host_checks: true });
     assert_diags(&d, &one, &["a.toml:3:10: error: unknown device `vsnosuch0`"]);
 }
 

@@ -333,6 +333,7 @@ fn act(action: &str, a: &[&str]) -> Option<Res> {
         "chroot_escape" => try_chroot_escape(arg(0)?),
         "reboot" => try_reboot(arg(0)?)?,
         "compat32" => try_compat32(arg(0)?)?,
+        "unix_request" => try_unix_request(arg(0)?, arg(1)?),
         _ => return None,
     })
 }
@@ -977,4 +978,15 @@ fn race(args: &[String]) {
     for d in details {
         kv("detail", d);
     }
+}
+
+/// `unix_request PATH LINE`: connects to the unix socket PATH, sends LINE and a newline, and
+/// answers `ok ANSWER` with the first line read back.
+fn try_unix_request(path: &str, line: &str) -> Res {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    s.write_all(format!("{line}\n").as_bytes()).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    Ok(answer.lines().next().unwrap_or("").to_string())
 }

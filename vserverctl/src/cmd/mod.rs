@@ -1,8 +1,12 @@
 //! The verbs, one module each, and what they share: the bus connection, the proxies, the
 //! per-vserver loop and the report table of `start --onboot` / `stop --all`.
 
+pub mod build;
 pub mod check;
 pub mod console;
+pub mod destroy;
+pub mod du;
+pub mod exec_many;
 pub mod enter;
 pub mod generate;
 pub mod kill;
@@ -17,6 +21,7 @@ pub mod start;
 pub mod stat;
 pub mod status;
 pub mod stop;
+pub mod template;
 
 use vserver_api::proxy::{ManagerProxy, VServerProxy};
 use vserver_api::BootReport;

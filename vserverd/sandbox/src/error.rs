@@ -31,6 +31,8 @@ pub enum Step {
     NetInside,
     WaitParent,
     MountPrivate,
+    /// A unified vserver's root: an overlay of its template (read-only) and its own directory.
+    Overlay,
     BindRoot,
     OpenHostMounts,
     PivotRoot,
@@ -68,6 +70,7 @@ impl Step {
             Step::NetInside => "net-inside",
             Step::WaitParent => "wait-parent",
             Step::MountPrivate => "mount-private",
+            Step::Overlay => "overlay",
             Step::BindRoot => "bind-root",
             Step::OpenHostMounts => "open-host-mounts",
             Step::PivotRoot => "pivot-root",

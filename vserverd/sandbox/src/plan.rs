@@ -219,6 +219,20 @@ pub struct BindMount {
     pub readonly: bool,
 }
 
+/// A unified root (the paper's unification): an overlay mounted on `root` inside the context's
+/// mount namespace only, so the host never sees it and it vanishes with the context. The lower
+/// directory (the shared template) is never written: overlayfs copies a file up to `upper`
+/// before changing it, and records deletions there as whiteouts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayPlan {
+    /// The shared, read-only template.
+    pub lower: PathBuf,
+    /// The vserver's own changes.
+    pub upper: PathBuf,
+    /// overlayfs's work directory, on the filesystem of `upper`.
+    pub work: PathBuf,
+}
+
 /// Everything the engine needs to build one context.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchPlan {
@@ -226,6 +240,9 @@ pub struct LaunchPlan {
     pub name: String,
     /// The vserver root; `None` keeps the caller's root (chcontext) and mounts only a new /proc.
     pub root: Option<PathBuf>,
+    /// With a root: mount an overlay on it first (a unified vserver).
+    #[serde(default)]
+    pub overlay: Option<OverlayPlan>,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     /// The paper's S_CONTEXT: the context number (registered under the run directory).
@@ -257,6 +274,7 @@ impl LaunchPlan {
         LaunchPlan {
             name: name.to_string(),
             root,
+            overlay: None,
             hostname: None,
             domainname: None,
             context: 0,

@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 
 use crate::error::{SetupError, Step, StepExt};
-use crate::plan::{BindMount, LaunchPlan};
+use crate::plan::{BindMount, LaunchPlan, OverlayPlan};
 use crate::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
 
 /// `/proc` entries made read-only: kernel tunables and triggers shared with the host.
@@ -37,6 +37,23 @@ pub struct HostMounts {
 pub fn make_private() -> Result<(), SetupError> {
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .step(Step::MountPrivate, "/")
+}
+
+/// Step `overlay`: a unified vserver's root, an overlay of its template (lower, never written)
+/// and its own directory (upper), attached on the root directory in this private mount
+/// namespace only: the host never sees it, and it goes away with the namespace. The paths come
+/// from the host's configuration (trusted); the target is attached by descriptor.
+pub fn mount_overlay(root: &Path, o: &OverlayPlan) -> Result<(), SetupError> {
+    let p = root.display().to_string();
+    let (lower, upper, work) = (o.lower.display().to_string(), o.upper.display().to_string(), o.work.display().to_string());
+    let mnt = sys::fs_create("overlay", &[("lowerdir", Some(&lower)), ("upperdir", Some(&upper)), ("workdir", Some(&work))], 0)
+        .map_err(|e| {
+            SetupError::new(Step::Overlay, Some(p.clone()), e)
+                .with_detail(format!("overlay of {lower} (template) under {upper}, work {work}"))
+        })?;
+    let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+    let target = sys::openat2(cwd, &p, libc::O_PATH | libc::O_DIRECTORY, 0, 0).step(Step::Overlay, &p)?;
+    sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Overlay, &p)
 }
 
 /// Step `bind-root`: the root becomes a mount point of its own (pivot_root needs one).

@@ -275,6 +275,18 @@ fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
             return Err(SetupError::detail(Step::Validate, Some(root.display().to_string()), "the root is not a directory"));
         }
     }
+    if let Some(o) = &plan.overlay {
+        if plan.root.is_none() {
+            return Err(SetupError::detail(Step::Validate, None, "an overlay needs a root"));
+        }
+        for p in [&o.lower, &o.upper, &o.work] {
+            let s = p.display().to_string();
+            // overlayfs splits its options on these; a path holding one would change their meaning.
+            if !p.is_absolute() || s.contains([',', ':', '\\', '\0']) {
+                return Err(SetupError::detail(Step::Validate, Some(s), "overlay directories must be absolute paths without ',', ':' or '\\'"));
+            }
+        }
+    }
     for (k, _) in &plan.env {
         if k.is_empty() || k.contains('=') || k.contains('\0') {
             return Err(SetupError::detail(Step::Validate, None, format!("bad environment variable name {k:?}")));
@@ -399,6 +411,9 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd) -> SetupError {
     match &plan.root {
         Some(root) => {
             step!(Step::MountPrivate, rootfs::make_private());
+            if let Some(o) = &plan.overlay {
+                step!(Step::Overlay, rootfs::mount_overlay(root, o));
+            }
             step!(Step::BindRoot, rootfs::bind_root(root));
             let mut host = step!(Step::OpenHostMounts, rootfs::open_host_mounts(plan));
             step!(Step::PivotRoot, rootfs::pivot(root));

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use vserver_sandbox::plan::{IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network};
+use vserver_sandbox::plan::{IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network, OverlayPlan};
 
 use super::model::{NetworkMode, VServerConfig};
 
@@ -18,6 +18,7 @@ impl VServerConfig {
             Init::Rc { start: self.init.command.clone(), stop: self.init.stop.clone(), exit_with_start: false }
         };
         let mut plan = LaunchPlan::new(&self.name, Some(self.root.clone()), init);
+        plan.overlay = self.unified.as_ref().map(|u| OverlayPlan { lower: u.lower.clone(), upper: u.upper.clone(), work: u.work.clone() });
         plan.hostname = Some(self.hostname.clone());
         plan.domainname = self.domainname.clone();
         plan.context = self.context;

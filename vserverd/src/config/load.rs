@@ -95,6 +95,7 @@ fn strip_per_vserver_keys(layer: &mut Layer, sink: &mut Sink) -> bool {
     found.extend(layer.hostname.take().map(|v| ("hostname", v.loc())));
     found.extend(layer.context.take().map(|v| ("context", v.loc())));
     found.extend(layer.depends.take().map(|v| ("depends", v.loc())));
+    found.extend(layer.template.take().map(|v| ("template", v.loc())));
     for (key, loc) in &found {
         sink.error(loc, format!("`{key}` cannot be set in defaults.toml (it is per vserver)"));
     }

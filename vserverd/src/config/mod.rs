@@ -42,14 +42,23 @@ pub const DEFAULT_CONFIG_DIR: &str = "/etc/vservers";
 pub struct LoadOptions {
     /// Base of the default roots, `NAME` is appended (default `/var/lib/vservers`).
     pub root_base: PathBuf,
+    /// Where templates live (`template = "NAME"`); `None`: ROOT_BASE/.templates.
+    pub template_dir: Option<PathBuf>,
     /// Also check against the host's network (devices exist, addresses free): what the daemon,
     /// `check` and `--check-config` do. Off, loading reads nothing but the files.
     pub host_checks: bool,
 }
 
+impl LoadOptions {
+    /// The templates directory in force.
+    pub fn template_dir(&self) -> PathBuf {
+        self.template_dir.clone().unwrap_or_else(|| default_template_dir(&self.root_base))
+    }
+}
+
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { root_base: PathBuf::from(DEFAULT_ROOT_BASE), host_checks: true }
+        LoadOptions { root_base: PathBuf::from(DEFAULT_ROOT_BASE), template_dir: None, host_checks: true }
     }
 }
 

@@ -12,6 +12,30 @@ use super::values::IpCidr;
 
 /// Where vserver roots live unless `root` says otherwise: `/var/lib/vservers/NAME`.
 pub const DEFAULT_ROOT_BASE: &str = "/var/lib/vservers";
+/// Where templates live, under the root base unless configured: `/var/lib/vservers/.templates`
+/// (inside the 0700 root base: the paper's chroot barrier covers them too).
+pub const TEMPLATES_SUBDIR: &str = ".templates";
+
+/// The templates directory for a root base.
+pub fn default_template_dir(root_base: &std::path::Path) -> PathBuf {
+    root_base.join(TEMPLATES_SUBDIR)
+}
+
+/// A unified vserver (the paper's unification): its root is an overlay of a shared template
+/// (read-only, lower) and its own directory (upper), mounted on `root` when it starts, inside
+/// its mount namespace only. Layout: the vserver's directory `D` (`root` in the file, default
+/// ROOT_BASE/NAME) holds `root/` (the mount point), `upper/` and `work/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unified {
+    pub template: String,
+    /// TEMPLATE_DIR/TEMPLATE.
+    pub lower: PathBuf,
+    /// D/upper: the vserver's own files (what `du` counts).
+    pub upper: PathBuf,
+    /// D/work.
+    pub work: PathBuf,
+}
+
 /// First context number given to a vserver without `context` (lower ones are left to admins).
 pub const FIRST_ALLOCATED_CONTEXT: u32 = 1000;
 /// Highest static context number; 49152 and up are dynamic (`chcontext` without `--ctx`).
@@ -20,8 +44,11 @@ pub const MAX_STATIC_CONTEXT: u32 = 49151;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VServerConfig {
     pub name: String,
-    /// The vserver's root directory (default `/var/lib/vservers/NAME`).
+    /// The vserver's root directory (default `/var/lib/vservers/NAME`; for a unified vserver
+    /// the overlay's mount point `D/root`).
     pub root: PathBuf,
+    /// `template = "NAME"`: the root is an overlay of that template.
+    pub unified: Option<Unified>,
     /// S_HOSTNAME (default NAME).
     pub hostname: String,
     /// S_DOMAINNAME.

@@ -28,6 +28,7 @@ pub(crate) struct Resolved {
 pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &LoadOptions, sink: &mut Sink) -> Resolved {
     let Layer {
         root,
+        template,
         hostname,
         domainname,
         context,
@@ -47,6 +48,14 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
         Some(r) => abs_path(sink, &r.loc(), &r.value, "root", true).unwrap_or_default(),
         None => opts.root_base.join(name),
     };
+    let template = template.and_then(|t| checked(sink, &t, super::values::check_name(&t.value).map_err(|e| format!("`template`: {e}"))));
+    let (root, unified) = match template {
+        Some(t) => {
+            let u = Unified { lower: opts.template_dir().join(&t), upper: root.join("upper"), work: root.join("work"), template: t };
+            (root.join("root"), Some(u))
+        }
+        None => (root, None),
+    };
     let hostname = match hostname {
         Some(h) => checked(sink, &h, check_hostname(&h.value)).unwrap_or_default(),
         None => name.to_string(),
@@ -61,6 +70,7 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
     let config = VServerConfig {
         name: name.to_string(),
         root,
+        unified,
         hostname,
         domainname,
         context: context.as_ref().map_or(0, |c| c.0),

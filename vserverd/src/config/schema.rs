@@ -82,6 +82,8 @@ macro_rules! overlay_fields {
 #[serde(deny_unknown_fields, expecting = "a vserver configuration table")]
 pub(crate) struct Layer {
     pub root: Option<At<String>>,
+    /// Unification: the shared template this vserver's root is an overlay of.
+    pub template: Option<At<String>>,
     pub hostname: Option<At<String>>,
     pub domainname: Option<At<String>>,
     pub context: Option<At<i64>>,
@@ -104,6 +106,7 @@ pub(crate) struct Layer {
 }
 overlay_fields!(Layer {
     root,
+    template,
     hostname,
     domainname,
     context,

@@ -108,11 +108,11 @@ impl ManagerIface {
         Ok(self.daemon.stop_all().await)
     }
 
-    /// `vserverctl enter` / `exec`: runs `command` (empty: `user`'s login shell) inside running
-    /// vserver `name` as `user` (empty: root), on a pty of the vserver's own devpts of `rows` ×
-    /// `columns` with `tty`, else on pipes; `term` is its TERM. Returns the caller's ends of the
-    /// command's stdin, stdout and stderr (with a tty, the pty master each time) and a status
-    /// pipe that gives one line, `exit N` or `signal N`, when the command ends.
+    // `vserverctl enter` / `exec`: runs `command` (empty: `user`'s login shell) inside running
+    // vserver `name` as `user` (empty: root), on a pty of the vserver's own devpts of `rows` ×
+    // `columns` with `tty`, else on pipes; `term` is its TERM. Returns the caller's ends of the
+    // command's stdin, stdout and stderr (with a tty, the pty master each time) and a status
+    // pipe that gives one line, `exit N` or `signal N`, when the command ends.
     #[zbus(name = "EnterVServer")]
     #[allow(clippy::too_many_arguments)]
     async fn enter_vserver(
@@ -140,8 +140,8 @@ impl ManagerIface {
         Ok((e.input.into(), e.output.into(), e.error.into(), e.status.into()))
     }
 
-    /// `vserverctl console`: a connection to the console of vserver `name`'s pid 1 (its
-    /// monitor fans it out to every viewer): read what pid 1 writes, write what it should read.
+    // `vserverctl console`: a connection to the console of vserver `name`'s pid 1 (its
+    // monitor fans it out to every viewer): read what pid 1 writes, write what it should read.
     #[zbus(name = "OpenConsole")]
     async fn open_console(&self, name: &str, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<zbus::wire::OwnedFd, VServerError> {
         require_host_root(conn, &hdr).await?;

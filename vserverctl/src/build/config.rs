@@ -1,0 +1,72 @@
+//! The NAME.toml a build writes (commented: every key a new vserver is likely to need), and
+//! which configured vservers use a template.
+
+use std::path::Path;
+
+/// The commented configuration of a new vserver.
+pub fn text(name: &str, source: &str, template: Option<&str>, root_shown: &Path) -> String {
+    let unified = match template {
+        Some(t) => format!(
+            "# Unification: the root is an overlay of the shared, read-only template {t:?} under this\n\
+             # vserver's own files ({root}/upper), mounted on {root}/root when it starts, inside\n\
+             # its mount namespace only. `vserverctl du {name}` counts only its own files.\n\
+             template = \"{t}\"\n\n",
+            root = root_shown.display()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "# vserver {name}: made by `vserverctl build {name} {source}`.\n\
+         # Every key is optional; etc/vservers/example.toml.sample explains each one. Check with\n\
+         # `vserverctl check {name}`, start with `vserverctl start {name}`.\n\n\
+         # The root (default ROOT_BASE/NAME): {root}\n\
+         {unified}\
+         # S_HOSTNAME (default: the name), S_CONTEXT (default: the lowest free from 1000 up).\n\
+         # hostname = \"{name}\"\n\
+         # context = 1000\n\
+         # Started by `vserverctl start --onboot` at boot.\n\
+         # onboot = false\n\
+         # `fakeinit`: the vserver's own /sbin/init is pid 1 (else a reaper runs init.command).\n\
+         # flags = [\"fakeinit\"]\n\n\
+         [init]\n\
+         # The start and stop commands of the paper's plain start (rc scripts).\n\
+         # command = [\"/etc/init.d/rc\", \"3\"]\n\
+         # stop = [\"/etc/init.d/rc\", \"0\"]\n\
+         # restart = \"no\"\n\n\
+         [network]\n\
+         # none (loopback only), host, macvlan, veth or bridge; with a link: device, addresses.\n\
+         # mode = \"none\"\n\
+         # device = \"eth0\"\n\
+         # addresses = [\"192.0.2.10/24\"]\n",
+        root = root_shown.display()
+    )
+}
+
+/// The vservers whose files (NAME.toml or a drop-in) say `template = "TEMPLATE"`, read as
+/// plain TOML so that an invalid configuration still counts.
+pub fn users_of(config_dir: &Path, template: &str) -> Vec<String> {
+    let mut users = Vec::new();
+    let Ok(rd) = std::fs::read_dir(config_dir) else { return users };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(str::to_string))
+        .filter(|n| n != "defaults")
+        .collect();
+    names.sort();
+    for name in names {
+        let mut files = vec![config_dir.join(format!("{name}.toml"))];
+        if let Ok(rd) = std::fs::read_dir(config_dir.join(format!("{name}.toml.d"))) {
+            files.extend(rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")));
+        }
+        let uses = files.iter().any(|f| {
+            std::fs::read_to_string(f)
+                .ok()
+                .and_then(|t| t.parse::<toml::Table>().ok())
+                .is_some_and(|v| v.get("template").and_then(|t| t.as_str()) == Some(template))
+        });
+        if uses {
+            users.push(name);
+        }
+    }
+    users
+}
