@@ -76,8 +76,9 @@ echo
 echo
 "$bin/vserverctl" status demo || true
 echo
-echo "== inside, the web server answers on the vserver's own loopback:"
-"$bin/chcontext" --ctx "$(busctl get-property org.vserverd.VServer1 /org/vserverd/VServer1/vserver/demo org.vserverd.VServer1.VServer Context | awk '{print $2}')" \
-    -- wget -qO- http://127.0.0.1/ || true
+echo "== inside, the web server answers on the vserver's own loopback (vserverctl exec):"
+"$bin/vserverctl" exec demo -- wget -qO- http://127.0.0.1/ || true
+echo
+"$bin/vserverctl" stat || true
 echo
 echo "vserverd runs in the background (log: /var/log/vservers/vserverd.log); stop the demo with: $bin/vserverctl stop demo"
