@@ -157,20 +157,13 @@ fn qgroup_dir(root: &Path) -> Option<String> {
 /// The configuration against the roots' filesystems: a `disk` limit on a root that cannot carry
 /// one is an error (checked when the root exists; a root built later is checked at its start).
 pub fn check_config(r: &mut crate::config::LoadResult) {
-    let mut bad = Vec::new();
-    for (name, cfg) in &r.vservers {
-        if cfg.limits.disk.is_none() || !cfg.root.exists() {
-            continue;
-        }
-        if let Err(e) = check(&cfg.root) {
-            let file = cfg.files.iter().find(|f| f.file_name().map(|n| n.to_string_lossy() == format!("{name}.toml")).unwrap_or(false));
-            let file = file.or(cfg.files.first()).cloned().unwrap_or_default();
-            r.diagnostics.push(crate::config::Diagnostic::file_error(&file, e.to_string()));
-            bad.push(name.clone());
-        }
-    }
-    for name in bad {
-        r.vservers.remove(&name);
-        r.invalid.insert(name);
+    let bad: Vec<(String, String)> = r
+        .vservers
+        .iter()
+        .filter(|(_, cfg)| cfg.limits.disk.is_some() && cfg.root.exists())
+        .filter_map(|(name, cfg)| check(&cfg.root).err().map(|e| (name.clone(), e.to_string())))
+        .collect();
+    for (name, message) in bad {
+        r.invalidate(&name, message);
     }
 }

@@ -34,7 +34,6 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
 
@@ -485,17 +484,7 @@ where
             for fd in 0..3 {
                 unsafe { libc::close(fd) };
             }
-            loop {
-                match waitpid(child, None) {
-                    Ok(ws) => {
-                        if let Some(exit) = Exit::from_status(ws) {
-                            return Ok(exit);
-                        }
-                    }
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(SetupError::new(Step::Join, Some("wait".into()), e)),
-                }
-            }
+            crate::spawn::wait_exit(child.as_raw()).map_err(|e| SetupError::new(Step::Join, Some("wait".into()), e))
         }
     }
 }
@@ -507,16 +496,7 @@ fn child(cmd: &Command, tty: bool) -> ! {
         unsafe { libc::write(2, msg.as_ptr() as *const libc::c_void, msg.len()) };
         unsafe { libc::_exit(if what.starts_with("cannot run") { 127 } else { 126 }) };
     };
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        for sig in 1..libc::SIGRTMAX() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-        }
-    }
+    crate::spawn::reset_signals();
     if unsafe { libc::setsid() } < 0 {
         fail("setsid", Errno::last());
     }

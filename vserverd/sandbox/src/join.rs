@@ -9,7 +9,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult};
 
 use crate::caps::{self, CapSet};
@@ -88,16 +87,8 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
             eprintln!("chcontext: cannot run {}: {}", req.argv[0], e.desc());
             unsafe { libc::_exit(127) };
         }
-        ForkResult::Parent { child } => loop {
-            match waitpid(child, None) {
-                Ok(ws) => {
-                    if let Some(exit) = Exit::from_status(ws) {
-                        return Ok(exit);
-                    }
-                }
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(SetupError::new(Step::Join, Some("wait".into()), e)),
-            }
-        },
+        ForkResult::Parent { child } => {
+            crate::spawn::wait_exit(child.as_raw()).map_err(|e| SetupError::new(Step::Join, Some("wait".into()), e))
+        }
     }
 }

@@ -78,22 +78,28 @@ pub struct Context {
     pub network: Option<Arc<Mutex<net::Attached>>>,
 }
 
+/// Waits for child `pid` to end (retrying on EINTR, skipping stop/continue reports).
+pub(crate) fn wait_exit(pid: i32) -> Result<Exit, Errno> {
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(ws) => {
+                if let Some(exit) = Exit::from_status(ws) {
+                    return Ok(exit);
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Context {
     /// Waits for pid 1 to end, then removes the context's links and its registry entry.
     pub fn wait(&self) -> Result<Exit, Errno> {
-        loop {
-            match waitpid(Pid::from_raw(self.pid), None) {
-                Ok(ws) => {
-                    if let Some(exit) = Exit::from_status(ws) {
-                        self.cleanup_network();
-                        registry::release(&self.run_dir, self.context);
-                        return Ok(exit);
-                    }
-                }
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let exit = wait_exit(self.pid)?;
+        self.cleanup_network();
+        registry::release(&self.run_dir, self.context);
+        Ok(exit)
     }
 
     /// Removes what the context's links left on the host (the veth host ends with their
@@ -470,7 +476,9 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd) -> SetupError {
     exec(prep)
 }
 
-fn reset_signals() {
+/// Empty signal mask, every disposition back to default: a new pid 1 (or an entering command)
+/// inherits nothing of the builder's signal handling.
+pub(crate) fn reset_signals() {
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);

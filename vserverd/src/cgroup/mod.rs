@@ -61,18 +61,10 @@ pub fn delegate_self() -> Result<(), CgroupError> {
 /// says so and no start is tried.
 pub fn check_config(r: &mut crate::config::LoadResult) {
     let layout = host_layout();
-    let mut bad = Vec::new();
-    for (name, cfg) in &r.vservers {
-        if let Err(e) = plan(layout, name, &cfg.limits) {
-            let file = cfg.files.iter().find(|f| f.file_name().map(|n| n.to_string_lossy() == format!("{name}.toml")).unwrap_or(false));
-            let file = file.or(cfg.files.first()).cloned().unwrap_or_default();
-            r.diagnostics.push(crate::config::Diagnostic::file_error(&file, e.to_string()));
-            bad.push(name.clone());
-        }
-    }
-    for name in bad {
-        r.vservers.remove(&name);
-        r.invalid.insert(name);
+    let bad: Vec<(String, String)> =
+        r.vservers.iter().filter_map(|(name, cfg)| plan(layout, name, &cfg.limits).err().map(|e| (name.clone(), e.to_string()))).collect();
+    for (name, message) in bad {
+        r.invalidate(&name, message);
     }
 }
 

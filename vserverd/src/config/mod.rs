@@ -88,6 +88,16 @@ impl LoadResult {
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| !d.is_error())
     }
+
+    /// Makes a valid vserver invalid after a check beyond the files (the host's cgroups, the
+    /// root's filesystem): an error on its NAME.toml, and it leaves `vservers`.
+    pub fn invalidate(&mut self, name: &str, message: String) {
+        let Some(cfg) = self.vservers.remove(name) else { return };
+        let main = cfg.files.iter().find(|f| f.file_name().map(|n| n.to_string_lossy() == format!("{name}.toml")).unwrap_or(false));
+        let file = main.or(cfg.files.first()).cloned().unwrap_or_default();
+        self.diagnostics.push(Diagnostic::file_error(&file, message));
+        self.invalid.insert(name.to_string());
+    }
 }
 
 /// Loads every vserver of `dir`; with `opts.host_checks`, then checks them against the host's
