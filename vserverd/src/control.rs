@@ -49,18 +49,42 @@ pub fn socket_path(paths: &Paths, name: &str) -> PathBuf {
     guest_dir(paths, name).join("control")
 }
 
+/// The tools, written once per daemon as `RUN_DIR/.vtool` (read-only, only ever reached inside a
+/// vserver through a read-only bind); each vserver's guest directory links to it.
+fn shared_tool(paths: &Paths) -> std::io::Result<PathBuf> {
+    static DONE: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(p) = DONE.get() {
+        if p.exists() {
+            return Ok(p.clone());
+        }
+    }
+    let p = paths.run_dir.join(".vtool");
+    let tmp = paths.run_dir.join(format!(".vtool.{}", std::process::id()));
+    std::fs::create_dir_all(&paths.run_dir)?;
+    std::fs::write(&tmp, VTOOL)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o555))?;
+    std::fs::rename(&tmp, &p)?;
+    let _ = DONE.set(p.clone());
+    Ok(p)
+}
+
 /// Before a start: the guest directory with the tools, and its read-only bind in the plan.
 pub fn with_guest_dir(paths: &Paths, name: &str, mut plan: LaunchPlan) -> Result<LaunchPlan, VServerError> {
     let dir = guest_dir(paths, name);
     let e = |what: &Path, err: std::io::Error| VServerError::failed(format!("{name}: {}: {err}", what.display()));
     std::fs::create_dir_all(&dir).map_err(|err| e(&dir, err))?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).map_err(|err| e(&dir, err))?;
+    let shared = shared_tool(paths).map_err(|err| e(&paths.run_dir, err))?;
     for tool in TOOLS {
         let p = dir.join(tool);
-        let tmp = dir.join(format!(".{tool}.tmp"));
-        std::fs::write(&tmp, VTOOL).map_err(|err| e(&tmp, err))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o555)).map_err(|err| e(&tmp, err))?;
-        std::fs::rename(&tmp, &p).map_err(|err| e(&p, err))?;
+        let _ = std::fs::remove_file(&p);
+        // A hard link to the daemon's one copy: nothing to write at a start.
+        if std::fs::hard_link(&shared, &p).is_err() {
+            let tmp = dir.join(format!(".{tool}.tmp"));
+            std::fs::write(&tmp, VTOOL).map_err(|err| e(&tmp, err))?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o555)).map_err(|err| e(&tmp, err))?;
+            std::fs::rename(&tmp, &p).map_err(|err| e(&p, err))?;
+        }
     }
     if !plan.mounts.iter().any(|m| m.target.trim_end_matches('/') == INSIDE) {
         plan.mounts.push(BindMount { source: dir, target: INSIDE.into(), readonly: true });
