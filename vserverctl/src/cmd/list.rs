@@ -13,6 +13,9 @@ pub struct Args {
     /// Include vservers that are not running (stopped, failed).
     #[arg(short, long)]
     pub all: bool,
+    /// The paper's vserver-stat columns instead (processes, VSZ, RSS, CPU, uptime, disk): as `stat`.
+    #[arg(short, long, conflicts_with = "all")]
+    pub stat: bool,
 }
 
 /// One vserver as `list --json` prints it.
@@ -92,6 +95,9 @@ pub fn render(rows: &[Row], hidden: usize, format: Format) -> String {
 }
 
 pub async fn run(ctx: &Ctx, args: &Args) -> Result<u8, CtlError> {
+    if args.stat {
+        return super::stat::run(ctx, &super::stat::Args {}).await;
+    }
     let list = ctx.manager().await?.list_vservers().await.map_err(|e| CtlError::api("list the vservers", None, e))?;
     let total = list.len();
     let rows = rows(list, args.all, time::now_us());
