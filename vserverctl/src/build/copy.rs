@@ -161,6 +161,9 @@ impl<'a> Copier<'a> {
                 .with_context(|| format!("creating {}", d.display()))?;
             self.bytes += std::io::copy(&mut from, &mut to).with_context(|| format!("copying {}", s.display()))?;
             fchown_mod(&to, md).with_context(|| format!("chown/chmod {}", d.display()))?;
+            // After the chown, which clears file capabilities: `security.capability` (ping's
+            // cap_net_raw), ACLs and the rest come along.
+            copy_xattrs(&from, &to).with_context(|| format!("extended attributes of {}", s.display()))?;
             drop(to);
             set_times(d, md);
         } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
@@ -181,6 +184,41 @@ impl<'a> Copier<'a> {
     }
 }
 
+/// Copies every extended attribute of `from` to `to` (a destination filesystem without
+/// extended attributes is no error).
+pub fn copy_xattrs(from: &File, to: &File) -> std::io::Result<()> {
+    let (f, t) = (from.as_raw_fd(), to.as_raw_fd());
+    let size = unsafe { libc::flistxattr(f, std::ptr::null_mut(), 0) };
+    if size <= 0 {
+        return Ok(()); // none, or the source's filesystem has none
+    }
+    let mut names = vec![0u8; size as usize];
+    let size = unsafe { libc::flistxattr(f, names.as_mut_ptr() as *mut libc::c_char, names.len()) };
+    if size < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    for name in names[..size as usize].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let Ok(cname) = CString::new(name) else { continue };
+        let len = unsafe { libc::fgetxattr(f, cname.as_ptr(), std::ptr::null_mut(), 0) };
+        if len < 0 {
+            continue; // gone meanwhile
+        }
+        let mut value = vec![0u8; len as usize];
+        let len = unsafe { libc::fgetxattr(f, cname.as_ptr(), value.as_mut_ptr() as *mut libc::c_void, value.len()) };
+        if len < 0 {
+            continue;
+        }
+        if unsafe { libc::fsetxattr(t, cname.as_ptr(), value.as_ptr() as *const libc::c_void, len as usize, 0) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENOTSUP) {
+                return Ok(());
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// Owner first, then the mode (a chown clears setuid bits).
 fn fchown_mod(f: &File, md: &fs::Metadata) -> std::io::Result<()> {
     if unsafe { libc::fchown(f.as_raw_fd(), md.uid(), md.gid()) } != 0 {
@@ -199,5 +237,34 @@ trait ModeBits {
 impl ModeBits for fs::Permissions {
     fn from_mode_bits(mode: u32) -> fs::Permissions {
         std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777)
+    }
+}
+
+#[cfg(test)]
+mod xattr_tests {
+    use super::*;
+
+    #[test]
+    fn extended_attributes_are_copied() {
+        let dir = std::env::temp_dir().join(format!("vserverctl-xattr-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        fs::write(&a, b"x").unwrap();
+        let ca = cpath(&a).unwrap();
+        let set = unsafe { libc::setxattr(ca.as_ptr(), c"user.vserver".as_ptr(), b"1".as_ptr() as *const libc::c_void, 1, 0) };
+        if set != 0 {
+            eprintln!("skipped: no user xattrs on {}", dir.display());
+            let _ = fs::remove_dir_all(&dir);
+            return;
+        }
+        let from = File::open(&a).unwrap();
+        let to = File::create(&b).unwrap();
+        copy_xattrs(&from, &to).unwrap();
+        let cb = cpath(&b).unwrap();
+        let mut buf = [0u8; 8];
+        let n = unsafe { libc::getxattr(cb.as_ptr(), c"user.vserver".as_ptr(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        assert_eq!(n, 1, "the attribute came along");
+        assert_eq!(buf[0], b'1');
+        let _ = fs::remove_dir_all(&dir);
     }
 }
