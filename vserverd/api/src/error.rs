@@ -37,7 +37,10 @@ pub enum VServerError {
     Failed(String),
 }
 
-const OWN: &[(&str, fn(String) -> VServerError)] = &[
+/// Makes the variant of one error name from its message.
+type Make = fn(String) -> VServerError;
+
+const OWN: &[(&str, Make)] = &[
     ("org.vserverd.VServer1.NoSuchVServer", VServerError::NoSuchVServer),
     ("org.vserverd.VServer1.AlreadyRunning", VServerError::AlreadyRunning),
     ("org.vserverd.VServer1.NotRunning", VServerError::NotRunning),
