@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod monitor;
 pub mod notify;
 pub mod paths;
+pub mod pool;
 pub mod quota;
 pub mod spectator;
 pub mod supervisor;
@@ -66,6 +67,7 @@ pub async fn run(paths: Paths) -> anyhow::Result<()> {
     for sup in daemon.all() {
         dbus::publish(&conn, sup).await?;
     }
+    pool::refill();
     notify::ready();
     info!(bus = BUS_NAME, "ready");
 

@@ -91,10 +91,14 @@ pub fn main(name: &str) -> ! {
     if std::io::stdin().read_to_string(&mut input).is_err() {
         std::process::exit(2);
     }
+    if input.is_empty() {
+        // A monitor started ahead of time that no start needed: the daemon has gone.
+        std::process::exit(0);
+    }
     let req: MonitorRequest = match serde_json::from_str(&input) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("vserverd monitor {name}: bad request: {e}");
+            eprintln!("vserverd monitor{}{name}: bad request: {e}", if name.is_empty() { "" } else { " " });
             std::process::exit(2);
         }
     };

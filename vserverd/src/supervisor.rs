@@ -7,7 +7,6 @@
 //! operation lock so that properties can always be read.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -179,21 +178,9 @@ impl Supervisor {
             log_keep: 3,
         };
         // The monitor is this very program, run from the daemon's own sealed copy.
-        let mut child = tokio::process::Command::new("/proc/self/exe")
-            .arg0("vserver-monitor")
-            .arg("monitor")
-            .arg(&self.name)
-            .env_clear()
-            .current_dir("/")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| VServerError::failed(format!("cannot start the monitor: {e}")))?;
+        let crate::pool::Monitor { mut child, pidfd, .. } =
+            crate::pool::take().map_err(|e| VServerError::failed(format!("cannot start the monitor: {e}")))?;
         let t_spawned = t0.elapsed();
-        let monitor_pid = child.id().unwrap_or(0) as i32;
-        // Pin the monitor now, while it is our unreaped child: the pid cannot be recycled.
-        let pidfd = pidfd_open(monitor_pid).map_err(|e| VServerError::failed(format!("pidfd_open: {e}")))?;
         let mut stdin = child.stdin.take().expect("piped");
         let body = serde_json::to_vec(&req).expect("request serializes");
         stdin.write_all(&body).await.map_err(|e| VServerError::failed(format!("monitor: {e}")))?;

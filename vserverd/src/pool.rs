@@ -1,0 +1,59 @@
+//! One monitor kept ready for the next start. The daemon never forks itself: a monitor is an
+//! exec of its own sealed binary (`/proc/self/exe`), and that exec costs a start about half a
+//! millisecond. So the daemon starts the next monitor ahead of time; it waits on its stdin for a
+//! request, and one that is never used reads end-of-file when the daemon exits and goes away.
+
+use std::os::fd::OwnedFd;
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use tokio::process::{Child, Command};
+
+use crate::supervisor::pidfd_open;
+
+/// A monitor process, and a pidfd taken while it was still our unreaped child (so its pid can
+/// never be a recycled one).
+pub struct Monitor {
+    pub child: Child,
+    pub pidfd: OwnedFd,
+    pub pid: i32,
+}
+
+static READY: Mutex<Option<Monitor>> = Mutex::new(None);
+
+fn spawn() -> std::io::Result<Monitor> {
+    let child = Command::new("/proc/self/exe")
+        .arg0("vserver-monitor")
+        .arg("monitor")
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let pid = child.id().unwrap_or(0) as i32;
+    let pidfd = pidfd_open(pid)?;
+    Ok(Monitor { child, pidfd, pid })
+}
+
+/// The ready monitor (or a new one if there is none, or it died), and another one started for
+/// the next start.
+pub fn take() -> std::io::Result<Monitor> {
+    let ready = READY.lock().unwrap().take().and_then(|mut m| matches!(m.child.try_wait(), Ok(None)).then_some(m));
+    let m = match ready {
+        Some(m) => m,
+        None => spawn()?,
+    };
+    refill();
+    Ok(m)
+}
+
+/// Starts the next ready monitor (in the background of the daemon's loop).
+pub fn refill() {
+    tokio::spawn(async {
+        let mut ready = READY.lock().unwrap();
+        if ready.is_none() {
+            *ready = spawn().ok();
+        }
+    });
+}
