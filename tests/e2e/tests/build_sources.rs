@@ -67,8 +67,7 @@ fn build_from_a_tree_and_a_tarball_and_start() {
         d.start().await;
         let m = d.manager().await;
         m.start_vserver("fromtar").await.unwrap_or_else(|e| panic!("start: {e}\n{}", d.daemon_log()));
-        wait_for(&d.root_base.join("fromtar/tmp/name"));
-        assert_eq!(fs::read_to_string(d.root_base.join("fromtar/tmp/name")).unwrap().trim(), "fromtar");
+        assert_eq!(wait_for_text(&d.root_base.join("fromtar/tmp/name")).trim(), "fromtar");
         m.stop_vserver("fromtar").await.unwrap();
     });
 }

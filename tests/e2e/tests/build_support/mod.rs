@@ -135,3 +135,18 @@ pub fn wait_for(p: &Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Waits (10 s at most) for `p` to hold some text, and returns it (a shell's `>` makes the file
+/// before it writes it).
+pub fn wait_for_text(p: &Path) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(text) = fs::read_to_string(p) {
+            if !text.is_empty() {
+                return text;
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{} got no text", p.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
