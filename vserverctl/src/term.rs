@@ -303,12 +303,7 @@ pub fn pty_session(master: OwnedFd, status: OwnedFd) -> Ended {
             }
         }
         if ready(&fds[0]) {
-            match read(0, &mut buf) {
-                Ok(0) => stdin_open = false,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => stdin_open = false,
-            }
+            stdin_open = read_stdin(&mut buf, &mut pending);
         }
         if ready(&fds[1]) {
             if fds[1].revents & libc::POLLOUT != 0 && !pending.is_empty() {
@@ -368,12 +363,7 @@ pub fn pipe_session(input: OwnedFd, output: OwnedFd, error: OwnedFd, status: Own
         ];
         poll(&mut fds);
         if ready(&fds[0]) {
-            match read(0, &mut buf) {
-                Ok(0) => stdin_open = false,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => stdin_open = false,
-            }
+            stdin_open = read_stdin(&mut buf, &mut pending);
         }
         if ready(&fds[1]) {
             let n = unsafe { libc::write(in_fd, pending.as_ptr() as *const libc::c_void, pending.len()) };
@@ -463,6 +453,18 @@ pub fn socket_session(sock: BorrowedFd<'_>, mut detach: Detach) -> bool {
     detached
 }
 
+/// Reads what stdin has into `pending`; false once it is closed (end of file or an error).
+fn read_stdin(buf: &mut [u8], pending: &mut Vec<u8>) -> bool {
+    match read(0, buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            pending.extend_from_slice(&buf[..n]);
+            true
+        }
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,3 +507,4 @@ mod tests {
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
     }
 }
+

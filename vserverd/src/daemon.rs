@@ -176,21 +176,20 @@ impl Daemon {
     pub async fn stop_all(&self) -> Vec<BootReport> {
         let running: Vec<Arc<Supervisor>> = self.all().into_iter().filter(|s| s.status().state.is_active()).collect();
         let configs: Vec<Arc<VServerConfig>> = running.iter().filter_map(|s| s.config()).collect();
-        let mut waves = boot_waves(&configs);
-        waves.reverse();
+        let mut waves: Vec<Vec<Arc<Supervisor>>> = boot_waves(&configs)
+            .into_iter()
+            .rev()
+            .map(|wave| wave.iter().filter_map(|c| self.get(&c.name).ok()).collect())
+            .collect();
         // Running vservers without a configuration go in the first wave.
-        let known: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
-        let orphans: Vec<Arc<Supervisor>> = running.iter().filter(|s| !known.contains(&s.name)).cloned().collect();
+        if waves.is_empty() {
+            waves.push(Vec::new());
+        }
+        waves[0].extend(running.iter().filter(|s| s.config().is_none()).cloned());
         let mut reports = Vec::new();
-        let mut first = true;
         for wave in waves {
             let mut set = tokio::task::JoinSet::new();
-            let mut sups: Vec<Arc<Supervisor>> = wave.iter().filter_map(|c| self.get(&c.name).ok()).collect();
-            if first {
-                sups.extend(orphans.iter().cloned());
-                first = false;
-            }
-            for sup in sups {
+            for sup in wave {
                 set.spawn(async move { (sup.name.clone(), sup.stop().await) });
             }
             while let Some(Ok((name, r))) = set.join_next().await {
@@ -198,12 +197,6 @@ impl Daemon {
                     Ok(()) | Err(VServerError::NotRunning(_)) => BootReport { name, ok: true, message: "stopped".into() },
                     Err(e) => BootReport { name, ok: false, message: e.to_string() },
                 });
-            }
-        }
-        if configs.is_empty() {
-            for sup in orphans {
-                let r = sup.stop().await;
-                reports.push(BootReport { name: sup.name.clone(), ok: r.is_ok(), message: r.err().map(|e| e.to_string()).unwrap_or_else(|| "stopped".into()) });
             }
         }
         reports

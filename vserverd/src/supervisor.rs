@@ -95,6 +95,26 @@ impl Supervisor {
         *self.problems.lock().unwrap() = problems;
     }
 
+    /// Its context number: the running one, else the configured one.
+    pub fn context(&self) -> u32 {
+        self.status().run.map(|r| r.context).or_else(|| self.config().map(|c| c.context)).unwrap_or(0)
+    }
+
+    /// pid 1 as the host sees it; 0 when not running.
+    pub fn leader(&self) -> u32 {
+        self.status().run.map(|r| r.pid as u32).unwrap_or(0)
+    }
+
+    /// When the current run started (µs since the epoch); 0 when not running.
+    pub fn started_at(&self) -> u64 {
+        self.status().run.map(|r| r.started_at).unwrap_or(0)
+    }
+
+    /// The addresses of its configuration.
+    pub fn addresses(&self) -> Vec<String> {
+        self.config().map(|c| c.network.addresses.iter().map(|a| a.to_string()).collect()).unwrap_or_default()
+    }
+
     /// The console log of this vserver.
     pub fn log_file(&self) -> std::path::PathBuf {
         self.paths.log_file(&self.name)

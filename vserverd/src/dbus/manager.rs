@@ -26,18 +26,14 @@ impl ManagerIface {
         self.daemon
             .all()
             .into_iter()
-            .map(|s| {
-                let st = s.status();
-                let cfg = s.config();
-                VServerSummary {
-                    name: s.name.clone(),
-                    state: st.state.as_str().to_string(),
-                    context: st.run.as_ref().map(|r| r.context).or(cfg.as_ref().map(|c| c.context)).unwrap_or(0),
-                    leader: st.run.as_ref().map(|r| r.pid as u32).unwrap_or(0),
-                    addresses: cfg.map(|c| c.network.addresses.iter().map(|a| a.to_string()).collect()).unwrap_or_default(),
-                    started_at: st.run.as_ref().map(|r| r.started_at).unwrap_or(0),
-                    path: path(&s.name),
-                }
+            .map(|s| VServerSummary {
+                name: s.name.clone(),
+                state: s.status().state.as_str().to_string(),
+                context: s.context(),
+                leader: s.leader(),
+                addresses: s.addresses(),
+                started_at: s.started_at(),
+                path: path(&s.name),
             })
             .collect()
     }

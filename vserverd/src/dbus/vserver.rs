@@ -59,18 +59,17 @@ impl VServerIface {
 
     #[zbus(property)]
     fn context(&self) -> u32 {
-        let st = self.sup.status();
-        st.run.map(|r| r.context).or_else(|| self.sup.config().map(|c| c.context)).unwrap_or(0)
+        self.sup.context()
     }
 
     #[zbus(property)]
     fn leader(&self) -> u32 {
-        self.sup.status().run.map(|r| r.pid as u32).unwrap_or(0)
+        self.sup.leader()
     }
 
     #[zbus(property)]
     fn addresses(&self) -> Vec<String> {
-        self.sup.config().map(|c| c.network.addresses.iter().map(|a| a.to_string()).collect()).unwrap_or_default()
+        self.sup.addresses()
     }
 
     #[zbus(property)]
@@ -90,7 +89,7 @@ impl VServerIface {
 
     #[zbus(property)]
     fn started_at(&self) -> u64 {
-        self.sup.status().run.map(|r| r.started_at).unwrap_or(0)
+        self.sup.started_at()
     }
 
     #[zbus(property)]
