@@ -200,7 +200,7 @@ fn run(req: MonitorRequest, report: &mut File) -> Result<(), SetupError> {
     crate::cgroup::remove(&cg);
     // The links go before the number is released: a restart reuses the host ends' names.
     ctx.cleanup_network();
-    registry_release(&run_dir, ctx.context);
+    vserver_sandbox::registry::release(&run_dir, ctx.context);
     state.exit = Some(exit);
     state.ended_at = Some(now_us());
     let _ = write_state(&run_dir, &state);
@@ -213,10 +213,6 @@ fn cgroup_error(e: crate::cgroup::CgroupError) -> SetupError {
         crate::cgroup::CgroupError::MissingController { .. } => None,
     };
     SetupError::detail(vserver_sandbox::Step::HostSetup, path, e.to_string())
-}
-
-fn registry_release(run_dir: &Path, context: u32) {
-    vserver_sandbox::registry::release(run_dir, context);
 }
 
 /// Copies the console to the log and to its viewers (and what they type to it) until pid 1
