@@ -239,11 +239,27 @@ pub fn helper_main(name: &str) -> ! {
         },
         _ => std::process::exit(2),
     };
+    // The joining runs in a worker under a ptrace guard (this process, which stays on the
+    // host): the command is traced by us from its fork to its exec, so nothing inside can
+    // attach to it while it still runs our code. We end the way the worker ended, which is the
+    // way the command did; the daemon tells the caller.
+    match vserver_sandbox::guard::guarded(|| work(name, &spec, ctl)) {
+        Ok(exit) => vserver_sandbox::guard::end_as(exit),
+        Err(e) => {
+            eprintln!("vserver-enter {name}: {e}");
+            std::process::exit(255);
+        }
+    }
+}
+
+/// The guarded worker: joins the vserver, hands the host-side ends over `ctl` and waits for the
+/// command. Returns how the command ended (setup failures are reported over `ctl`).
+fn work(name: &str, spec: &EnterSpec, ctl: OwnedFd) -> Exit {
     let ctl = Rc::new(RefCell::new(Some(ctl)));
     let ctl2 = ctl.clone();
     let pid1 = vserver_sandbox::registry::lookup(&spec.run_dir, spec.context).map(|e| e.pid);
     let result = vserver_sandbox::enter::enter(
-        &spec,
+        spec,
         || match pid1 {
             // The vserver's cgroups are the ones its pid 1 is in, whatever made them.
             // TODO(cgroups): if the daemon's cgroup plan ever places an entered process apart
@@ -268,19 +284,7 @@ pub fn helper_main(name: &str) -> ! {
         },
     );
     match result {
-        // We end the way the command did; the daemon tells the caller.
-        Ok(Exit::Code(c)) => std::process::exit(c),
-        Ok(Exit::Signal(s)) => {
-            unsafe {
-                libc::signal(s, libc::SIG_DFL);
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, s);
-                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-                libc::kill(libc::getpid(), s);
-            }
-            std::process::exit(128 + s);
-        }
+        Ok(exit) => exit,
         Err(e) => {
             let sock = ctl.borrow_mut().take();
             match sock {
@@ -288,7 +292,7 @@ pub fn helper_main(name: &str) -> ! {
                 None => {
                     // After the handover: the daemon's log says why, the caller sees 255.
                     eprintln!("vserver-enter {name}: {e}");
-                    std::process::exit(255);
+                    Exit::Code(255)
                 }
             }
         }

@@ -42,35 +42,52 @@ fn the_enter_helper_is_out_of_reach_and_holds_nothing_for_inside() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        // The helper: a child of the daemon named vserver-enter.
+        // The helper: a child of the daemon named vserver-enter (the guard, on the host), and
+        // its worker, which joined the vserver and forked the command.
         let deadline = Instant::now() + T;
-        let (helper, inner) = loop {
-            let helper = all_pids().into_iter().find(|p| comm(*p) == "vserver-enter");
+        let ppid = |p: i32| -> i32 {
+            let st = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            st.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        let (guard, helper, inner) = loop {
+            let helpers: Vec<i32> = all_pids().into_iter().filter(|p| comm(*p) == "vserver-enter").collect();
+            let guard = helpers.iter().copied().find(|p| ppid(*p) == d.pid());
+            let worker = helpers.iter().copied().find(|p| guard.is_some() && ppid(*p) == guard.unwrap());
             let inner = d.processes_of("h1").into_iter().find(|p| *p != st.pid && comm(*p) == "sleep" && {
                 let c = fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
                 c == b"sleep\x003\x00"
             });
-            if let (Some(h), Some(i)) = (helper, inner) {
-                break (h, i);
+            if let (Some(g), Some(h), Some(i)) = (guard, worker, inner) {
+                break (g, h, i);
             }
             assert!(Instant::now() < deadline, "no helper and command seen");
             std::thread::sleep(Duration::from_millis(10));
         };
-        // The helper runs the sealed copy: its exe cannot be opened for writing, not even by
-        // the host's root; its environment is empty; it is not dumpable; it lives in the
-        // vserver's mount namespace but the host's PID namespace, so nothing inside sees it.
-        let exe = fs::read_link(format!("/proc/{helper}/exe")).unwrap();
-        assert!(exe.display().to_string().contains("memfd:vserver-sealed"), "{exe:?}");
-        let w = fs::OpenOptions::new().write(true).open(format!("/proc/{helper}/exe"));
-        assert!(w.is_err(), "the sealed binary opened for writing");
-        assert_eq!(fs::read(format!("/proc/{helper}/environ")).unwrap(), b"", "an empty environment");
-        let status = fs::read_to_string(format!("/proc/{helper}/status")).unwrap();
-        let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
-        assert_eq!(nspid.split_whitespace().count(), 2, "one pid, the host's: {nspid}");
-        assert!(status.contains("\nCapEff:\t"), "{status}");
+        let field = |p: i32, key: &str| -> String {
+            let status = fs::read_to_string(format!("/proc/{p}/status")).unwrap();
+            status.lines().find_map(|l| l.strip_prefix(key)).unwrap_or("").trim().to_string()
+        };
+        // The guard traces the worker (and so, from its fork until its exec, the command);
+        // once exec'd the command is traced by nobody.
+        assert_eq!(field(helper, "TracerPid:"), guard.to_string(), "the worker is traced by the guard");
+        assert_eq!(field(inner, "TracerPid:"), "0", "the command was let go at its exec");
         let ns = |p: i32, n: &str| fs::read_link(format!("/proc/{p}/ns/{n}")).unwrap();
+        assert_ne!(ns(guard, "mnt"), ns(st.pid, "mnt"), "the guard stays on the host");
+        // Both run the sealed copy: its exe cannot be opened for writing, not even by the
+        // host's root; their environment is empty; they live in the host's PID namespace, so
+        // nothing inside sees them; the worker lives in the vserver's mount namespace.
+        for helper in [guard, helper] {
+            let exe = fs::read_link(format!("/proc/{helper}/exe")).unwrap();
+            assert!(exe.display().to_string().contains("memfd:vserver-sealed"), "{exe:?}");
+            let w = fs::OpenOptions::new().write(true).open(format!("/proc/{helper}/exe"));
+            assert!(w.is_err(), "the sealed binary opened for writing");
+            assert_eq!(fs::read(format!("/proc/{helper}/environ")).unwrap(), b"", "an empty environment");
+            let nspid = field(helper, "NSpid:");
+            assert_eq!(nspid.split_whitespace().count(), 1, "one pid, the host's: {nspid}");
+            assert_eq!(field(helper, "CapEff:").len(), 16);
+            assert_ne!(ns(helper, "pid"), ns(st.pid, "pid"));
+        }
         assert_eq!(ns(helper, "mnt"), ns(st.pid, "mnt"));
-        assert_ne!(ns(helper, "pid"), ns(st.pid, "pid"));
         let seen_inside = run(vserverctl(&d.address, &["exec", "h1", "--", "ls", "/proc"]), T).stdout;
         assert!(!seen_inside.split_whitespace().any(|w| w == helper.to_string()), "pids differ, but let's be sure");
         // The command holds its three pipes and nothing else; its environment is the clean one.
@@ -83,7 +100,7 @@ fn the_enter_helper_is_out_of_reach_and_holds_nothing_for_inside() {
         assert_eq!(session.wait().unwrap().code(), Some(0));
         // Once the command has ended the helper is gone too.
         let deadline = Instant::now() + T;
-        while fs::metadata(format!("/proc/{helper}")).is_ok() && comm(helper) == "vserver-enter" {
+        while [guard, helper].iter().any(|h| fs::metadata(format!("/proc/{h}")).is_ok() && comm(*h) == "vserver-enter") {
             assert!(Instant::now() < deadline, "the helper outlived its command");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -139,14 +156,20 @@ fn root_inside_racing_gets_nothing_of_the_host() {
         d.state("r1");
         d.state("r2");
 
-        // Root inside with the default set (SYS_PTRACE kept, for strace and gdb inside): it may
-        // trace what runs inside, even an entering process in the moment between its fork and
-        // its exec, but whatever it catches holds nothing of the host: only its three stdio
-        // descriptors, an empty or clean environment, the vserver's capabilities and filter.
+        // Root inside with the default set (SYS_PTRACE kept, for strace and gdb inside) may
+        // look at an entering process in the moment between its fork and its exec, but not
+        // attach to it: the daemon's helper traces it from its birth (the ptrace guard) and lets
+        // go at its exec. After the exec it is an ordinary process of the vserver, which the
+        // same racer does attach to (the positive control). What it can read holds nothing of
+        // the host: only three stdio descriptors, an empty or clean environment.
         let r = race(&d, "r1", 4, 25);
         assert_eq!(r.get("control_environ"), "ok", "the probe can read what it may");
         assert_eq!(r.get("control_ptrace"), "ok");
         assert!(count(&r, "seen") >= 10, "the racer saw the entered commands");
+        assert!(count(&r, "seen_sealed") > 0, "the racer saw entering processes before their exec");
+        assert_eq!(count(&r, "ptrace_sealed") + count(&r, "ptrace_hidden"), 0, "attached before the exec: {:?}", r.all("detail"));
+        assert!(count(&r, "ptrace_refused_sealed") > 0, "the racer tried to attach before the exec");
+        assert!(count(&r, "ptrace_after_exec") > 0, "the same processes, once exec'd, can be traced");
         assert_eq!(count(&r, "exe_writable"), 0, "{:?}", r.all("detail"));
         assert_eq!(count(&r, "environ_leak"), 0, "{:?}", r.all("detail"));
         assert_eq!(count(&r, "environ_unclean"), 0, "{:?}", r.all("detail"));

@@ -889,6 +889,7 @@ fn race(args: &[String]) {
     let mut seen: std::collections::HashSet<u32> = fs::read_dir("/proc")
         .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default();
+    let mut refused: Vec<u32> = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while std::time::Instant::now() < deadline {
         let Ok(rd) = fs::read_dir("/proc") else { break };
@@ -956,17 +957,33 @@ fn race(args: &[String]) {
                     }
                 }
             }
-            if do_ptrace && unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid as i32, 0, 0) } == 0 {
-                let mut st = 0;
-                unsafe { libc::waitpid(pid as i32, &mut st, libc::__WALL) };
-                // Stopped now: what it is cannot change under us.
-                bump(&format!("ptrace_{}", phase_now()), &mut counts);
-                unsafe { libc::ptrace(libc::PTRACE_DETACH, pid as i32, 0, 0) };
-                // The attach's SIGSTOP may still be pending (the stop we saw was another one,
-                // an exec's SIGTRAP): let the process go on.
-                unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+            if do_ptrace {
+                let attached = attach_detach(pid as i32);
+                let errno = std::io::Error::last_os_error().raw_os_error();
+                if attached {
+                    // It was stopped meanwhile: what it was then is what it still is.
+                    bump(&format!("ptrace_{}", phase_now()), &mut counts);
+                } else if errno == Some(libc::EPERM) && phase_now() != "exec" {
+                    // Refused before its exec: try again once it has exec'd (the control).
+                    bump(&format!("ptrace_refused_{}", phase_now()), &mut counts);
+                    refused.push(pid);
+                }
             }
         }
+        // Processes refused before their exec, once they have exec'd: ordinary processes of
+        // the vserver, which we may trace (with the same uid and SYS_PTRACE or not).
+        refused.retain(|&pid| {
+            match fs::read_link(format!("/proc/{pid}/exe")) {
+                Ok(t) if !t.display().to_string().contains("memfd:") => {
+                    if attach_detach(pid as i32) {
+                        bump("ptrace_after_exec", &mut counts);
+                    }
+                    false
+                }
+                Ok(_) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied && fs::metadata(format!("/proc/{pid}")).is_ok(),
+            }
+        });
     }
     if let Some(c) = child.as_mut() {
         let _ = c.kill();
@@ -978,6 +995,21 @@ fn race(args: &[String]) {
     for d in details {
         kv("detail", d);
     }
+}
+
+/// Attaches to `pid`, waits for it to stop and lets it go again. False (errno set) when the
+/// attach is refused.
+fn attach_detach(pid: i32) -> bool {
+    if unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) } != 0 {
+        return false;
+    }
+    let mut st = 0;
+    unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+    // The attach's SIGSTOP may still be pending (the stop we saw was another one, an exec's
+    // SIGTRAP): let the process go on.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    true
 }
 
 /// `unix_request PATH LINE`: connects to the unix socket PATH, sends LINE and a newline, and

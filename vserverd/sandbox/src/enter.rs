@@ -25,7 +25,9 @@
 //!    a clean environment (`container=vserver`, `PATH`, `TERM`, `HOME`, `USER`, `LOGNAME`,
 //!    `SHELL`). Its `/proc/PID/exe` until the exec is the sealed in-memory copy of the daemon
 //!    (never writable), its environment is empty, and the builder itself stays in the host's PID
-//!    namespace, out of sight of everything inside.
+//!    namespace, out of sight of everything inside. Run under [`crate::guard::guarded`], the
+//!    child is traced by the guard from its fork to its exec, so nothing inside can attach to it
+//!    before it runs the command.
 //!
 //! The caller waits for the command through the returned [`Exit`].
 

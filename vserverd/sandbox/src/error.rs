@@ -53,6 +53,8 @@ pub enum Step {
     Exec,
     Registry,
     Join,
+    /// The ptrace guard over a process that enters a context from outside.
+    Guard,
 }
 
 impl Step {
@@ -91,6 +93,7 @@ impl Step {
             Step::Exec => "exec",
             Step::Registry => "registry",
             Step::Join => "join",
+            Step::Guard => "guard",
         }
     }
 }

@@ -47,6 +47,9 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
         .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
         .collect();
     let argv: Vec<CString> = req.argv.iter().filter_map(|a| CString::new(a.as_str()).ok()).collect();
+    // Our caller's environment stays on the host: the child, until its exec, shows our initial
+    // environment block in /proc/PID/environ, where root inside could read it.
+    sys::scrub_initial_environment();
 
     // Pin pid 1 of the context, then check it is still the registered process.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, entry.pid, 0) };

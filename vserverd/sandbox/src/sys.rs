@@ -254,6 +254,28 @@ pub fn start_time(pid: libc::pid_t) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// Zeroes this process's initial environment block (what `/proc/self/environ` shows), for a
+/// process about to be seen from inside a context before its exec. The environment reads empty
+/// afterwards: take what is needed from it first.
+pub fn scrub_initial_environment() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    let Some(close) = stat.rfind(')') else { return };
+    // Fields 50 and 51 (env_start, env_end); the first after the name is field 3.
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let (Some(start), Some(end)) = (fields.get(47).and_then(|v| v.parse::<usize>().ok()), fields.get(48).and_then(|v| v.parse::<usize>().ok()))
+    else {
+        return;
+    };
+    if start == 0 || end <= start || end - start > 1 << 20 {
+        return;
+    }
+    for addr in start..end {
+        // Safety: [env_start, env_end) is the block the kernel wrote onto our stack at exec
+        // time, mapped and writable for as long as the process lives.
+        unsafe { std::ptr::write_volatile(addr as *mut u8, 0) };
+    }
+}
+
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the program a descriptor refers to.
 pub fn execveat_fd(fd: RawFd, argv: &[CString], envp: &[CString]) -> Errno {
     let argv_p: Vec<*const libc::c_char> =
@@ -271,4 +293,24 @@ pub fn execveat_fd(fd: RawFd, argv: &[CString], envp: &[CString]) -> Errno {
         );
     }
     Errno::last()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_initial_environment_is_scrubbed() {
+        assert!(std::fs::read("/proc/self/environ").unwrap().iter().any(|b| *b != 0), "the control: it has an environment");
+        // In a child, so that the test process keeps its own (glibc's malloc is fork-safe).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            super::scrub_initial_environment();
+            let env = std::fs::read("/proc/self/environ").unwrap_or_default();
+            let clean = !env.is_empty() && env.iter().all(|b| *b == 0);
+            unsafe { libc::_exit(if clean { 0 } else { 1 }) };
+        }
+        let mut st = 0;
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "status {st:#x}");
+    }
 }

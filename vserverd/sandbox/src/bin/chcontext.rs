@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::exit;
 
 use vserver_sandbox::caps::{self, CapSet, Capability};
+use vserver_sandbox::guard;
 use vserver_sandbox::join::{join, JoinRequest};
 use vserver_sandbox::plan::{Init, LaunchPlan, Network};
 use vserver_sandbox::registry::DEFAULT_RUN_DIR;
@@ -108,7 +109,13 @@ fn main() {
         }
         let drop = CapSet(!set.0 & CapSet::full().0);
         let req = JoinRequest { run_dir: &run_dir, context: ctx, argv: &o.cmd, drop };
-        match join(&req) {
+        // The joining worker under a ptrace guard: nothing inside can attach to the command
+        // between its fork and its exec (see `vserver_sandbox::guard`).
+        let worker = || match join(&req) {
+            Ok(exit_status) => exit_status,
+            Err(e) => die(&e.to_string(), 1),
+        };
+        match guard::guarded(worker) {
             Ok(exit_status) => exit(exit_status.code()),
             Err(e) => die(&e.to_string(), 1),
         }
