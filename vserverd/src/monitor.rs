@@ -150,8 +150,13 @@ fn run(req: MonitorRequest, report: &mut File) -> Result<(), SetupError> {
 
     let cg = req.cgroup.clone().unwrap_or_default();
     crate::cgroup::create(&cg).map_err(cgroup_error)?;
-    // Sync point 2 of the engine: pid 1 enters its cgroups before it runs a single step.
-    let ctx = match vserver_sandbox::spawn_with(&plan, |pid| crate::cgroup::attach(&cg, pid).map_err(cgroup_error)) {
+    // Sync point 2 of the engine: pid 1 enters its cgroups before it runs a single step. It is
+    // born in its v2 cgroup (no migration: a migration waits for an RCU grace period, several
+    // milliseconds); the v1 hierarchies a hybrid host needs for limits take it afterwards.
+    let born_in = cg.v2_dir.as_deref();
+    let ctx = match vserver_sandbox::spawn::spawn_in(&plan, born_in, |pid, born| {
+        crate::cgroup::attach(&cg, pid, if born { born_in } else { None }).map_err(cgroup_error)
+    }) {
         Ok(ctx) => ctx,
         Err(e) => {
             crate::cgroup::remove(&cg);

@@ -9,7 +9,7 @@
 //! 4. the exec closes the socket: the parent reads end-of-file, pid 1 is running.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -160,6 +160,18 @@ pub fn spawn_with<F>(plan: &LaunchPlan, host_steps: F) -> Result<Context, SetupE
 where
     F: FnOnce(i32) -> Result<(), SetupError>,
 {
+    spawn_in(plan, None, |pid, _| host_steps(pid))
+}
+
+/// Builds the context with pid 1 born inside the cgroup v2 directory `cgroup` when given
+/// (`CLONE_INTO_CGROUP`: no migration, which would wait for an RCU grace period). `host_steps`
+/// runs in the parent for the child's pid before the child goes on, and is told whether the
+/// child was born there (a kernel without `clone3` cgroups, or a cgroup that refuses, falls back
+/// to a plain clone: then the caller places it).
+pub fn spawn_in<F>(plan: &LaunchPlan, cgroup: Option<&std::path::Path>, host_steps: F) -> Result<Context, SetupError>
+where
+    F: FnOnce(i32, bool) -> Result<(), SetupError>,
+{
     validate(plan)?;
     if sys::thread_count() != Some(1) {
         return Err(SetupError::detail(
@@ -172,12 +184,20 @@ where
     if plan.context != 0 {
         registry::check_free(&plan.run_dir, plan.context)?;
     }
-    spawn_prepared(plan, &prepared, host_steps)
+    let cgroup_fd = match cgroup {
+        Some(dir) => Some(
+            nix::fcntl::open(dir, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+                .step(Step::HostSetup, &dir.display().to_string())?,
+        ),
+        None => None,
+    };
+    spawn_prepared(plan, &prepared, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), host_steps)
 }
 
-fn spawn_prepared<F>(plan: &LaunchPlan, prepared: &Prepared, host_steps: F) -> Result<Context, SetupError>
+fn spawn_prepared<F>(plan: &LaunchPlan, prepared: &Prepared, cgroup: Option<RawFd>, host_steps: F) -> Result<Context, SetupError>
 where
-    F: FnOnce(i32) -> Result<(), SetupError>,
+    F: FnOnce(i32, bool) -> Result<(), SetupError>,
 {
     let (parent_sock, child_sock) =
         socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).step(Step::SyncChannel, "socketpair")?;
@@ -186,7 +206,11 @@ where
     if plan.network == Network::None {
         flags |= libc::CLONE_NEWNET;
     }
-    let pid = sys::clone_fork(flags).step(Step::CloneNamespaces, &plan.name)?;
+    let born_in = cgroup.map(|fd| sys::clone_into_cgroup(flags, fd));
+    let (pid, born_in) = match born_in {
+        Some(Ok(pid)) => (pid, true),
+        _ => (sys::clone_fork(flags).step(Step::CloneNamespaces, &plan.name)?, false),
+    };
     if pid == 0 {
         drop(parent_sock);
         let err = child_main(plan, prepared, child_sock.as_raw_fd());
@@ -206,7 +230,7 @@ where
         }
         Err(e)
     };
-    if let Err(e) = host_steps(pid) {
+    if let Err(e) = host_steps(pid, born_in) {
         return fail_with(e, &mut network);
     }
     let mut step_times = Vec::new();

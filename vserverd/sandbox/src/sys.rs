@@ -234,6 +234,36 @@ pub fn clone_fork(flags: libc::c_int) -> SysResult<libc::pid_t> {
     Ok(ret as libc::pid_t)
 }
 
+/// `clone3` like [`clone_fork`], born inside the cgroup v2 directory `cgroup` (an open
+/// directory descriptor) with `CLONE_INTO_CGROUP`: no migration afterwards, which would take the
+/// kernel's cgroup write lock (and wait for an RCU grace period, milliseconds).
+pub fn clone_into_cgroup(flags: libc::c_int, cgroup: RawFd) -> SysResult<libc::pid_t> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup as u64,
+        ..Default::default()
+    };
+    let ret = check(unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) })?;
+    Ok(ret as libc::pid_t)
+}
+
 /// The number of threads of this process: procfs gives `/proc/self/task` one link per thread
 /// plus two (one `stat` call, no parsing).
 pub fn thread_count() -> Option<u32> {

@@ -93,15 +93,18 @@ pub fn plan(layout: &Layout, name: &str, limits: &Limits) -> Result<CgroupPlan, 
         b.plan.dirs.push(dir.clone());
         b.plan.v2_dir = Some(dir);
     }
-    // Only the v1 hierarchies this vserver needs (each costs a cgroup to make and remove at
-    // every start and stop): memory for the RSS figure, the controllers its limits use where the
-    // v2 tree lacks them, and, without a v2 tree, pids, cpuacct and freezer for membership, CPU
-    // figures and killing.
+    // Only the v1 hierarchies this vserver needs: each costs a cgroup to make and remove at
+    // every start and stop, kernel memory while it runs (a memory cgroup is the largest object
+    // of a vserver), and a migration at start (pid 1 is born in its v2 cgroup, but joins a v1
+    // one by a write to cgroup.procs, which waits for an RCU grace period). So: the controllers
+    // its limits use where the v2 tree lacks them, and, without a v2 tree, memory, pids,
+    // cpuacct and freezer for the figures, membership and killing. Without a memory cgroup the
+    // memory figure is the processes' resident sets.
     let no_v2 = layout.v2_mount.is_none();
     let needed = |h: &str| -> bool {
         let v1 = |c: &str| !layout.is_v2(c);
         match h {
-            "memory" => v1("memory"),
+            "memory" => (no_v2 || limits.memory.is_some() || limits.memory_swap.is_some()) && v1("memory"),
             "pids" => no_v2 || (limits.processes.is_some() && v1("pids")),
             "cpu" => (limits.cpu_weight.is_some() || limits.cpu_quota.is_some()) && v1("cpu"),
             "cpuset" => limits.cpuset.is_some() && v1("cpuset"),
@@ -189,7 +192,11 @@ pub fn plan(layout: &Layout, name: &str, limits: &Limits) -> Result<CgroupPlan, 
 
     // Where the figures come from.
     b.plan.pids_dir = if layout.is_v2("pids") { b.v2_dir() } else { b.v1_dir("pids") };
-    b.plan.memory_dir = if layout.is_v2("memory") { b.v2_dir().map(|d| (d, true)) } else { b.v1_dir("memory").map(|d| (d, false)) };
+    b.plan.memory_dir = if layout.is_v2("memory") {
+        b.v2_dir().map(|d| (d, true))
+    } else {
+        b.v1_dir("memory").filter(|d| b.plan.dirs.contains(d)).map(|d| (d, false))
+    };
     b.plan.cpuacct_dir = match (b.v2_dir(), b.v1_dir("cpuacct")) {
         // cpu.stat is in every v2 cgroup, controller or not.
         (Some(d), _) => Some((d, true)),
@@ -261,7 +268,9 @@ mod tests {
         assert!(!p.dirs.iter().any(|d| d.starts_with("/sys/fs/cgroup/cpuacct")));
         let bare = plan(&hybrid_layout(), "web2", &Limits::default()).unwrap();
         let hierarchies: Vec<_> = bare.dirs.iter().map(|d| d.components().nth(4).unwrap().as_os_str().to_owned()).collect();
-        assert_eq!(hierarchies, ["unified", "memory"], "a vserver without limits costs two cgroups here");
+        assert_eq!(hierarchies, ["unified"], "a vserver without limits costs one cgroup here");
+        assert_eq!(bare.memory_dir, None, "its memory figure comes from its processes");
+        assert_eq!(p.memory_dir.as_ref().map(|(d, v2)| (d.as_path(), *v2)), Some((Path::new("/sys/fs/cgroup/memory/vservers/web1"), false)));
     }
 
     #[test]

@@ -29,9 +29,10 @@ pub fn create(plan: &CgroupPlan) -> Result<(), CgroupError> {
     result
 }
 
-/// Puts `pid` (and, later, everything it starts) in every cgroup of the plan.
-pub fn attach(plan: &CgroupPlan, pid: i32) -> Result<(), CgroupError> {
-    for d in &plan.dirs {
+/// Puts `pid` (and, later, everything it starts) in every cgroup of the plan but `already`
+/// (the one it was born in).
+pub fn attach(plan: &CgroupPlan, pid: i32, already: Option<&Path>) -> Result<(), CgroupError> {
+    for d in plan.dirs.iter().filter(|d| Some(d.as_path()) != already) {
         let f = d.join("cgroup.procs");
         fs::write(&f, pid.to_string()).map_err(|e| CgroupError::io(&f, &format!("attach {pid}"), e))?;
     }
@@ -125,12 +126,21 @@ fn keyed(p: &Path, key: &str) -> Option<u64> {
     fs::read_to_string(p).ok()?.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// The resident set of `pid` in bytes (`/proc/PID/statm`).
+fn resident_bytes(pid: i32) -> Option<u64> {
+    let statm = fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64)
+}
+
 pub fn stats(plan: &CgroupPlan) -> Stats {
     let processes = plan.pids_dir.as_ref().and_then(|d| read_u64(&d.join("pids.current"))).unwrap_or_else(|| procs(plan).len() as u64);
     let memory = match &plan.memory_dir {
         Some((d, true)) => read_u64(&d.join("memory.current")),
         Some((d, false)) => read_u64(&d.join("memory.usage_in_bytes")),
-        None => None,
+        // No memory controller for this vserver (a hybrid host, no memory limit): the resident
+        // sets of its processes (shared pages counted in each).
+        None => Some(procs(plan).into_iter().filter_map(resident_bytes).sum()),
     }
     .unwrap_or(0);
     let (user_usec, system_usec) = match &plan.cpuacct_dir {
