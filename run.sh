@@ -17,7 +17,8 @@ command -v cargo >/dev/null || { echo "run.sh: needs a Rust toolchain (cargo)" >
 
 echo "== building"
 cargo build --release --quiet --workspace --bins
-bin="$PWD/target/release"
+# Binaries are built for the host triple (.cargo/config.toml: static executables).
+bin="$PWD/target/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 echo "== the demo vserver: a busybox root with an rc script that starts a web server"
 install -d -m 0700 /var/lib/vservers /run/vservers

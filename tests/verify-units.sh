@@ -4,14 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-debug}"
+# Binaries are built for the host triple (.cargo/config.toml).
+bin="target/$(rustc -vV | sed -n 's/^host: //p')/$profile"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
 mkdir -p "$root/usr/lib/systemd"
 cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
 install -D -m755 /bin/kill "$root/bin/kill"
-install -D -m755 "target/$profile/vserverd" "$root/usr/sbin/vserverd"
-install -D -m755 "target/$profile/vserverctl" "$root/usr/sbin/vserverctl"
+install -D -m755 "$bin/vserverd" "$root/usr/sbin/vserverd"
+install -D -m755 "$bin/vserverctl" "$root/usr/sbin/vserverctl"
 for u in vserverd.service vservers.service; do
     install -D -m644 "systemd/$u" "$root/etc/systemd/system/$u"
 done

@@ -6,7 +6,7 @@
 //! own (holding a test veth as the macvlan parent and a bridge), so the host is never touched.
 //!
 //! ```text
-//! cargo build --release -p vserver-bench && sudo target/release/vserver-bench [RUNS]
+//! cargo run --release -p vserver-bench --bin vserver-bench -- [RUNS]
 //! ```
 //! Needs root and busybox-static (`/bin/busybox`); bwrap is measured when installed.
 

@@ -87,6 +87,9 @@ pub fn now_us() -> u64 {
 pub fn main(name: &str) -> ! {
     // Our own session: the daemon's terminal or process group signals never reach us.
     let _ = nix::unistd::setsid();
+    // What does not depend on the request is made while we wait for it (a ready monitor waits
+    // for the next start): the console pty, and a network namespace with `lo` up.
+    let ahead = Ahead { console: open_console().ok(), netns: vserver_sandbox::net::ns::made_ahead().ok() };
     let mut input = String::new();
     if std::io::stdin().read_to_string(&mut input).is_err() {
         std::process::exit(2);
@@ -105,7 +108,7 @@ pub fn main(name: &str) -> ! {
     // The report channel is stdout now; pid 1 gets the console pty as 0, 1 and 2.
     let report = unsafe { OwnedFd::from_raw_fd(libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3)) };
     let mut report = File::from(report);
-    match run(req, &mut report) {
+    match run(req, ahead, &mut report) {
         Ok(()) => std::process::exit(0),
         Err(e) => {
             let line = serde_json::to_string(&MonitorReport::Failed(e)).expect("report serializes");
@@ -127,10 +130,19 @@ fn open_console() -> Result<(OwnedFd, String), SetupError> {
     Ok((fd, slave))
 }
 
-fn run(req: MonitorRequest, report: &mut File) -> Result<(), SetupError> {
+/// Kernel objects a monitor makes before its request arrives.
+struct Ahead {
+    console: Option<(OwnedFd, String)>,
+    netns: Option<OwnedFd>,
+}
+
+fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), SetupError> {
     let mut plan = req.plan.clone();
     let run_dir = plan.run_dir.clone();
-    let (master, slave) = open_console()?;
+    let (master, slave) = match ahead.console {
+        Some(c) => c,
+        None => open_console()?,
+    };
     plan.console = Some(PathBuf::from(&slave));
 
     // SIGCHLD through a signalfd, blocked before pid 1 exists so no exit is missed.
@@ -154,7 +166,8 @@ fn run(req: MonitorRequest, report: &mut File) -> Result<(), SetupError> {
     // born in its v2 cgroup (no migration: a migration waits for an RCU grace period, several
     // milliseconds); the v1 hierarchies a hybrid host needs for limits take it afterwards.
     let born_in = cg.v2_dir.as_deref();
-    let ctx = match vserver_sandbox::spawn::spawn_in(&plan, born_in, |pid, born| {
+    let birth = vserver_sandbox::spawn::Birth { cgroup: born_in, netns: ahead.netns };
+    let ctx = match vserver_sandbox::spawn::spawn_in(&plan, birth, |pid, born| {
         crate::cgroup::attach(&cg, pid, if born { born_in } else { None }).map_err(cgroup_error)
     }) {
         Ok(ctx) => ctx,

@@ -3,7 +3,7 @@
 //! 100 vservers running; host memory per running vserver (monitor included).
 //!
 //! ```text
-//! cargo build --release --workspace --bins && sudo target/release/vserver-bench-daemon [RUNS]
+//! cargo build --release --workspace --bins && cargo run --release -p vserver-bench --bin vserver-bench-daemon -- [RUNS]
 //! ```
 //! Needs root, busybox-static, dbus and crun (`apt-get install crun`). Starts its own private
 //! bus and daemon on scratch directories; touches nothing of the host's.

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release -p vserverctl -p vserver-bench
-//! sudo target/release/vserver-bench-unify [RUNS] [WORKDIR]   # WORKDIR default /var/tmp/vserver-bench-unify
+//! cargo run --release -p vserver-bench --bin vserver-bench-unify -- [RUNS] [WORKDIR]   # WORKDIR default /var/tmp/vserver-bench-unify
 //! ```
 //! Needs root, debootstrap and Debian's package registry (the template is a debootstrap of
 //! bookworm, variant minbase, made by `vserverctl template create`); the figures are in

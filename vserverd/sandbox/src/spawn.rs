@@ -160,15 +160,25 @@ pub fn spawn_with<F>(plan: &LaunchPlan, host_steps: F) -> Result<Context, SetupE
 where
     F: FnOnce(i32) -> Result<(), SetupError>,
 {
-    spawn_in(plan, None, |pid, _| host_steps(pid))
+    spawn_in(plan, Birth::default(), |pid, _| host_steps(pid))
 }
 
-/// Builds the context with pid 1 born inside the cgroup v2 directory `cgroup` when given
-/// (`CLONE_INTO_CGROUP`: no migration, which would wait for an RCU grace period). `host_steps`
-/// runs in the parent for the child's pid before the child goes on, and is told whether the
-/// child was born there (a kernel without `clone3` cgroups, or a cgroup that refuses, falls back
-/// to a plain clone: then the caller places it).
-pub fn spawn_in<F>(plan: &LaunchPlan, cgroup: Option<&std::path::Path>, host_steps: F) -> Result<Context, SetupError>
+/// Where pid 1 is born: kernel objects its builder made or chose ahead of the clone.
+#[derive(Debug, Default)]
+pub struct Birth<'a> {
+    /// A cgroup v2 directory pid 1 is born in (`CLONE_INTO_CGROUP`): no migration afterwards,
+    /// which would wait for an RCU grace period.
+    pub cgroup: Option<&'a std::path::Path>,
+    /// A network namespace made ahead with `lo` up ([`net::ns::made_ahead`]), for a plan with
+    /// its own network: pid 1 is born in it instead of a new one.
+    pub netns: Option<OwnedFd>,
+}
+
+/// Builds the context with pid 1 born as `birth` says. `host_steps` runs in the parent for the
+/// child's pid before the child goes on, and is told whether the child was born in the cgroup
+/// (a kernel without `clone3` cgroups, or a cgroup that refuses, falls back to a plain clone:
+/// then the caller places it).
+pub fn spawn_in<F>(plan: &LaunchPlan, birth: Birth<'_>, host_steps: F) -> Result<Context, SetupError>
 where
     F: FnOnce(i32, bool) -> Result<(), SetupError>,
 {
@@ -184,7 +194,7 @@ where
     if plan.context != 0 {
         registry::check_free(&plan.run_dir, plan.context)?;
     }
-    let cgroup_fd = match cgroup {
+    let cgroup_fd = match birth.cgroup {
         Some(dir) => Some(
             nix::fcntl::open(dir, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
                 .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
@@ -192,10 +202,17 @@ where
         ),
         None => None,
     };
-    spawn_prepared(plan, &prepared, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), host_steps)
+    let netns = birth.netns.filter(|_| plan.network == Network::None);
+    spawn_prepared(plan, &prepared, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns, host_steps)
 }
 
-fn spawn_prepared<F>(plan: &LaunchPlan, prepared: &Prepared, cgroup: Option<RawFd>, host_steps: F) -> Result<Context, SetupError>
+fn spawn_prepared<F>(
+    plan: &LaunchPlan,
+    prepared: &Prepared,
+    cgroup: Option<RawFd>,
+    netns: Option<OwnedFd>,
+    host_steps: F,
+) -> Result<Context, SetupError>
 where
     F: FnOnce(i32, bool) -> Result<(), SetupError>,
 {
@@ -203,17 +220,25 @@ where
         socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).step(Step::SyncChannel, "socketpair")?;
 
     let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-    if plan.network == Network::None {
+    if plan.network == Network::None && netns.is_none() {
         flags |= libc::CLONE_NEWNET;
     }
-    let born_in = cgroup.map(|fd| sys::clone_into_cgroup(flags, fd));
-    let (pid, born_in) = match born_in {
-        Some(Ok(pid)) => (pid, true),
-        _ => (sys::clone_fork(flags).step(Step::CloneNamespaces, &plan.name)?, false),
+    let clone = || {
+        let born_in = cgroup.map(|fd| sys::clone_into_cgroup(flags, fd));
+        match born_in {
+            Some(Ok(pid)) => Ok((pid, true)),
+            _ => sys::clone_fork(flags).map(|pid| (pid, false)),
+        }
     };
+    // Born in the namespace made ahead: we enter it for the clone and leave it at once.
+    let cloned = match &netns {
+        Some(ns) => net::ns::within(ns, clone).and_then(|r| r),
+        None => clone(),
+    };
+    let (pid, born_in) = cloned.step(Step::CloneNamespaces, &plan.name)?;
     if pid == 0 {
         drop(parent_sock);
-        let err = child_main(plan, prepared, child_sock.as_raw_fd());
+        let err = child_main(plan, prepared, child_sock.as_raw_fd(), netns.is_some());
         let msg = serde_json::to_vec(&ChildMessage::Failed(err)).unwrap_or_default();
         let _ = send(child_sock.as_raw_fd(), &msg, MsgFlags::empty());
         unsafe { libc::_exit(127) };
@@ -413,7 +438,7 @@ fn prepare(plan: &LaunchPlan) -> Result<Prepared, SetupError> {
 
 /// The child's checklist. Returns only on failure.
 #[allow(unused_assignments)] // the step clock's last update
-fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd) -> SetupError {
+fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -> SetupError {
     let mut times: Vec<(Step, u64)> = Vec::new();
     let mut clock = Instant::now();
     macro_rules! step {
@@ -467,7 +492,7 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd) -> SetupError {
     if let Some(d) = &plan.domainname {
         step!(Step::Domainname, set_domainname(d));
     }
-    if plan.network == Network::None {
+    if plan.network == Network::None && !lo_is_up {
         step!(Step::Loopback, net::loopback_up());
     }
     step!(Step::Rlimits, apply_rlimits(plan));
