@@ -37,6 +37,20 @@ fn rc_style_vserver_starts_runs_its_services_and_stops() {
         assert!(v.started_at().await.unwrap() > 0);
         // pid 1 is the reaper; the service it started runs beside it.
         assert_eq!(comm(st.pid), "vserver-init");
+        // Its namespaces are its own (the network one made ahead by the ready monitor): none
+        // is the host's or the monitor's, and its network holds `lo` alone, up.
+        let ns = |pid: i32, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+        let me = std::process::id() as i32;
+        for kind in ["net", "mnt", "pid", "uts", "ipc"] {
+            assert_ne!(ns(st.pid, kind), ns(me, kind), "{kind} namespace shared with the host");
+            assert_ne!(ns(st.pid, kind), ns(st.monitor_pid, kind), "{kind} namespace shared with the monitor");
+        }
+        let dev = fs::read_to_string(format!("/proc/{}/net/dev", st.pid)).unwrap();
+        let ifaces: Vec<&str> = dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+        assert_eq!(ifaces, ["lo"], "{dev}");
+        let lo = std::process::Command::new("nsenter").arg(format!("--net=/proc/{}/ns/net", st.pid)).args(["ip", "-o", "link", "show", "lo"]).output().unwrap();
+        let lo = String::from_utf8_lossy(&lo.stdout);
+        assert!(lo.contains(",UP"), "lo is up: {lo}");
         eventually("the service runs", T, || async { root.join("tmp/service.pid").exists().then_some(()) }).await;
         let procs = d.processes_of("web");
         assert!(procs.contains(&st.pid), "{procs:?}");

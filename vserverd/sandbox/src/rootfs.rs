@@ -244,6 +244,10 @@ pub fn restrict_proc(root: BorrowedFd<'_>) -> Result<(), SetupError> {
         let tree = sys::open_tree_clone(null.as_fd(), "", false).step(Step::ProcRestrict, &path)?;
         sys::move_mount_to_fd(tree.as_fd(), target.as_fd()).step(Step::ProcRestrict, &path)?;
     }
+    // One empty tmpfs for all of them (a superblock costs kernel memory): made for the first,
+    // bound from there onto the others.
+    let sealed = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    let mut empty: Option<OwnedFd> = None;
     for rel in MASKED_DIRS {
         let path = format!("/{rel}");
         let target = match sys::open_dir_strict(root, rel) {
@@ -251,9 +255,17 @@ pub fn restrict_proc(root: BorrowedFd<'_>) -> Result<(), SetupError> {
             Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
             Err(e) => return Err(SetupError::new(Step::ProcRestrict, Some(path), e)),
         };
-        let m = sys::fs_create("tmpfs", &[("size", Some("0")), ("nr_inodes", Some("1"))], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
-            .step(Step::ProcRestrict, &path)?;
+        let m = match &empty {
+            None => sys::fs_create("tmpfs", &[("size", Some("0")), ("nr_inodes", Some("1"))], sealed),
+            Some(first) => sys::open_tree_clone(first.as_fd(), "", false)
+                .and_then(|t| sys::mount_setattr(t.as_fd(), sealed, 0, false).map(|_| t)),
+        }
+        .step(Step::ProcRestrict, &path)?;
         sys::move_mount_to_fd(m.as_fd(), target.as_fd()).step(Step::ProcRestrict, &path)?;
+        if empty.is_none() {
+            // The handle of the tmpfs now on top of the first one.
+            empty = Some(sys::open_dir_strict(root, rel).step(Step::ProcRestrict, &path)?);
+        }
     }
     Ok(())
 }

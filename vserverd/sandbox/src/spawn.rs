@@ -230,11 +230,17 @@ where
             _ => sys::clone_fork(flags).map(|pid| (pid, false)),
         }
     };
-    // Born in the namespace made ahead: we enter it for the clone and leave it at once.
-    let cloned = match &netns {
-        Some(ns) => net::ns::within(ns, clone).and_then(|r| r),
-        None => clone(),
+    // Born in the namespace made ahead: the parent enters it for the clone and leaves it at
+    // once (the child, of course, stays).
+    let own_ns = match &netns {
+        Some(ns) => Some(net::ns::enter(ns).step(Step::CloneNamespaces, "network namespace made ahead")?),
+        None => None,
     };
+    let cloned = clone();
+    if let (Some(own), false) = (&own_ns, matches!(cloned, Ok((0, _)))) {
+        net::ns::leave(own);
+    }
+    drop(own_ns);
     let (pid, born_in) = cloned.step(Step::CloneNamespaces, &plan.name)?;
     if pid == 0 {
         drop(parent_sock);

@@ -55,17 +55,21 @@ pub fn made_ahead() -> Result<OwnedFd, Errno> {
     fresh
 }
 
-/// Runs `f` with the calling thread in the network namespace `ns`, then goes back (a clone in
-/// between is born there).
-pub fn within<T>(ns: &OwnedFd, f: impl FnOnce() -> T) -> Result<T, Errno> {
+/// Moves the calling thread into the network namespace `ns` and returns a handle of the one it
+/// was in, for [`leave`]. A clone in between is born in `ns`.
+pub fn enter(ns: &OwnedFd) -> Result<OwnedFd, Errno> {
     let own = open("/proc/thread-self/ns/net")?;
     if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
         return Err(Errno::last());
     }
-    let out = f();
+    Ok(own)
+}
+
+/// Back to the namespace [`enter`] left. Staying would make every later host step act on the
+/// wrong namespace: failing here aborts.
+pub fn leave(own: &OwnedFd) {
     if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
         eprintln!("vserver-sandbox: cannot return to the host's network namespace: {}", Errno::last());
         std::process::abort();
     }
-    Ok(out)
 }
