@@ -118,8 +118,9 @@ pub fn main(name: &str) -> ! {
     }
 }
 
-/// A pty pair: the master stays here, the slave is pid 1's console.
-fn open_console() -> Result<(OwnedFd, String), SetupError> {
+/// A pty pair: the master stays here, the slave (its path, and the slave opened) is pid 1's
+/// console.
+fn open_console() -> Result<(OwnedFd, String, OwnedFd), SetupError> {
     let err = |e: Errno| SetupError::new(vserver_sandbox::Step::Validate, Some("/dev/ptmx".into()), e).with_detail("console pty");
     let master = nix::pty::posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
     nix::pty::grantpt(&master).map_err(err)?;
@@ -127,19 +128,21 @@ fn open_console() -> Result<(OwnedFd, String), SetupError> {
     let slave = nix::pty::ptsname_r(&master).map_err(err)?;
     let fd = unsafe { OwnedFd::from_raw_fd(master.as_raw_fd()) };
     std::mem::forget(master);
-    Ok((fd, slave))
+    let slave_fd = nix::fcntl::open(slave.as_str(), nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| SetupError::new(vserver_sandbox::Step::Validate, Some(slave.clone()), e))?;
+    Ok((fd, slave, unsafe { OwnedFd::from_raw_fd(slave_fd) }))
 }
 
 /// Kernel objects a monitor makes before its request arrives.
 struct Ahead {
-    console: Option<(OwnedFd, String)>,
+    console: Option<(OwnedFd, String, OwnedFd)>,
     netns: Option<OwnedFd>,
 }
 
 fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), SetupError> {
     let mut plan = req.plan.clone();
     let run_dir = plan.run_dir.clone();
-    let (master, slave) = match ahead.console {
+    let (master, slave, slave_fd) = match ahead.console {
         Some(c) => c,
         None => open_console()?,
     };
@@ -153,12 +156,10 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
         .map_err(|e| SetupError::new(vserver_sandbox::Step::Validate, None, e))?;
 
     // pid 1 inherits 0, 1, 2: make them the console's slave.
-    let slave_fd = nix::fcntl::open(slave.as_str(), nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())
-        .map_err(|e| SetupError::new(vserver_sandbox::Step::Validate, Some(slave.clone()), e))?;
     for target in 0..3 {
-        unsafe { libc::dup2(slave_fd, target) };
+        unsafe { libc::dup2(slave_fd.as_raw_fd(), target) };
     }
-    unsafe { libc::close(slave_fd) };
+    drop(slave_fd);
 
     let cg = req.cgroup.clone().unwrap_or_default();
     crate::cgroup::create(&cg).map_err(cgroup_error)?;
@@ -208,6 +209,9 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
 
     let mut log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
     let mut viewers = crate::console::Viewers::open(&crate::console::socket_path(&run_dir, &plan.name));
+    // The setup's heap (the request, the plan, the engine's buffers) goes back to the kernel: a
+    // monitor lives as long as its vserver, and one per vserver runs.
+    unsafe { libc::malloc_trim(0) };
     let exit = serve(ctx.pid, master.as_fd(), &sfd, &mut log, &mut viewers);
     // The viewers see the console close; the socket goes.
     drop(viewers);

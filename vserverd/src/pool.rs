@@ -40,15 +40,15 @@ fn spawn() -> std::io::Result<Monitor> {
 /// the next start.
 pub fn take() -> std::io::Result<Monitor> {
     let ready = READY.lock().unwrap().take().and_then(|mut m| matches!(m.child.try_wait(), Ok(None)).then_some(m));
-    let m = match ready {
-        Some(m) => m,
-        None => spawn()?,
-    };
-    refill();
-    Ok(m)
+    match ready {
+        Some(m) => Ok(m),
+        None => spawn(),
+    }
 }
 
-/// Starts the next ready monitor (in the background of the daemon's loop).
+/// Starts the next ready monitor (in the background of the daemon's loop). Called once a start
+/// is done, not when it takes its monitor: the new monitor's exec and the kernel objects it
+/// makes ahead would otherwise compete for the CPU with the start under way.
 pub fn refill() {
     tokio::spawn(async {
         let mut ready = READY.lock().unwrap();

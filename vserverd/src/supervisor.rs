@@ -164,7 +164,10 @@ impl Supervisor {
             VServerError::ConfigInvalid(format!("{} has no valid configuration (`vserverctl check {}`):\n{problems}", self.name, self.name))
         })?;
         self.set_state(State::Starting);
-        match self.start_run(&cfg, target).await {
+        let started = self.start_run(&cfg, target).await;
+        // The next start's monitor, now that this one no longer needs the CPU.
+        crate::pool::refill();
+        match started {
             Ok(()) => Ok(()),
             Err(e) => {
                 let mut st = self.status.lock().unwrap();

@@ -131,6 +131,8 @@ fn status_code(ws: WaitStatus) -> Option<i32> {
 /// Runs as pid 1 until the context ends; returns pid 1's exit code.
 pub fn run(start: &[CString], stop: Option<&[CString]>, exit_with_start: bool, envp: &[CString]) -> i32 {
     unsafe { libc::prctl(libc::PR_SET_NAME, NAME.as_ptr() as libc::c_ulong, 0, 0, 0) };
+    // What the builder's heap held is not ours to keep: pid 1 lives as long as its vserver.
+    unsafe { libc::malloc_trim(0) };
 
     // A handler (not SIG_DFL) for each signal we wait on: the kernel drops default-action
     // signals sent to a namespace's pid 1. They stay blocked and are taken by sigwait.
