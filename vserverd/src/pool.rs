@@ -2,6 +2,8 @@
 //! exec of its own sealed binary (`/proc/self/exe`), and that exec costs a start about half a
 //! millisecond. So the daemon starts the next monitor ahead of time; it waits on its stdin for a
 //! request, and one that is never used reads end-of-file when the daemon exits and goes away.
+//! While it waits it also makes what does not depend on the request: the console pty and a
+//! network namespace with `lo` up (see `monitor::main`).
 
 use std::os::fd::OwnedFd;
 use std::process::Stdio;
