@@ -38,8 +38,8 @@ fn spawn() -> std::io::Result<Monitor> {
     Ok(Monitor { child, pidfd, pid })
 }
 
-/// The ready monitor (or a new one if there is none, or it died), and another one started for
-/// the next start.
+/// The ready monitor (or a new one if there is none, or it died). The next one comes with
+/// [`refill`].
 pub fn take() -> std::io::Result<Monitor> {
     let ready = READY.lock().unwrap().take().and_then(|mut m| matches!(m.child.try_wait(), Ok(None)).then_some(m));
     match ready {

@@ -23,16 +23,9 @@ pub fn of_pid(pid: i32) -> Result<OwnedFd, Errno> {
 /// A netlink socket in the namespace `ns`: the calling thread enters it, opens the socket and
 /// goes back. The socket stays there (and keeps the namespace alive) until it is closed.
 pub fn netlink_in(ns: &OwnedFd) -> Result<Netlink, NlError> {
-    let own = open("/proc/thread-self/ns/net").map_err(|e| NlError { errno: e, message: None })?;
-    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(NlError { errno: Errno::last(), message: None });
-    }
+    let own = enter(ns).map_err(|e| NlError { errno: e, message: None })?;
     let sock = Netlink::open();
-    if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        // Staying in the vserver's namespace would make every later host step act on it.
-        eprintln!("vserver-sandbox: cannot return to the host's network namespace: {}", Errno::last());
-        std::process::abort();
-    }
+    leave(&own);
     sock
 }
 
@@ -47,10 +40,7 @@ pub fn made_ahead() -> Result<OwnedFd, Errno> {
     }
     let fresh = open("/proc/thread-self/ns/net");
     let lo = super::loopback_up();
-    if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        eprintln!("vserver-sandbox: cannot return to the host's network namespace: {}", Errno::last());
-        std::process::abort();
-    }
+    leave(&own);
     lo.map_err(|e| Errno::from_raw(e.errno))?;
     fresh
 }
