@@ -243,7 +243,10 @@ pub fn helper_main(name: &str) -> ! {
     // host): the command is traced by us from its fork to its exec, so nothing inside can
     // attach to it while it still runs our code. We end the way the worker ended, which is the
     // way the command did; the daemon tells the caller.
-    match vserver_sandbox::guard::guarded(|| work(name, &spec, ctl)) {
+    // The worker is born in the vserver's v2 cgroup: joining it later would be a migration,
+    // which waits for an RCU grace period (milliseconds).
+    let v2 = vserver_sandbox::registry::lookup(&spec.run_dir, spec.context).and_then(|e| vserver_sandbox::enter::v2_cgroup_of(e.pid));
+    match vserver_sandbox::guard::guarded_in(v2.as_deref(), || work(name, &spec, ctl)) {
         Ok(exit) => vserver_sandbox::guard::end_as(exit),
         Err(e) => {
             eprintln!("vserver-enter {name}: {e}");

@@ -185,6 +185,18 @@ pub fn join_cgroups_of(pid: i32) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// The host directory of the v2 cgroup `pid` is in, when the host has a v2 tree: where a
+/// process that enters is best born ([`crate::guard::guarded_in`]), so that joining costs no
+/// migration (which waits for an RCU grace period, milliseconds).
+pub fn v2_cgroup_of(pid: i32) -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let dir = cgroup_dir(&mounts, "", path);
+    scrub(mounts);
+    dir
+}
+
 /// Overwrites a string's bytes before it is freed.
 fn scrub(s: String) {
     let mut bytes = s.into_bytes();

@@ -42,6 +42,13 @@ fn fail(what: &str, e: Errno) -> SetupError {
 /// ended. `work` runs in the child only; what it owns is dropped here, in the caller's process,
 /// as soon as the child exists.
 pub fn guarded<W: FnOnce() -> Exit>(work: W) -> Result<Exit, SetupError> {
+    guarded_in(None, work)
+}
+
+/// [`guarded`], with the worker born in the cgroup v2 directory `cgroup` (`CLONE_INTO_CGROUP`;
+/// a plain fork where the kernel refuses). The worker closes its handle of the directory before
+/// anything else: nothing it forks later may hold a host directory.
+pub fn guarded_in<W: FnOnce() -> Exit>(cgroup: Option<&std::path::Path>, work: W) -> Result<Exit, SetupError> {
     if crate::sys::thread_count() != Some(1) {
         return Err(SetupError::detail(Step::SingleThread, None, "the ptrace guard must be single-threaded"));
     }
@@ -50,7 +57,21 @@ pub fn guarded<W: FnOnce() -> Exit>(work: W) -> Result<Exit, SetupError> {
     if unsafe { libc::pipe2(go.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(fail("pipe", Errno::last()));
     }
-    let pid = unsafe { libc::fork() };
+    let dir = cgroup.and_then(|d| {
+        let c = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).ok()?;
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        (fd >= 0).then_some(fd)
+    });
+    let born = dir.and_then(|fd| crate::sys::clone_into_cgroup(0, fd).ok());
+    let pid = match born {
+        Some(pid) => pid,
+        None => unsafe { libc::fork() },
+    };
+    if pid != 0 {
+        if let Some(fd) = dir {
+            unsafe { libc::close(fd) };
+        }
+    }
     if pid < 0 {
         let e = Errno::last();
         unsafe {
@@ -60,6 +81,9 @@ pub fn guarded<W: FnOnce() -> Exit>(work: W) -> Result<Exit, SetupError> {
         return Err(fail("fork", e));
     }
     if pid == 0 {
+        if let Some(fd) = dir {
+            unsafe { libc::close(fd) };
+        }
         unsafe { libc::close(go[1]) };
         let mut b = 0u8;
         let n = loop {
