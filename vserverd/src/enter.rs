@@ -99,7 +99,7 @@ fn to_api_error(name: &str, e: &SetupError) -> VServerError {
         (Step::Validate, _) => VServerError::invalid_args(format!("{name}: {text}")),
         (_, Some(Errno::ESRCH)) => VServerError::NotRunning(format!("{name} is not running")),
         _ if text.contains("no user") => VServerError::invalid_args(format!("{name}: {}", e.detail.clone().unwrap_or(text))),
-        _ => VServerError::failed(format!("cannot enter {name}: {text}")),
+        _ => VServerError::failed(text),
     }
 }
 
@@ -174,9 +174,9 @@ pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -
     });
     let (data, mut fds) = match reply {
         Ok(Ok(Some(r))) => r,
-        Ok(Ok(None)) => return Err(VServerError::failed(format!("cannot enter {name}: the enter helper ended without an answer"))),
-        Ok(Err(e)) => return Err(VServerError::failed(format!("cannot enter {name}: {e}"))),
-        Err(_) => return Err(VServerError::failed(format!("cannot enter {name}: no answer within {} s", HELPER_TIMEOUT.as_secs()))),
+        Ok(Ok(None)) => return Err(VServerError::failed("the enter helper ended without an answer")),
+        Ok(Err(e)) => return Err(VServerError::failed(e.to_string())),
+        Err(_) => return Err(VServerError::failed(format!("the enter helper gave no answer within {} s", HELPER_TIMEOUT.as_secs()))),
     };
     match serde_json::from_slice::<Reply>(&data) {
         Ok(Reply::Ready { tty: true }) if fds.len() == 1 => {
@@ -196,7 +196,7 @@ pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -
             info!(vserver = %name, error = %e, "enter refused or failed");
             Err(to_api_error(&name, &e))
         }
-        _ => Err(VServerError::failed(format!("cannot enter {name}: a malformed answer from the enter helper"))),
+        _ => Err(VServerError::failed("a malformed answer from the enter helper")),
     }
 }
 
