@@ -108,26 +108,51 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
-fn crun_times(root: &Path, runs: usize) -> Option<Vec<Duration>> {
-    if Command::new("crun").arg("--version").output().is_err() {
-        return None;
-    }
-    // crun refuses this machine's hybrid cgroups unless the empty v2 tree is unmounted: do the
-    // whole measurement in a private mount namespace where it is (re-exec of this binary).
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--crun-inner", &root.display().to_string(), &runs.to_string()])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!("crun measurement failed: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.parse::<u64>().ok()).map(Duration::from_nanos).collect())
+/// A crun runner in a private mount namespace (crun refuses this machine's hybrid cgroups
+/// unless the empty v2 tree is unmounted, which only a namespace of its own may do): a re-exec
+/// of this binary that runs `crun run` once per line it reads and answers with the time taken,
+/// so that crun and vserverctl take turns and see the same machine.
+struct Crun {
+    child: Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
 }
 
-fn crun_inner(root: &str, runs: usize) {
+impl Crun {
+    fn start(root: &Path) -> Option<Crun> {
+        if Command::new("crun").arg("--version").output().is_err() {
+            return None;
+        }
+        let mut child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--crun-inner", &root.display().to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let out = std::io::BufReader::new(child.stdout.take()?);
+        Some(Crun { child, out })
+    }
+
+    /// One `crun run`, timed inside the namespace.
+    fn run(&mut self) -> Option<Duration> {
+        use std::io::{BufRead, Write};
+        writeln!(self.child.stdin.as_mut()?, "run").ok()?;
+        let mut line = String::new();
+        self.out.read_line(&mut line).ok()?;
+        line.trim().parse::<u64>().ok().map(Duration::from_nanos)
+    }
+}
+
+impl Drop for Crun {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+fn crun_inner(root: &str) {
+    use std::io::BufRead;
     let _ = Command::new("umount").arg("/sys/fs/cgroup/unified").status();
     let bundle = std::env::temp_dir().join(format!("vserver-bench-crun-{}", std::process::id()));
     std::fs::create_dir_all(&bundle).unwrap();
@@ -140,22 +165,61 @@ fn crun_inner(root: &str, runs: usize) {
         .replace("\"readonly\": true", "\"readonly\": false")
         .replace("\"sh\"", "\"/bin/true\"");
     std::fs::write(bundle.join("config.json"), spec).unwrap();
-    for i in 0..runs + 5 {
+    for (i, _) in std::io::stdin().lock().lines().map_while(Result::ok).enumerate() {
         let t = Instant::now();
         let st = Command::new("crun").args(["run", "--bundle"]).arg(&bundle).arg(format!("bench{i}")).stdin(Stdio::null()).stdout(Stdio::null()).status().unwrap();
         let d = t.elapsed();
         assert!(st.success(), "crun run failed");
-        if i >= 5 {
-            println!("{}", d.as_nanos());
-        }
+        println!("{}", d.as_nanos());
     }
     let _ = std::fs::remove_dir_all(&bundle);
+}
+
+/// `runs` timed starts and stops of the vserver `bench` and `runs` timed crun runs (after 5 of
+/// each untimed), back to back or taking turns after pauses.
+fn timings(dir: &Path, root: &Path, runs: usize, apart: bool) -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
+    let mut crun = Crun::start(root);
+    let settle = || {
+        if apart {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    };
+    let (mut starts, mut stops, mut cruns) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..runs + 5 {
+        settle();
+        let t = Instant::now();
+        vserverctl(dir, &["start", "bench"]);
+        let a = t.elapsed();
+        let t = Instant::now();
+        vserverctl(dir, &["stop", "bench"]);
+        let b = t.elapsed();
+        if i >= 5 {
+            starts.push(a);
+            stops.push(b);
+        }
+        if apart {
+            settle();
+            let c = crun.as_mut().and_then(Crun::run);
+            if i >= 5 {
+                cruns.extend(c);
+            }
+        }
+    }
+    if !apart {
+        for i in 0..runs + 5 {
+            let c = crun.as_mut().and_then(Crun::run);
+            if i >= 5 {
+                cruns.extend(c);
+            }
+        }
+    }
+    (starts, stops, cruns)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--crun-inner") {
-        crun_inner(&args[2], args[3].parse().unwrap());
+        crun_inner(&args[2]);
         return;
     }
     let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(50);
@@ -212,31 +276,28 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    println!("# vserverctl start/stop of a busybox vserver: {runs} runs, milliseconds (median, p10, p90)");
-    println!("| what | median | p10 | p90 |");
-    println!("|---|---|---|---|");
-    let (mut starts, mut stops) = (Vec::new(), Vec::new());
-    for i in 0..runs + 5 {
-        let t = Instant::now();
-        vserverctl(&dir, &["start", "bench"]);
-        let a = t.elapsed();
-        let t = Instant::now();
-        vserverctl(&dir, &["stop", "bench"]);
-        let b = t.elapsed();
-        if i >= 5 {
-            starts.push(a);
-            stops.push(b);
+    // Two ways, each fair in its own sense. Back to back: each tool in a loop of its own, every
+    // run right after the previous one (what the kernel keeps warm stays warm: crun's cgroup
+    // migrations find the cgroup lock in its fast mode). Apart: the tools take turns, each run
+    // after a pause of 30 ms, as when a command is typed (crun's first migration after a quiet
+    // spell then waits for an RCU grace period; what one tool leaves to the kernel's background
+    // work does not land on the other's clock).
+    for apart in [false, true] {
+        let (starts, stops, cruns) = timings(&dir, &root, runs, apart);
+        let how = if apart { "taking turns, each after a 30 ms pause" } else { "back to back, each tool in a loop of its own" };
+        println!("# vserverctl start/stop of a busybox vserver and crun run: {runs} runs {how}; milliseconds");
+        println!("| what | median | p10 | p90 |");
+        println!("|---|---|---|---|");
+        let (m, p10, p90) = median(starts);
+        println!("| `vserverctl start` until running | {} | {} | {} |", ms(m), ms(p10), ms(p90));
+        let start_median = m;
+        let (m, p10, p90) = median(stops);
+        println!("| `vserverctl stop` until stopped | {} | {} | {} |", ms(m), ms(p10), ms(p90));
+        if !cruns.is_empty() {
+            let (m, p10, p90) = median(cruns);
+            println!("| `crun run` of /bin/true on the same root (start and exit) | {} | {} | {} |", ms(m), ms(p10), ms(p90));
+            println!("\nstart / crun = {:.2}\n", start_median.as_secs_f64() / m.as_secs_f64());
         }
-    }
-    let (m, p10, p90) = median(starts);
-    println!("| `vserverctl start` until running | {} | {} | {} |", ms(m), ms(p10), ms(p90));
-    let start_median = m;
-    let (m, p10, p90) = median(stops);
-    println!("| `vserverctl stop` until stopped | {} | {} | {} |", ms(m), ms(p10), ms(p90));
-    if let Some(c) = crun_times(&root, runs) {
-        let (m, p10, p90) = median(c);
-        println!("| `crun run` of /bin/true on the same root (start and exit) | {} | {} | {} |", ms(m), ms(p10), ms(p90));
-        println!("\nstart / crun = {:.2}", start_median.as_secs_f64() / m.as_secs_f64());
     }
 
     std::thread::sleep(Duration::from_millis(300));
