@@ -94,8 +94,8 @@ pub fn plan(layout: &Layout, name: &str, limits: &Limits) -> Result<CgroupPlan, 
         b.plan.v2_dir = Some(dir);
     }
     // Only the v1 hierarchies this vserver needs: each costs a cgroup to make and remove at
-    // every start and stop, kernel memory while it runs (a memory cgroup is the largest object
-    // of a vserver), and a migration at start (pid 1 is born in its v2 cgroup, but joins a v1
+    // every start and stop, kernel memory while it runs (a memory cgroup most of all), and a
+    // migration at start (pid 1 is born in its v2 cgroup, but joins a v1
     // one by a write to cgroup.procs, which waits for an RCU grace period). So: the controllers
     // its limits use where the v2 tree lacks them, and, without a v2 tree, memory, pids,
     // cpuacct and freezer for the figures, membership and killing. Without a memory cgroup the
