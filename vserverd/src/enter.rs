@@ -245,8 +245,9 @@ pub fn helper_main(name: &str) -> ! {
     // way the command did; the daemon tells the caller.
     // The worker is born in the vserver's v2 cgroup: joining it later would be a migration,
     // which waits for an RCU grace period (milliseconds).
-    let v2 = vserver_sandbox::registry::lookup(&spec.run_dir, spec.context).and_then(|e| vserver_sandbox::enter::v2_cgroup_of(e.pid));
-    match vserver_sandbox::guard::guarded_in(v2.as_deref(), || work(name, &spec, ctl)) {
+    let pid1 = vserver_sandbox::registry::lookup(&spec.run_dir, spec.context).map(|e| e.pid);
+    let v2 = pid1.and_then(vserver_sandbox::enter::v2_cgroup_of);
+    match vserver_sandbox::guard::guarded_in(v2.as_deref(), || work(name, &spec, pid1, ctl)) {
         Ok(exit) => vserver_sandbox::guard::end_as(exit),
         Err(e) => {
             eprintln!("vserver-enter {name}: {e}");
@@ -257,10 +258,9 @@ pub fn helper_main(name: &str) -> ! {
 
 /// The guarded worker: joins the vserver, hands the host-side ends over `ctl` and waits for the
 /// command. Returns how the command ended (setup failures are reported over `ctl`).
-fn work(name: &str, spec: &EnterSpec, ctl: OwnedFd) -> Exit {
+fn work(name: &str, spec: &EnterSpec, pid1: Option<i32>, ctl: OwnedFd) -> Exit {
     let ctl = Rc::new(RefCell::new(Some(ctl)));
     let ctl2 = ctl.clone();
-    let pid1 = vserver_sandbox::registry::lookup(&spec.run_dir, spec.context).map(|e| e.pid);
     let result = vserver_sandbox::enter::enter(
         spec,
         || match pid1 {

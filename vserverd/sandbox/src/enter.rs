@@ -165,23 +165,15 @@ fn apply_limits(l: &Limits) -> Result<(), SetupError> {
 /// (v2, and each v1 controller or named hierarchy): what pid 1 is counted, limited and killed
 /// by, the entering process and its command are too. Runs on the host, before any setns.
 pub fn join_cgroups_of(pid: i32) -> Result<(), SetupError> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| io_err("cgroup of pid 1", e))?;
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| io_err("/proc/self/mountinfo", e))?;
     let me = std::process::id().to_string();
     let mine = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    for line in text.lines() {
-        let mut f = line.splitn(3, ':');
-        let (Some(_), Some(ctrl), Some(path)) = (f.next(), f.next(), f.next()) else { continue };
-        let Some(dir) = cgroup_dir(&mounts, ctrl, path) else { continue };
-        let procs = dir.join("cgroup.procs");
-        if mine.lines().any(|l| l.split_once(':').map(|(_, rest)| rest == format!("{ctrl}:{path}")).unwrap_or(false)) {
+    for (ctrl_path, dir) in cgroups_of(pid)? {
+        if mine.lines().any(|l| l.split_once(':').map(|(_, rest)| rest == ctrl_path).unwrap_or(false)) {
             continue; // already there
         }
+        let procs = dir.join("cgroup.procs");
         std::fs::write(&procs, &me).map_err(|e| io_err(&procs.display().to_string(), e).with_detail("joining the vserver's cgroup"))?;
     }
-    // The host's mount table is of no business of the command, whose memory starts as a copy
-    // of ours.
-    scrub(mounts);
     Ok(())
 }
 
@@ -189,12 +181,26 @@ pub fn join_cgroups_of(pid: i32) -> Result<(), SetupError> {
 /// process that enters is best born ([`crate::guard::guarded_in`]), so that joining costs no
 /// migration (which waits for an RCU grace period, milliseconds).
 pub fn v2_cgroup_of(pid: i32) -> Option<std::path::PathBuf> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let dir = cgroup_dir(&mounts, "", path);
+    cgroups_of(pid).ok()?.into_iter().find_map(|(ctrl_path, dir)| ctrl_path.starts_with(':').then_some(dir))
+}
+
+/// Every cgroup `pid` is in, as `controllers:path` (as `/proc/PID/cgroup` says, v2 with no
+/// controllers) and the host directory where this process sees it.
+fn cgroups_of(pid: i32) -> Result<Vec<(String, std::path::PathBuf)>, SetupError> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| io_err("cgroup of pid 1", e))?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| io_err("/proc/self/mountinfo", e))?;
+    let all = text
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.splitn(3, ':');
+            let (Some(_), Some(ctrl), Some(path)) = (f.next(), f.next(), f.next()) else { return None };
+            cgroup_dir(&mounts, ctrl, path).map(|dir| (format!("{ctrl}:{path}"), dir))
+        })
+        .collect();
+    // The host's mount table is of no business of the command, whose memory starts as a copy
+    // of ours.
     scrub(mounts);
-    dir
+    Ok(all)
 }
 
 /// Overwrites a string's bytes before it is freed.

@@ -57,11 +57,7 @@ pub fn guarded_in<W: FnOnce() -> Exit>(cgroup: Option<&std::path::Path>, work: W
     if unsafe { libc::pipe2(go.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(fail("pipe", Errno::last()));
     }
-    let dir = cgroup.and_then(|d| {
-        let c = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).ok()?;
-        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-        (fd >= 0).then_some(fd)
-    });
+    let dir = cgroup.and_then(|d| crate::sys::open_cgroup_dir(d).ok()).map(std::os::fd::IntoRawFd::into_raw_fd);
     let born = dir.and_then(|fd| crate::sys::clone_into_cgroup(0, fd).ok());
     let pid = match born {
         Some(pid) => pid,

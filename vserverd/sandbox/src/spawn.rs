@@ -9,7 +9,7 @@
 //! 4. the exec closes the socket: the parent reads end-of-file, pid 1 is running.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -195,11 +195,7 @@ where
         registry::check_free(&plan.run_dir, plan.context)?;
     }
     let cgroup_fd = match birth.cgroup {
-        Some(dir) => Some(
-            nix::fcntl::open(dir, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
-                .step(Step::HostSetup, &dir.display().to_string())?,
-        ),
+        Some(dir) => Some(sys::open_cgroup_dir(dir).step(Step::HostSetup, &dir.display().to_string())?),
         None => None,
     };
     let netns = birth.netns.filter(|_| plan.network == Network::None);

@@ -234,6 +234,13 @@ pub fn clone_fork(flags: libc::c_int) -> SysResult<libc::pid_t> {
     Ok(ret as libc::pid_t)
 }
 
+/// A cgroup v2 directory of the host, opened for [`clone_into_cgroup`] (close-on-exec).
+pub fn open_cgroup_dir(path: &std::path::Path) -> SysResult<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let fd = check(unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) } as libc::c_long)?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// `clone3` like [`clone_fork`], born inside the cgroup v2 directory `cgroup` (an open
 /// directory descriptor) with `CLONE_INTO_CGROUP`: no migration afterwards, which would take the
 /// kernel's cgroup write lock (and wait for an RCU grace period, milliseconds).
