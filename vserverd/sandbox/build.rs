@@ -1,6 +1,8 @@
 //! Compiles the seccomp denylist (src/seccomp/rules.rs) to BPF at build time with libseccomp,
 //! once without and once with the `lock` rules, so that building a context costs no compile
-//! and the binaries need no libseccomp at run time.
+//! and the binaries need no libseccomp at run time; and builds the free-standing C programs in
+//! `c/` (pid 1 of rc-style contexts, the tools for root inside) into static binaries that the
+//! engine and the daemon embed.
 
 use std::io::{Read, Seek};
 use std::path::PathBuf;
@@ -84,7 +86,44 @@ fn tempfile() -> std::fs::File {
     std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).expect("temp file")
 }
 
+/// Builds `c/NAME.c` into a static, free-standing binary `OUT_DIR/NAME`: no libc, no loader
+/// (a vserver's root may have neither), nothing but its own code.
+fn freestanding(name: &str) {
+    let src = PathBuf::from(format!("c/{name}.c"));
+    println!("cargo:rerun-if-changed={}", src.display());
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join(name);
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = std::process::Command::new(&cc)
+        .args([
+            "-Os",
+            "-static",
+            "-nostdlib",
+            "-ffreestanding",
+            "-fno-stack-protector",
+            "-fno-asynchronous-unwind-tables",
+            "-fno-pie",
+            "-no-pie",
+            "-fno-builtin",
+            "-Wall",
+            "-Werror",
+            "-Ic",
+            "-Wl,--build-id=none",
+            "-Wl,-z,noexecstack",
+            "-s",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc:?} for {}: {e}", src.display()));
+    assert!(status.success(), "building {} with {cc} failed ({status})", src.display());
+}
+
 fn main() {
+    println!("cargo:rerun-if-changed=c/freestanding.h");
+    println!("cargo:rerun-if-env-changed=CC");
+    freestanding("init");
+    freestanding("vtool");
     println!("cargo:rerun-if-changed=src/seccomp/rules.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());

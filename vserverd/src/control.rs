@@ -4,11 +4,11 @@
 //! Each run gets a host directory `RUN_DIR/NAME/guest/`, bound read-only at `/run/vserver`
 //! inside. It holds `control`, a unix socket (mode 0600: root inside only) on which the daemon
 //! listens for this vserver alone, and `vreboot`, `vhalt`, `vstatus`: one static, free-standing
-//! binary (`vtools/vtool.c`, built by the build script and embedded here) under three names. The
-//! daemon knows which vserver asks from the socket the request arrived on, never from the
-//! request; nothing else is reachable through it (no other vserver, no host operation).
-//! Because the directory, not the socket, is bound in, a restarted daemon re-creates the socket
-//! in it and the vserver sees the new one.
+//! binary ([`vserver_sandbox::freestanding::VTOOL`]) under three names. The daemon knows which
+//! vserver asks from the socket the request arrived on, never from the request; nothing else is
+//! reachable through it (no other vserver, no host operation). Because the directory, not the
+//! socket, is bound in, a restarted daemon re-creates the socket in it and the vserver sees the
+//! new one.
 //!
 //! Protocol: one request line, `reboot` (a full restart: stop, hooks with
 //! `VSERVER_TARGET=reboot`, start; `Restarts` + 1), `halt` (a stop) or `status`; one answer
@@ -28,6 +28,7 @@ use vserver_sandbox::plan::{BindMount, LaunchPlan};
 
 use crate::paths::Paths;
 use crate::supervisor::Supervisor;
+use vserver_sandbox::freestanding::VTOOL;
 
 /// Where the guest directory appears inside.
 pub const INSIDE: &str = "/run/vserver";
@@ -36,8 +37,6 @@ pub const RATE_LIMIT: usize = 5;
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// The names the tool answers to.
 pub const TOOLS: [&str; 3] = ["vreboot", "vhalt", "vstatus"];
-
-static VTOOL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vtool"));
 
 /// `RUN_DIR/NAME/guest`.
 pub fn guest_dir(paths: &Paths, name: &str) -> PathBuf {

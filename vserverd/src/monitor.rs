@@ -91,7 +91,9 @@ pub fn main(name: &str) -> ! {
     // for the next start): the console pty, and a network namespace with `lo` up.
     let ahead = Ahead { console: open_console().ok(), netns: vserver_sandbox::net::ns::made_ahead().ok() };
     let mut input = String::new();
-    if std::io::stdin().read_to_string(&mut input).is_err() {
+    // Straight from fd 0: `std::io::stdin()` would keep an 8 kB buffer for the monitor's life.
+    let mut stdin = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
+    if stdin.read_to_string(&mut input).is_err() {
         std::process::exit(2);
     }
     if input.is_empty() {
@@ -140,7 +142,7 @@ struct Ahead {
 }
 
 fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), SetupError> {
-    let mut plan = req.plan.clone();
+    let mut plan = req.plan;
     let run_dir = plan.run_dir.clone();
     let (master, slave, slave_fd) = match ahead.console {
         Some(c) => c,
@@ -209,9 +211,11 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
 
     let mut log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
     let mut viewers = crate::console::Viewers::open(&crate::console::socket_path(&run_dir, &plan.name));
-    // The setup's heap (the request, the plan, the engine's buffers) goes back to the kernel: a
-    // monitor lives as long as its vserver, and one per vserver runs.
+    // The setup's heap (the request, the plan, the engine's buffers) and stack go back to the
+    // kernel: a monitor lives as long as its vserver, and one per vserver runs.
+    drop(plan);
     unsafe { libc::malloc_trim(0) };
+    release_stack_below_here();
     let exit = serve(ctx.pid, master.as_fd(), &sfd, &mut log, &mut viewers);
     // The viewers see the console close; the socket goes.
     drop(viewers);
@@ -227,6 +231,28 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
     state.ended_at = Some(now_us());
     let _ = write_state(&run_dir, &state);
     Ok(())
+}
+
+/// Gives back the stack pages below the caller's frame, which the setup (the request's parsing,
+/// the engine) touched and the serve loop will not need: the kernel zero-fills any page it
+/// touches again. A margin below the frame stays, so the loop's own frames fault nothing in.
+#[inline(never)]
+fn release_stack_below_here() {
+    const MARGIN: usize = 24 * 1024;
+    let here = std::hint::black_box(&0u8) as *const u8 as usize;
+    let Ok(maps) = fs::read_to_string("/proc/self/maps") else { return };
+    let Some(bottom) = maps
+        .lines()
+        .find(|l| l.ends_with("[stack]"))
+        .and_then(|l| l.split('-').next())
+        .and_then(|a| usize::from_str_radix(a, 16).ok())
+    else {
+        return;
+    };
+    let end = here.saturating_sub(MARGIN) & !4095;
+    if end > bottom {
+        unsafe { libc::madvise(bottom as *mut libc::c_void, end - bottom, libc::MADV_DONTNEED) };
+    }
 }
 
 fn cgroup_error(e: crate::cgroup::CgroupError) -> SetupError {

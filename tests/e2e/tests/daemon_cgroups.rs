@@ -122,7 +122,9 @@ fn stat_ps_and_vkill_see_and_act_on_the_vservers_processes() {
         assert!(mine.iter().all(|p| p.vserver == "spec"), "{mine:?}");
         let init = mine.iter().find(|p| p.pid == leader).expect("pid 1 is listed");
         assert_eq!(init.vpid, 1);
-        let sleeper = mine.iter().find(|p| p.command.contains("sleep 1001")).expect("the sleeper");
+        // pid 1 (vserver-init) shows the start command among its arguments: the sleeper is the
+        // process whose command is `sleep 1001`.
+        let sleeper = mine.iter().find(|p| p.command.starts_with("sleep 1001")).unwrap_or_else(|| panic!("the sleeper: {mine:?}"));
         assert!(sleeper.vpid > 1 && sleeper.vpid != sleeper.pid);
 
         let all = m.list_processes("").await.unwrap();

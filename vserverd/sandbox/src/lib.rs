@@ -7,6 +7,7 @@
 pub mod caps;
 pub mod enter;
 pub mod error;
+pub mod freestanding;
 pub mod guard;
 pub mod join;
 pub mod net;

@@ -1,12 +1,13 @@
 //! The host binary is never writable from inside a vserver.
 //!
-//! Processes of a context that the engine does not exec (the rc-mode reaper, pid 1) still show
-//! the builder's binary as `/proc/PID/exe`. Root inside could open that link and, once nothing
-//! executes the file any more, write through it (the runc `/proc/self/exe` attack). So every
-//! binary that builds contexts first re-execs itself from a sealed in-memory copy: `/proc/PID/exe`
-//! then leads to a memfd sealed against writing, growing and shrinking, whose seals cannot be
-//! removed. The copy is made once per program start (the daemon's monitors are exec'd from the
-//! daemon's own sealed copy, through `/proc/self/exe`, and copy nothing).
+//! A context's pid 1, between its clone and its exec, still shows the builder's binary as
+//! `/proc/PID/exe`. Root inside could open that link and, once nothing executes the file any
+//! more, write through it (the runc `/proc/self/exe` attack). So every binary that builds
+//! contexts first re-execs itself from a sealed in-memory copy: `/proc/PID/exe` then leads to a
+//! memfd sealed against writing, growing and shrinking, whose seals cannot be removed. The
+//! engine's own pid 1 for rc-style contexts runs from such a memfd too ([`crate::reaper`]). The
+//! copy is made once per program start (the daemon's monitors are exec'd from the daemon's own
+//! sealed copy, through `/proc/self/exe`, and copy nothing).
 
 use std::ffi::CString;
 use std::io::Write;
@@ -61,24 +62,34 @@ pub fn ensure_sealed_self() -> Result<(), SetupError> {
 
 fn sealed_copy() -> Result<OwnedFd, SetupError> {
     let e = |errno: Errno| SetupError::new(Step::SealedExe, Some("/proc/self/exe".into()), errno);
-    let io = |err: std::io::Error| e(Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)));
+    let mut src = std::fs::File::open("/proc/self/exe").map_err(|err| e(io_errno(err)))?;
+    memfd(c"vserver-sealed", &mut src).map_err(e)
+}
+
+fn io_errno(err: std::io::Error) -> Errno {
+    Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// An executable memfd named `name` holding what `src` reads, sealed for good against writing,
+/// growing and shrinking: whoever reaches it through `/proc/PID/exe` can read and run it, never
+/// change it. Close-on-exec.
+pub fn memfd(name: &std::ffi::CStr, src: &mut dyn std::io::Read) -> Result<OwnedFd, Errno> {
     const MFD_EXEC: libc::c_uint = 0x10;
-    let name = c"vserver-sealed";
     let mut fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | MFD_EXEC) };
     if fd < 0 && Errno::last() == Errno::EINVAL {
+        // A kernel before 6.3 knows no MFD_EXEC (its memfds are executable anyway).
         fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     }
     if fd < 0 {
-        return Err(e(Errno::last()));
+        return Err(Errno::last());
     }
     let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut src = std::fs::File::open("/proc/self/exe").map_err(io)?;
-    let mut dst = std::fs::File::from(memfd.try_clone().map_err(io)?);
-    std::io::copy(&mut src, &mut dst).map_err(io)?;
-    dst.flush().map_err(io)?;
+    let mut dst = std::fs::File::from(memfd.try_clone().map_err(io_errno)?);
+    std::io::copy(src, &mut dst).map_err(io_errno)?;
+    dst.flush().map_err(io_errno)?;
     drop(dst);
     if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
-        return Err(e(Errno::last()));
+        return Err(Errno::last());
     }
     Ok(memfd)
 }

@@ -1,5 +1,5 @@
 //! Building a context: the parent prepares everything that can be prepared outside (argv,
-//! environment, the compiled seccomp filter, the sealed reaper binary), clones a child into new
+//! environment, the compiled seccomp filter, the sealed `vserver-init` binary), clones a child into new
 //! namespaces, runs its host-side steps, then lets the child run its checklist and exec pid 1.
 //!
 //! Sync points (parent ↔ child, over a close-on-exec SOCK_SEQPACKET pair):
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{SetupError, Step, StepExt};
 use crate::plan::{Init, LaunchPlan, LinkMode, Network};
-use crate::{caps, net, registry, rootfs, seccomp, sys};
+use crate::{caps, net, reaper, registry, rootfs, seccomp, sys};
 
 pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -145,8 +145,8 @@ struct Prepared {
 enum ExecTarget {
     /// A program of the vserver (argv[0]), found in its root after the pivot.
     Program,
-    /// No exec: the child itself becomes the reaper and runs the start command.
-    Reaper { start: Vec<CString>, stop: Option<Vec<CString>>, exit_with_start: bool },
+    /// `vserver-init` from its sealed memfd ([`reaper`]): it runs the start command.
+    Init(RawFd),
 }
 
 /// Builds the context the plan describes.
@@ -432,7 +432,10 @@ fn prepare(plan: &LaunchPlan) -> Result<Prepared, SetupError> {
                 _ => None,
             };
             let start = cstrings(start, "the start command")?;
-            (ExecTarget::Reaper { start: start.clone(), stop, exit_with_start: *exit_with_start }, start)
+            if envp.len() > reaper::MAX_WORDS {
+                return Err(SetupError::detail(Step::Validate, None, format!("more than {} environment variables", reaper::MAX_WORDS)));
+            }
+            (ExecTarget::Init(reaper::binary()?), reaper::argv(&start, stop.as_deref(), *exit_with_start)?)
         }
     };
     Ok(Prepared { exec, argv, envp, filter, trace: std::env::var_os("VSERVER_TRACE_STEPS").is_some() })
@@ -510,19 +513,8 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
         let _ = send(sock, &msg, MsgFlags::empty());
     }
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
-    if let ExecTarget::Reaper { start, stop, exit_with_start } = &prep.exec {
-        // Sync point 4 without an exec: closing everything from 3 up closes the socket too.
-        if let Err(e) = sys::close_from(3) {
-            return SetupError::new(Step::CloseFds, Some("3..".into()), e);
-        }
-        // No exec lowers our permitted and effective sets to the bounding set: do it here, or
-        // pid 1 would keep every capability of its builder (root inside holds SYS_PTRACE and
-        // could borrow them through it).
-        if let Err(e) = caps::limit_process(plan.caps) {
-            return SetupError::new(Step::Capabilities, Some("permitted set".into()), e);
-        }
-        let code = crate::reaper::run(start, stop.as_deref(), *exit_with_start, &prep.envp);
-        unsafe { libc::_exit(code) };
+    if let ExecTarget::Init(fd) = prep.exec {
+        return reaper::exec(fd, &prep.argv, &prep.envp);
     }
     exec(prep)
 }

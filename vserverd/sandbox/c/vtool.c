@@ -4,100 +4,16 @@
  * (`reboot`, `halt` or `status`, from the name we are called by), one answer line, printed;
  * exit 0 when it starts with "ok".
  *
- * Static and free-standing (no libc, no loader): the vserver may have neither. Built by
- * vserverd's build script and embedded in the daemon, which places it read-only in each
+ * Static and free-standing (no libc, no loader): the vserver may have neither. Built by the
+ * engine's build script and embedded in the daemon, which places it read-only in each
  * vserver.
  */
 
 #define SOCKET_PATH "/run/vserver/control"
 
-#if defined(__x86_64__)
-#define NR_read 0
-#define NR_write 1
-#define NR_close 3
-#define NR_socket 41
-#define NR_connect 42
-#define NR_exit 60
-static long sys3(long n, long a, long b, long c)
-{
-	long r;
-	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-	return r;
-}
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	xor %rbp, %rbp\n"
-	"	mov %rsp, %rdi\n"
-	"	and $-16, %rsp\n"
-	"	call vtool_main\n"
-	"	hlt\n");
-#elif defined(__aarch64__)
-#define NR_read 63
-#define NR_write 64
-#define NR_close 57
-#define NR_socket 198
-#define NR_connect 203
-#define NR_exit 93
-static long sys3(long n, long a, long b, long c)
-{
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-	return x0;
-}
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	mov x0, sp\n"
-	"	bl vtool_main\n");
-#else
-#error "vtool: add the system call numbers of this architecture"
-#endif
+#include "freestanding.h"
 
-/* The compiler may call these for structure copies and initialisation. */
-void *memset(void *d, int c, unsigned long n)
-{
-	volatile unsigned char *p = d;
-	while (n--)
-		*p++ = (unsigned char)c;
-	return d;
-}
-
-void *memcpy(void *d, const void *s, unsigned long n)
-{
-	volatile unsigned char *p = d;
-	const unsigned char *q = s;
-	while (n--)
-		*p++ = *q++;
-	return d;
-}
-
-static unsigned long len(const char *s)
-{
-	unsigned long n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
-static int eq(const char *a, const char *b)
-{
-	while (*a && *a == *b)
-		a++, b++;
-	return *a == *b;
-}
-
-static void out(int fd, const char *s)
-{
-	sys3(NR_write, fd, (long)s, (long)len(s));
-}
-
-static void __attribute__((noreturn)) leave(int code)
-{
-	for (;;)
-		sys3(NR_exit, code, 0, 0);
-}
+FREESTANDING_ENTRY(vtool_main);
 
 struct sockaddr_un_ {
 	unsigned short family;
