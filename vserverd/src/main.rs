@@ -45,6 +45,14 @@ fn main() -> anyhow::Result<()> {
         let name = argv.get(2).cloned().unwrap_or_default();
         vserverd::enter::helper_main(&name);
     }
+    daemon()
+}
+
+/// The daemon (and `--check-config`). A function of its own, not inlined: its frame is large
+/// (the runtime, the argument parser), and a monitor, which lives as long as its vserver, would
+/// otherwise carry those stack pages for nothing.
+#[inline(never)]
+fn daemon() -> anyhow::Result<()> {
     let args = Args::parse();
     vserverd::cgroup::set_parent(&args.cgroup_parent);
     // Monitors and hooks run in "/": relative directories are resolved here, once.

@@ -83,6 +83,9 @@ pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
+/// Where the daemon tells a monitor its shared `vserver-init` is (see `pool`).
+pub const SHARED_INIT_ENV: &str = "VSERVER_SHARED_INIT";
+
 /// `vserverd monitor NAME`: never returns.
 pub fn main(name: &str) -> ! {
     // Our own session: the daemon's terminal or process group signals never reach us.
@@ -90,6 +93,28 @@ pub fn main(name: &str) -> ! {
     // What does not depend on the request is made while we wait for it (a ready monitor waits
     // for the next start): the console pty, and a network namespace with `lo` up.
     let ahead = Ahead { console: open_console().ok(), netns: vserver_sandbox::net::ns::made_ahead().ok() };
+    if let Some(path) = std::env::var_os(SHARED_INIT_ENV) {
+        // Otherwise the engine makes a copy of its own.
+        vserver_sandbox::reaper::share(Path::new(&path));
+    }
+    let req = read_request(name);
+    // The report channel is stdout now; pid 1 gets the console pty as 0, 1 and 2.
+    let report = unsafe { OwnedFd::from_raw_fd(libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3)) };
+    let mut report = File::from(report);
+    match run(req, ahead, &mut report) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            let line = serde_json::to_string(&MonitorReport::Failed(e)).expect("report serializes");
+            let _ = writeln!(report, "{line}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The request on stdin (end-of-file without one: the daemon has gone). Not inlined: the
+/// parser's frames stay below the monitor's, and the serve loop gives them back.
+#[inline(never)]
+fn read_request(name: &str) -> MonitorRequest {
     let mut input = String::new();
     // Straight from fd 0: `std::io::stdin()` would keep an 8 kB buffer for the monitor's life.
     let mut stdin = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
@@ -100,22 +125,11 @@ pub fn main(name: &str) -> ! {
         // A monitor started ahead of time that no start needed: the daemon has gone.
         std::process::exit(0);
     }
-    let req: MonitorRequest = match serde_json::from_str(&input) {
+    match serde_json::from_str(&input) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("vserverd monitor{}{name}: bad request: {e}", if name.is_empty() { "" } else { " " });
             std::process::exit(2);
-        }
-    };
-    // The report channel is stdout now; pid 1 gets the console pty as 0, 1 and 2.
-    let report = unsafe { OwnedFd::from_raw_fd(libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3)) };
-    let mut report = File::from(report);
-    match run(req, ahead, &mut report) {
-        Ok(()) => std::process::exit(0),
-        Err(e) => {
-            let line = serde_json::to_string(&MonitorReport::Failed(e)).expect("report serializes");
-            let _ = writeln!(report, "{line}");
-            std::process::exit(1);
         }
     }
 }
@@ -141,7 +155,45 @@ struct Ahead {
     netns: Option<OwnedFd>,
 }
 
+/// A vserver whose pid 1 runs, as its monitor serves it.
+struct Running {
+    ctx: vserver_sandbox::Context,
+    state: RunState,
+    run_dir: PathBuf,
+    master: OwnedFd,
+    sfd: SignalFd,
+    cg: crate::cgroup::CgroupPlan,
+    log: ConsoleLog,
+    viewers: crate::console::Viewers,
+}
+
 fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), SetupError> {
+    let Running { ctx, mut state, run_dir, master, sfd, cg, mut log, mut viewers } = start(req, ahead, report)?;
+    // The setup's heap (the request, the plan, the engine's buffers) and stack go back to the
+    // kernel: a monitor lives as long as its vserver, and one per vserver runs.
+    unsafe { libc::malloc_trim(0) };
+    release_stack_below_here();
+    let exit = serve(ctx.pid, master.as_fd(), &sfd, &mut log, &mut viewers);
+    // The viewers see the console close; the socket goes.
+    drop(viewers);
+    // Processes that entered later are in the cgroup too: none survives its vserver.
+    if let Err(e) = crate::cgroup::kill_all(&cg, std::time::Duration::from_secs(10)) {
+        log.write(format!("vserver-monitor: {e}\n").as_bytes());
+    }
+    crate::cgroup::remove(&cg);
+    // The links go before the number is released: a restart reuses the host ends' names.
+    ctx.cleanup_network();
+    vserver_sandbox::registry::release(&run_dir, ctx.context);
+    state.exit = Some(exit);
+    state.ended_at = Some(now_us());
+    let _ = write_state(&run_dir, &state);
+    Ok(())
+}
+
+/// Builds the context and reports it. Not inlined: its frames (the engine's among them) lie
+/// below the serve loop's, whose stack stays small once they are given back.
+#[inline(never)]
+fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running, SetupError> {
     let mut plan = req.plan;
     let run_dir = plan.run_dir.clone();
     let (master, slave, slave_fd) = match ahead.console {
@@ -180,7 +232,7 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
         }
     };
     let (monitor_pid, monitor_start_time) = vserver_sandbox::registry::me();
-    let mut state = RunState {
+    let state = RunState {
         name: plan.name.clone(),
         context: ctx.context,
         pid: ctx.pid,
@@ -209,37 +261,19 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
     }
     let _ = report;
 
-    let mut log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
-    let mut viewers = crate::console::Viewers::open(&crate::console::socket_path(&run_dir, &plan.name));
-    // The setup's heap (the request, the plan, the engine's buffers) and stack go back to the
-    // kernel: a monitor lives as long as its vserver, and one per vserver runs.
-    drop(plan);
-    unsafe { libc::malloc_trim(0) };
-    release_stack_below_here();
-    let exit = serve(ctx.pid, master.as_fd(), &sfd, &mut log, &mut viewers);
-    // The viewers see the console close; the socket goes.
-    drop(viewers);
-    // Processes that entered later are in the cgroup too: none survives its vserver.
-    if let Err(e) = crate::cgroup::kill_all(&cg, std::time::Duration::from_secs(10)) {
-        log.write(format!("vserver-monitor: {e}\n").as_bytes());
-    }
-    crate::cgroup::remove(&cg);
-    // The links go before the number is released: a restart reuses the host ends' names.
-    ctx.cleanup_network();
-    vserver_sandbox::registry::release(&run_dir, ctx.context);
-    state.exit = Some(exit);
-    state.ended_at = Some(now_us());
-    let _ = write_state(&run_dir, &state);
-    Ok(())
+    let log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
+    let viewers = crate::console::Viewers::open(&crate::console::socket_path(&run_dir, &plan.name));
+    Ok(Running { ctx, state, run_dir, master, sfd, cg, log, viewers })
 }
 
 /// Gives back the stack pages below the caller's frame, which the setup (the request's parsing,
 /// the engine) touched and the serve loop will not need: the kernel zero-fills any page it
-/// touches again. A margin below the frame stays, so the loop's own frames fault nothing in.
+/// touches again (the loop's own frames fault in the few they use).
 #[inline(never)]
 fn release_stack_below_here() {
-    const MARGIN: usize = 24 * 1024;
-    let here = std::hint::black_box(&0u8) as *const u8 as usize;
+    const MARGIN: usize = 4096;
+    let marker = 0u8; // on this frame's stack (a `&0u8` would point at a constant)
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
     let Ok(maps) = fs::read_to_string("/proc/self/maps") else { return };
     let Some(bottom) = maps
         .lines()
@@ -265,8 +299,10 @@ fn cgroup_error(e: crate::cgroup::CgroupError) -> SetupError {
 
 /// Copies the console to the log and to its viewers (and what they type to it) until pid 1
 /// ends; returns how it ended.
+#[inline(never)]
 fn serve(pid: i32, master: std::os::fd::BorrowedFd<'_>, sfd: &SignalFd, log: &mut ConsoleLog, viewers: &mut crate::console::Viewers) -> Exit {
-    let mut buf = [0u8; 8192];
+    // One page: the loop's whole stack stays within a few pages for the vserver's life.
+    let mut buf = [0u8; 4096];
     let mut console_open = true;
     // Never block on the console: a pid 1 that does not read its input loses what viewers type.
     let _ = nix::fcntl::fcntl(master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
@@ -339,7 +375,7 @@ fn serve(pid: i32, master: std::os::fd::BorrowedFd<'_>, sfd: &SignalFd, log: &mu
 }
 
 fn drain(master: RawFd, log: &mut ConsoleLog) {
-    let mut buf = [0u8; 8192];
+    let mut buf = [0u8; 4096];
     let _ = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
     while let Ok(n) = nix::unistd::read(master, &mut buf) {
         if n == 0 {

@@ -7,7 +7,7 @@
 
 use std::os::fd::OwnedFd;
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::process::{Child, Command};
 
@@ -23,11 +23,20 @@ pub struct Monitor {
 
 static READY: Mutex<Option<Monitor>> = Mutex::new(None);
 
+/// The daemon's sealed copy of `vserver-init` (pid 1 of rc-style vservers), as a path each
+/// monitor opens: all the vservers share its pages instead of one copy each.
+fn shared_init() -> Option<&'static str> {
+    static PATH: OnceLock<Option<String>> = OnceLock::new();
+    PATH.get_or_init(|| vserver_sandbox::reaper::binary().ok().map(|fd| format!("/proc/{}/fd/{fd}", std::process::id()))).as_deref()
+}
+
 fn spawn() -> std::io::Result<Monitor> {
-    let child = Command::new("/proc/self/exe")
-        .arg0("vserver-monitor")
-        .arg("monitor")
-        .env_clear()
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0("vserver-monitor").arg("monitor").env_clear();
+    if let Some(path) = shared_init() {
+        cmd.env(crate::monitor::SHARED_INIT_ENV, path);
+    }
+    let child = cmd
         .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

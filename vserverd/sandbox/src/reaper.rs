@@ -24,16 +24,33 @@ pub const NAME: &str = "vserver-init";
 /// The most words of a stop command, and of entries in the environment, `vserver-init` takes.
 pub const MAX_WORDS: usize = 1024;
 
-/// The sealed memfd holding `vserver-init`, made once per process (a monitor builds one
-/// context; `chcontext` one).
+static BINARY: OnceLock<OwnedFd> = OnceLock::new();
+
+/// The sealed memfd holding `vserver-init`, made once per process, unless [`share`] gave one.
 pub fn binary() -> Result<RawFd, SetupError> {
-    static FD: OnceLock<OwnedFd> = OnceLock::new();
-    if let Some(fd) = FD.get() {
+    if let Some(fd) = BINARY.get() {
         return Ok(fd.as_raw_fd());
     }
     let fd = crate::sealed::memfd(c"vserver-init", &mut &crate::freestanding::INIT[..])
         .map_err(|e| SetupError::new(Step::SealedExe, Some(NAME.into()), e))?;
-    Ok(FD.get_or_init(|| fd).as_raw_fd())
+    Ok(BINARY.get_or_init(|| fd).as_raw_fd())
+}
+
+/// Takes the `vserver-init` memfd another process made (`path`: its `/proc/PID/fd/N`), so that
+/// the contexts of many builders (the daemon's monitors) share its pages. It is used only if it
+/// is a memfd sealed for good and holds this very program; otherwise [`binary`] makes one.
+pub fn share(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals < 0 || seals & crate::sealed::SEALS != crate::sealed::SEALS {
+        return false;
+    }
+    let mut bytes = Vec::with_capacity(crate::freestanding::INIT.len() + 1);
+    if f.read_to_end(&mut bytes).is_err() || bytes != crate::freestanding::INIT {
+        return false;
+    }
+    BINARY.set(OwnedFd::from(f)).is_ok()
 }
 
 /// `vserver-init`'s argv: `vserver-init rc|chcontext NSTART START... [STOP...]`.
@@ -83,5 +100,11 @@ mod tests {
         let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
         assert!(seals & libc::F_SEAL_WRITE != 0 && seals & libc::F_SEAL_SEAL != 0, "seals {seals:#x}");
         assert_eq!(binary().unwrap(), fd, "made once");
+        // Another process's copy is taken only when sealed and the same program.
+        let plain = std::env::temp_dir().join(format!("vserver-init-test-{}", std::process::id()));
+        std::fs::write(&plain, crate::freestanding::INIT).unwrap();
+        assert!(!share(&plain), "an unsealed file is refused");
+        let _ = std::fs::remove_file(&plain);
+        assert!(!share(std::path::Path::new(&format!("/proc/self/fd/{fd}"))), "already set in this process");
     }
 }

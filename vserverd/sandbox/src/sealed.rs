@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use crate::error::{SetupError, Step};
 use crate::sys;
 
-const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+pub(crate) const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 /// True when this process runs from a memfd carrying all the seals.
 pub fn is_sealed() -> bool {
