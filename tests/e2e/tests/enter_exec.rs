@@ -213,11 +213,23 @@ fn exec_into_an_rc_style_vserver() {
         let st = d.state("rc1").unwrap();
         let o = run(vserverctl(&d.address, &["exec", "rc1", "--", "cat", "/proc/1/comm"]), T);
         assert_eq!((o.code, o.stdout.as_str()), (Some(0), "vserver-init\n"), "{o:?}");
-        // The reaper is not exec'd: it must still hold no more than the vserver's set, or root
-        // inside (SYS_PTRACE) could borrow its capabilities by tracing it.
+        // pid 1 holds no more than the vserver's set, or root inside (SYS_PTRACE) could borrow
+        // its capabilities by tracing it.
         let status = fs::read_to_string(format!("/proc/{}/status", st.pid)).unwrap();
         let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
         assert_eq!(field("CapPrm:"), field("CapBnd:"));
         assert_eq!(field("CapEff:"), field("CapBnd:"));
+        // It runs from the sealed memfd, with nothing but the console open.
+        let exe = fs::read_link(format!("/proc/{}/exe", st.pid)).unwrap();
+        assert!(exe.display().to_string().contains("memfd:vserver-init"), "{exe:?}");
+        let fds: Vec<String> = fs::read_dir(format!("/proc/{}/fd", st.pid)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut fds = fds;
+        fds.sort();
+        assert_eq!(fds, ["0", "1", "2"]);
+        // Root inside cannot write through /proc/1/exe; the same write to a file of its own works.
+        let o = run(vserverctl(&d.address, &["exec", "rc1", "--", "sh", "-c", "echo x >> /proc/1/exe"]), T);
+        assert_ne!(o.code, Some(0), "{o:?}");
+        let o = run(vserverctl(&d.address, &["exec", "rc1", "--", "sh", "-c", "echo x >> /tmp/exe-control"]), T);
+        assert_eq!(o.code, Some(0), "the control write: {o:?}");
     });
 }

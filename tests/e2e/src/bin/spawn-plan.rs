@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 fn main() {
-    // The reaper (rc mode) re-execs this binary as `vserver-init`.
+    // pid 1 shows this binary as /proc/PID/exe until its exec: from a sealed copy.
     if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
         eprintln!("{e}");
         std::process::exit(1);
