@@ -1,6 +1,7 @@
 //! Building a context: the parent prepares everything that can be prepared outside (argv,
-//! environment, the compiled seccomp filter, the sealed `vserver-init` binary), clones a child into new
-//! namespaces, runs its host-side steps, then lets the child run its checklist and exec pid 1.
+//! environment, the compiled seccomp filter, the sealed `vserver-init` binary), clones a child
+//! into new namespaces, runs its host-side steps, then lets the child run its checklist and exec
+//! pid 1.
 //!
 //! Sync points (parent ↔ child, over a close-on-exec SOCK_SEQPACKET pair):
 //! 1. child cloned, waits;
