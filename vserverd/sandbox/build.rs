@@ -105,7 +105,6 @@ fn freestanding(name: &str) {
             "-no-pie",
             "-fno-builtin",
             "-Wall",
-            "-Werror",
             "-Ic",
             "-Wl,--build-id=none",
             "-Wl,-z,noexecstack",

@@ -180,7 +180,6 @@ static void exec_program(char **argv, char **envp)
 	unsigned long plen = len(prog);
 	const char *dir = DEFAULT_PATH;
 	long last = -ENOENT;
-	const char *tried = prog;
 	while (*dir) {
 		unsigned long n = 0;
 		while (dir[n] && dir[n] != ':')
@@ -200,7 +199,7 @@ static void exec_program(char **argv, char **envp)
 		if (*dir == ':')
 			dir++;
 	}
-	say_errno("cannot run ", tried, -last);
+	say_errno("cannot run ", prog, -last);
 }
 
 /* Forks and runs ARGV with ENVP in the child (signals as a fresh process has them); returns

@@ -53,11 +53,15 @@ pub fn share(path: &std::path::Path) -> bool {
     BINARY.set(OwnedFd::from(f)).is_ok()
 }
 
-/// `vserver-init`'s argv: `vserver-init rc|chcontext NSTART START... [STOP...]`.
-pub fn argv(start: &[CString], stop: Option<&[CString]>, exit_with_start: bool) -> Result<Vec<CString>, SetupError> {
+/// `vserver-init`'s argv: `vserver-init rc|chcontext NSTART START... [STOP...]`; refused when
+/// the stop command or the environment (`env_len` entries) is longer than it takes.
+pub fn argv(start: &[CString], stop: Option<&[CString]>, exit_with_start: bool, env_len: usize) -> Result<Vec<CString>, SetupError> {
     let stop = stop.unwrap_or_default();
     if stop.len() > MAX_WORDS {
         return Err(SetupError::detail(Step::Validate, None, format!("the stop command has more than {MAX_WORDS} words")));
+    }
+    if env_len > MAX_WORDS {
+        return Err(SetupError::detail(Step::Validate, None, format!("more than {MAX_WORDS} environment variables")));
     }
     let mode = if exit_with_start { "chcontext" } else { "rc" };
     let mut argv = vec![CString::new(NAME).expect("no NUL"), CString::new(mode).expect("no NUL")];
@@ -83,12 +87,13 @@ mod tests {
 
     #[test]
     fn argv_counts_the_start_command_and_appends_the_stop_command() {
-        let a = argv(&c(&["/etc/init.d/rc", "3"]), Some(&c(&["/etc/init.d/rc", "0"])), false).unwrap();
+        let a = argv(&c(&["/etc/init.d/rc", "3"]), Some(&c(&["/etc/init.d/rc", "0"])), false, 3).unwrap();
         assert_eq!(a, c(&["vserver-init", "rc", "2", "/etc/init.d/rc", "3", "/etc/init.d/rc", "0"]));
-        let a = argv(&c(&["/bin/sh"]), None, true).unwrap();
+        let a = argv(&c(&["/bin/sh"]), None, true, 3).unwrap();
         assert_eq!(a, c(&["vserver-init", "chcontext", "1", "/bin/sh"]));
         let long = vec![CString::new("x").unwrap(); MAX_WORDS + 1];
-        assert!(argv(&c(&["/bin/sh"]), Some(&long), false).is_err());
+        assert!(argv(&c(&["/bin/sh"]), Some(&long), false, 3).is_err());
+        assert!(argv(&c(&["/bin/sh"]), None, false, MAX_WORDS + 1).is_err());
     }
 
     #[test]

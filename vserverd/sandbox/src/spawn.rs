@@ -433,10 +433,7 @@ fn prepare(plan: &LaunchPlan) -> Result<Prepared, SetupError> {
                 _ => None,
             };
             let start = cstrings(start, "the start command")?;
-            if envp.len() > reaper::MAX_WORDS {
-                return Err(SetupError::detail(Step::Validate, None, format!("more than {} environment variables", reaper::MAX_WORDS)));
-            }
-            (ExecTarget::Init(reaper::binary()?), reaper::argv(&start, stop.as_deref(), *exit_with_start)?)
+            (ExecTarget::Init(reaper::binary()?), reaper::argv(&start, stop.as_deref(), *exit_with_start, envp.len())?)
         }
     };
     Ok(Prepared { exec, argv, envp, filter, trace: std::env::var_os("VSERVER_TRACE_STEPS").is_some() })
