@@ -162,7 +162,8 @@ fn vserver_object_methods_properties_and_signals() {
         assert_eq!(outcome(&v.stop().await), NOT_RUNNING);
         assert_eq!(outcome(&v.kill("leader", 1).await), NOT_RUNNING);
 
-        // PropertiesChanged follows the state.
+        // PropertiesChanged follows the state: one signal per change, with every property that
+        // changed together (State with Leader and StartedAt), none that stayed the same.
         let props = PropertiesProxy::builder(&d.conn().await)
             .destination(BUS_NAME)
             .path(vserver_path("web-1.x"))
@@ -177,8 +178,13 @@ fn vserver_object_methods_properties_and_signals() {
         while let Some(sig) = next_within(&mut changes, T).await {
             let args = sig.args().unwrap();
             assert_eq!(args.interface_name.as_str(), "org.vserverd.VServer1.VServer");
-            if let Some(s) = args.changed_properties.get("State") {
+            let changed = &args.changed_properties;
+            assert!(!changed.contains_key("RootDirectory") && !changed.contains_key("Flags"), "unchanged properties sent: {changed:?}");
+            if let Some(s) = changed.get("State") {
                 if String::try_from(s.try_clone().unwrap()).unwrap() == "running" {
+                    let leader = changed.get("Leader").map(|l| u32::try_from(l.try_clone().unwrap()).unwrap());
+                    assert_eq!(leader, Some(st.pid as u32), "Leader in the same signal as State = running: {changed:?}");
+                    assert!(changed.contains_key("StartedAt"), "StartedAt in the same signal as State = running: {changed:?}");
                     seen_running = true;
                     break;
                 }

@@ -4,6 +4,7 @@
 pub mod manager;
 pub mod vserver;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tracing::warn;
@@ -25,28 +26,21 @@ pub async fn publish(conn: &Connection, sup: Arc<Supervisor>) -> zbus::Result<()
     let iface = conn.object_server().interface::<_, vserver::VServerIface>(path.as_str()).await?;
     let mut rx = sup.changed.subscribe();
     tokio::spawn(async move {
+        let name = <vserver::VServerIface as zbus::object_server::Interface>::name();
+        let mut sent = iface.get().await.snapshot();
         while rx.changed().await.is_ok() {
-            let emitter = iface.signal_emitter();
-            let obj = iface.get().await;
-            let r = async {
-                obj.state_changed(emitter).await?;
-                obj.leader_changed(emitter).await?;
-                obj.context_changed(emitter).await?;
-                obj.started_at_changed(emitter).await?;
-                obj.restarts_changed(emitter).await?;
-                obj.last_exit_changed(emitter).await?;
-                obj.addresses_changed(emitter).await?;
-                obj.onboot_changed(emitter).await?;
-                obj.root_directory_changed(emitter).await?;
-                obj.config_file_changed(emitter).await?;
-                obj.flags_changed(emitter).await
+            let now = iface.get().await.snapshot();
+            let changed = now.changed_since(&sent);
+            if changed.is_empty() {
+                continue;
             }
-            .await;
+            let r = zbus::fdo::Properties::properties_changed(iface.signal_emitter(), name.clone(), changed, Cow::Borrowed(&[])).await;
             if let Err(e) = r {
                 // The object was removed: stop relaying.
                 warn!(error = %e, "PropertiesChanged not sent");
                 break;
             }
+            sent = now;
         }
     });
     let emitter = SignalEmitter::new(conn, MANAGER_PATH)?;

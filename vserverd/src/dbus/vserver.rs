@@ -1,10 +1,11 @@
 //! `org.vserverd.VServer1.VServer`: one object per vserver.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use vserver_api::VServerError;
 use zbus::message::Header;
-use zbus::{interface, Connection};
+use zbus::{interface, Connection, Variant};
 
 use crate::auth::require_host_root;
 use crate::supervisor::Supervisor;
@@ -16,6 +17,61 @@ pub struct VServerIface {
 impl VServerIface {
     pub fn new(sup: Arc<Supervisor>) -> VServerIface {
         VServerIface { sup }
+    }
+
+    /// The values of the properties that can change (`Name` and `LogFile` cannot), read at once.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            state: self.state(),
+            leader: self.leader(),
+            context: self.context(),
+            started_at: self.started_at(),
+            restarts: self.restarts(),
+            last_exit: self.last_exit(),
+            addresses: self.addresses(),
+            onboot: self.onboot(),
+            root_directory: self.root_directory(),
+            config_file: self.config_file(),
+            flags: self.flags(),
+        }
+    }
+}
+
+/// What PropertiesChanged reports: one signal per change of status, carrying every property
+/// whose value differs from the last one sent (a consistent set, and no signal for a value
+/// that stayed the same).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    state: String,
+    leader: u32,
+    context: u32,
+    started_at: u64,
+    restarts: u32,
+    last_exit: String,
+    addresses: Vec<String>,
+    onboot: bool,
+    root_directory: String,
+    config_file: String,
+    flags: Vec<String>,
+}
+
+impl Snapshot {
+    /// The properties of `self` that differ from `before`, by their D-Bus names.
+    pub fn changed_since(&self, before: &Snapshot) -> HashMap<&'static str, Variant<'_>> {
+        let mut out = HashMap::new();
+        macro_rules! diff {
+            ($($field:ident => $name:literal),* $(,)?) => {
+                $(if self.$field != before.$field {
+                    out.insert($name, Variant::from(&self.$field));
+                })*
+            };
+        }
+        diff!(
+            state => "State", leader => "Leader", context => "Context", started_at => "StartedAt",
+            restarts => "Restarts", last_exit => "LastExit", addresses => "Addresses", onboot => "Onboot",
+            root_directory => "RootDirectory", config_file => "ConfigFile", flags => "Flags",
+        );
+        out
     }
 }
 
