@@ -97,6 +97,7 @@ pub fn main(name: &str) -> ! {
         // Otherwise the engine makes a copy of its own.
         vserver_sandbox::reaper::share(Path::new(&path));
     }
+    vserver_sandbox::caps::last_cap(); // read once now, not during the start
     let req = read_request(name);
     // The report channel is stdout now; pid 1 gets the console pty as 0, 1 and 2.
     let report = unsafe { OwnedFd::from_raw_fd(libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3)) };
@@ -115,7 +116,8 @@ pub fn main(name: &str) -> ! {
 /// parser's frames stay below the monitor's, and the serve loop gives them back.
 #[inline(never)]
 fn read_request(name: &str) -> MonitorRequest {
-    let mut input = String::new();
+    // Room for a usual request (under 1 kB), so that it comes in one read.
+    let mut input = String::with_capacity(4096);
     // Straight from fd 0: `std::io::stdin()` would keep an 8 kB buffer for the monitor's life.
     let mut stdin = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
     if stdin.read_to_string(&mut input).is_err() {

@@ -1,12 +1,14 @@
 //! Daemon benchmark: `vserverctl start` until the vserver runs and `vserverctl stop`, on a busybox
 //! vserver, against `crun run` of the same root in the same run; the daemon's RSS idle and with
-//! 100 vservers running; host memory per running vserver (monitor included).
+//! 100 vservers running; host memory per running vserver (monitor included), and per `crun run
+//! -d` container by the same measure.
 //!
 //! ```text
-//! cargo build --release --workspace --bins && cargo run --release -p vserver-bench --bin vserver-bench-daemon -- [RUNS]
+//! cargo build --release --workspace --bins && cargo run --release -p vserver-bench --bin vserver-bench-daemon -- [RUNS] [VSERVERS]
 //! ```
 //! Needs root, busybox-static, dbus and crun (`apt-get install crun`). Starts its own private
-//! bus and daemon on scratch directories; touches nothing of the host's.
+//! bus and daemon on scratch directories; touches nothing of the host's but its caches (unused
+//! dentries and inodes are dropped before each memory measure).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -79,23 +81,109 @@ fn rss_kb(pid: u32) -> u64 {
     s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
 }
 
+/// Two batches of `n` containers running `sleep` (`crun run -d`), measured as the vservers'
+/// batches are, then deleted.
+fn crun_memory(bundle: &Path, n: u32) -> [PerUnit; 2] {
+    let mut names = Vec::new();
+    let mut rows = Vec::new();
+    for batch in 0..2 {
+        let before = settled_meminfo();
+        let batch_names: Vec<String> = (batch * n..(batch + 1) * n).map(|i| format!("benchmem{i}")).collect();
+        for name in &batch_names {
+            let st = Command::new("crun").args(["run", "-d", "--bundle"]).arg(bundle).arg(name).stdin(Stdio::null()).stdout(Stdio::null()).status();
+            names.push(name.clone());
+            assert!(st.map(|s| s.success()).unwrap_or(false), "crun run -d {name} failed");
+        }
+        let after = settled_meminfo();
+        let mut pss = 0;
+        for name in &batch_names {
+            let out = Command::new("crun").args(["state", name]).output().map(|o| o.stdout).unwrap_or_default();
+            let pid = serde_json::from_slice::<serde_json::Value>(&out).ok().and_then(|v| v["pid"].as_i64()).unwrap_or(0);
+            pss += pss_kb(pid as i32);
+        }
+        rows.push(PerUnit::of(&before, &after, pss, n));
+    }
+    for name in &names {
+        let _ = Command::new("crun").args(["delete", "-f", name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+    [rows[0], rows[1]]
+}
+
+/// The host's memory counters (kB) that running vservers or containers move.
+#[derive(Debug, Clone, Copy, Default)]
+struct Meminfo {
+    available: u64,
+    slab: u64,
+    page_tables: u64,
+    kernel_stack: u64,
+    percpu: u64,
+    vmalloc: u64,
+    shmem: u64,
+}
+
+fn meminfo() -> Meminfo {
+    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let get = |k: &str| -> u64 {
+        s.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+    };
+    Meminfo {
+        available: get("MemAvailable:"),
+        slab: get("Slab:"),
+        page_tables: get("PageTables:"),
+        kernel_stack: get("KernelStack:"),
+        percpu: get("Percpu:"),
+        vmalloc: get("VmallocUsed:"),
+        shmem: get("Shmem:"),
+    }
+}
+
+/// The counters once the machine has settled, after the kernel has dropped the dentries and
+/// inodes nothing uses (`drop_caches` = 2: what the rest of the machine's work left in the slab,
+/// which would otherwise come and go during the measure; page cache and pinned objects stay).
+/// The kernel frees what stopped vservers and containers held (their network namespaces above
+/// all) in the background, for seconds: wait until the counters stay still.
+fn settled_meminfo() -> Meminfo {
+    let moved = |a: &Meminfo, b: &Meminfo| a.slab.abs_diff(b.slab) + a.available.abs_diff(b.available) + a.vmalloc.abs_diff(b.vmalloc);
+    let mut last = meminfo();
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
+        let now = meminfo();
+        if moved(&last, &now) < 512 {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+/// Memory per running vserver (or container), kB.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct PerUnit {
+    /// PSS of its processes.
+    pss: u64,
+    /// Slab, page tables, kernel stacks, per-cpu data.
+    kernel: u64,
+    /// Everything it holds: PSS, slab, page tables, per-cpu, shared memory (tmpfs), and vmalloc
+    /// (which holds the kernel stacks where they are virtually mapped, as here).
+    whole: u64,
+    /// The drop of the host's MemAvailable.
+    available: u64,
+}
+
+impl PerUnit {
+    fn of(before: &Meminfo, after: &Meminfo, pss_total: u64, n: u32) -> PerUnit {
+        let d = |f: fn(&Meminfo) -> u64| f(after).saturating_sub(f(before));
+        let kernel = d(|m| m.slab) + d(|m| m.page_tables) + d(|m| m.kernel_stack) + d(|m| m.percpu);
+        let whole = pss_total + d(|m| m.slab) + d(|m| m.page_tables) + d(|m| m.percpu) + d(|m| m.shmem) + d(|m| m.vmalloc).max(d(|m| m.kernel_stack));
+        let n = n as u64;
+        PerUnit { pss: pss_total / n, kernel: kernel / n, whole: whole / n, available: before.available.saturating_sub(after.available) / n }
+    }
+}
+
 fn pss_kb(pid: i32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
     s.lines().find_map(|l| l.strip_prefix("Pss:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
-}
-
-/// Kernel memory that running vservers cost (slab, page tables, kernel stacks, per-cpu data).
-fn kernel_kb() -> u64 {
-    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    ["Slab:", "PageTables:", "KernelStack:", "Percpu:"]
-        .iter()
-        .filter_map(|k| s.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()))
-        .sum()
-}
-
-fn mem_available_kb() -> u64 {
-    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    s.lines().find_map(|l| l.strip_prefix("MemAvailable:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
 }
 
 fn median(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
@@ -144,6 +232,18 @@ impl Crun {
     }
 }
 
+impl Crun {
+    /// Two batches of `n` containers running `sleep`, measured as the vservers are (see
+    /// `crun_memory`).
+    fn memory(&mut self, n: u32) -> Option<[PerUnit; 2]> {
+        use std::io::{BufRead, Write};
+        writeln!(self.child.stdin.as_mut()?, "mem {n}").ok()?;
+        let mut line = String::new();
+        self.out.read_line(&mut line).ok()?;
+        serde_json::from_str(line.trim()).ok()
+    }
+}
+
 impl Drop for Crun {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
@@ -164,8 +264,16 @@ fn crun_inner(root: &str) {
         .replace("\"path\": \"rootfs\"", &format!("\"path\": {root:?}"))
         .replace("\"readonly\": true", "\"readonly\": false")
         .replace("\"sh\"", "\"/bin/true\"");
-    std::fs::write(bundle.join("config.json"), spec).unwrap();
-    for (i, _) in std::io::stdin().lock().lines().map_while(Result::ok).enumerate() {
+    std::fs::write(bundle.join("config.json"), &spec).unwrap();
+    // The same container running `sleep`, for the memory measure.
+    let sleeper = bundle.join("sleep");
+    std::fs::create_dir_all(&sleeper).unwrap();
+    std::fs::write(sleeper.join("config.json"), spec.replace("\"/bin/true\"", "\"/bin/sleep\", \"100000\"")).unwrap();
+    for (i, line) in std::io::stdin().lock().lines().map_while(Result::ok).enumerate() {
+        if let Some(n) = line.strip_prefix("mem ").and_then(|n| n.parse::<u32>().ok()) {
+            println!("{}", serde_json::to_string(&crun_memory(&sleeper, n)).unwrap());
+            continue;
+        }
         let t = Instant::now();
         let st = Command::new("crun").args(["run", "--bundle"]).arg(&bundle).arg(format!("bench{i}")).stdin(Stdio::null()).stdout(Stdio::null()).status().unwrap();
         let d = t.elapsed();
@@ -175,41 +283,49 @@ fn crun_inner(root: &str) {
     let _ = std::fs::remove_dir_all(&bundle);
 }
 
+/// Runs of each tool in a block, back to back; the first of a block is not timed.
+const BLOCK: usize = 10;
+
 /// `runs` timed starts and stops of the vserver `bench` and `runs` timed crun runs (after 5 of
-/// each untimed), back to back or taking turns after pauses.
+/// each untimed). Back to back: blocks of `BLOCK` runs of one tool, then of the other, in turn
+/// (each block's first run untimed), so that both see the VM at the same speed, which drifts
+/// over a minute. Apart: the tools take turns, each run after a pause.
 fn timings(dir: &Path, root: &Path, runs: usize, apart: bool) -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
     let mut crun = Crun::start(root);
-    let settle = || {
-        if apart {
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    };
     let (mut starts, mut stops, mut cruns) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..runs + 5 {
-        settle();
+    let ours = |timed: bool, starts: &mut Vec<Duration>, stops: &mut Vec<Duration>| {
         let t = Instant::now();
         vserverctl(dir, &["start", "bench"]);
         let a = t.elapsed();
         let t = Instant::now();
         vserverctl(dir, &["stop", "bench"]);
         let b = t.elapsed();
-        if i >= 5 {
+        if timed {
             starts.push(a);
             stops.push(b);
         }
-        if apart {
-            settle();
-            let c = crun.as_mut().and_then(Crun::run);
-            if i >= 5 {
-                cruns.extend(c);
-            }
-        }
+    };
+    for _ in 0..5 {
+        ours(false, &mut starts, &mut stops);
+        crun.as_mut().and_then(Crun::run);
     }
-    if !apart {
-        for i in 0..runs + 5 {
-            let c = crun.as_mut().and_then(Crun::run);
-            if i >= 5 {
-                cruns.extend(c);
+    if apart {
+        for _ in 0..runs {
+            std::thread::sleep(Duration::from_millis(30));
+            ours(true, &mut starts, &mut stops);
+            std::thread::sleep(Duration::from_millis(30));
+            cruns.extend(crun.as_mut().and_then(Crun::run));
+        }
+    } else {
+        for _ in 0..runs.div_ceil(BLOCK) {
+            for i in 0..=BLOCK {
+                ours(i > 0, &mut starts, &mut stops);
+            }
+            for i in 0..=BLOCK {
+                let c = crun.as_mut().and_then(Crun::run);
+                if i > 0 {
+                    cruns.extend(c);
+                }
             }
         }
     }
@@ -276,15 +392,15 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    // Two ways, each fair in its own sense. Back to back: each tool in a loop of its own, every
-    // run right after the previous one (what the kernel keeps warm stays warm: crun's cgroup
+    // Two ways, each fair in its own sense. Back to back: each run right after the previous one
+    // of the same tool, in blocks (what the kernel keeps warm stays warm: crun's cgroup
     // migrations find the cgroup lock in its fast mode). Apart: the tools take turns, each run
     // after a pause of 30 ms, as when a command is typed (crun's first migration after a quiet
     // spell then waits for an RCU grace period; what one tool leaves to the kernel's background
     // work does not land on the other's clock).
     for apart in [false, true] {
         let (starts, stops, cruns) = timings(&dir, &root, runs, apart);
-        let how = if apart { "taking turns, each after a 30 ms pause" } else { "back to back, each tool in a loop of its own" };
+        let how = if apart { "taking turns, each after a 30 ms pause".to_string() } else { format!("back to back, in blocks of {BLOCK} of each tool in turn") };
         println!("# vserverctl start/stop of a busybox vserver and crun run: {runs} runs {how}; milliseconds");
         println!("| what | median | p10 | p90 |");
         println!("|---|---|---|---|");
@@ -324,12 +440,14 @@ fn main() {
         }
         pss
     };
+    // crun's containers by the same measure: one process each (no monitor), in namespaces and
+    // cgroups of their own.
+    let crun_mem = Crun::start(&root).and_then(|mut c| c.memory(many));
     let mut rows = Vec::new();
     let mut elapsed = Duration::ZERO;
     let mut busy = 0;
     for batch in 0..2 {
-        let before = mem_available_kb();
-        let kernel_before = kernel_kb();
+        let before = settled_meminfo();
         let t = Instant::now();
         for i in batch * many..(batch + 1) * many {
             vserverctl(&dir, &["start", &format!("m{i}")]);
@@ -337,15 +455,13 @@ fn main() {
         if batch == 0 {
             elapsed = t.elapsed();
         }
-        std::thread::sleep(Duration::from_millis(500));
-        let after = mem_available_kb();
-        let kernel_after = kernel_kb();
+        let after = settled_meminfo();
         if batch == 0 {
             busy = rss_kb(daemon_pid);
         }
-        // The PSS of all running ones, now that the shared pages are split among them all.
-        let pss = pss_of(0..(batch + 1) * many) / ((batch + 1) * many) as u64;
-        rows.push((pss, kernel_after.saturating_sub(kernel_before) / many as u64, before.saturating_sub(after) / many as u64));
+        // The PSS of this batch, with the shared pages split among all that run.
+        let pss = pss_of(batch * many..(batch + 1) * many);
+        rows.push(PerUnit::of(&before, &after, pss, many));
     }
     println!();
     println!("# memory");
@@ -355,10 +471,15 @@ fn main() {
     println!("| vserverd RSS, {many} vservers running | {busy} kB |");
     println!("| {many} sequential `vserverctl start` | {:.0} ms |", elapsed.as_secs_f64() * 1e3);
     println!();
-    println!("| per running vserver | first {many} | the next {many} (marginal) |");
-    println!("|---|---|---|");
-    println!("| PSS of monitor + pid 1 | {} kB | {} kB |", rows[0].0, rows[1].0);
-    println!("| kernel memory (slab, page tables, stacks, per-cpu: namespaces, mounts, cgroups, pty) | {} kB | {} kB |", rows[0].1, rows[1].1);
-    println!("| host MemAvailable drop (noisy: page cache moves too) | {} kB | {} kB |", rows[0].2, rows[1].2);
+    let c = |i: usize, f: fn(&PerUnit) -> u64| crun_mem.as_ref().map(|m| format!("{} kB", f(&m[i]))).unwrap_or_else(|| "-".into());
+    println!("| per running vserver or container | vservers: first {many} | the next {many} (marginal) | `crun run -d` containers: first {many} | the next {many} |");
+    println!("|---|---|---|---|---|");
+    let row = |what: &str, f: fn(&PerUnit) -> u64| {
+        println!("| {what} | {} kB | {} kB | {} | {} |", f(&rows[0]), f(&rows[1]), c(0, f), c(1, f));
+    };
+    row("PSS of its processes (monitor + pid 1; the container's process)", |m| m.pss);
+    row("kernel memory (slab, page tables, stacks, per-cpu: namespaces, mounts, cgroups, pty)", |m| m.kernel);
+    row("**counted whole** (PSS, kernel memory, vmalloc, tmpfs)", |m| m.whole);
+    row("drop of the host's MemAvailable", |m| m.available);
     drop(s);
 }

@@ -282,13 +282,34 @@ pub fn thread_count() -> Option<u32> {
 /// the identity of a process that a recycled pid cannot fake. `None` when the process is gone
 /// or a zombie (it has ended; only its exit status is left).
 pub fn start_time(pid: libc::pid_t) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 4096]; // 52 numbers and a name of at most 64 bytes
+    let stat = read_small(&format!("/proc/{pid}/stat"), &mut buf)?;
     let after = &stat[stat.rfind(')')? + 2..];
     let mut fields = after.split_whitespace();
     if matches!(fields.next(), Some("Z") | Some("X") | Some("x")) {
         return None;
     }
     fields.nth(18)?.parse().ok()
+}
+
+/// A small procfs file read whole into `buf` (one read where `fs::read_to_string` makes six
+/// growing ones after a `statx`); None when it cannot be read, is not UTF-8 or does not fit.
+pub fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a str> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut len = 0;
+    loop {
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+        if len == buf.len() {
+            return None;
+        }
+    }
+    std::str::from_utf8(&buf[..len]).ok()
 }
 
 /// Zeroes this process's initial environment block (what `/proc/self/environ` shows), for a
@@ -334,6 +355,18 @@ pub fn execveat_fd(fd: RawFd, argv: &[CString], envp: &[CString]) -> Errno {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_small_file_is_read_whole_or_not_at_all() {
+        let mut buf = [0u8; 4096];
+        let whole = std::fs::read_to_string("/proc/self/cmdline").unwrap();
+        assert_eq!(super::read_small("/proc/self/cmdline", &mut buf), Some(whole.as_str()));
+        let mut tiny = [0u8; 4];
+        assert_eq!(super::read_small("/proc/self/cmdline", &mut tiny), None, "a file larger than the buffer");
+        assert_eq!(super::read_small("/proc/self/no-such-file", &mut buf), None);
+        let me = std::process::id() as i32;
+        assert!(super::start_time(me).is_some_and(|t| t > 0));
+    }
+
     #[test]
     fn the_initial_environment_is_scrubbed() {
         assert!(std::fs::read("/proc/self/environ").unwrap().iter().any(|b| *b != 0), "the control: it has an environment");
