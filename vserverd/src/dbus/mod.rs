@@ -19,15 +19,17 @@ use crate::supervisor::Supervisor;
 /// Serves the object of one vserver and relays its status changes as PropertiesChanged.
 pub async fn publish(conn: &Connection, sup: Arc<Supervisor>) -> zbus::Result<()> {
     let path = vserver_path(&sup.name);
+    // Subscribed, then the values, then published: a change at any point is either in what a
+    // client can first read or relayed.
+    let mut rx = sup.changed.subscribe();
+    let mut sent = vserver::VServerIface::new(sup.clone()).snapshot();
     let refused = conn.object_server().at(path.as_str(), vserver::VServerIface::new(sup.clone())).await?;
     if refused.is_some() {
         return Ok(()); // already published
     }
     let iface = conn.object_server().interface::<_, vserver::VServerIface>(path.as_str()).await?;
-    let mut rx = sup.changed.subscribe();
     tokio::spawn(async move {
         let name = <vserver::VServerIface as zbus::object_server::Interface>::name();
-        let mut sent = iface.get().await.snapshot();
         while rx.changed().await.is_ok() {
             let now = iface.get().await.snapshot();
             let changed = now.changed_since(&sent);
