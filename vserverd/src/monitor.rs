@@ -97,7 +97,9 @@ pub fn main(name: &str) -> ! {
         // Otherwise the engine makes a copy of its own.
         vserver_sandbox::reaper::share(Path::new(&path));
     }
-    vserver_sandbox::caps::last_cap(); // read once now, not during the start
+    // Read once now, not during the start.
+    vserver_sandbox::caps::last_cap();
+    vserver_sandbox::registry::me();
     let req = read_request(name);
     // The report channel is stdout now; pid 1 gets the console pty as 0, 1 and 2.
     let report = unsafe { OwnedFd::from_raw_fd(libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3)) };
