@@ -175,3 +175,38 @@ impl VServerIface {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Snapshot;
+
+    fn stopped() -> Snapshot {
+        Snapshot {
+            state: "stopped".into(),
+            leader: 0,
+            context: 405,
+            started_at: 0,
+            restarts: 0,
+            last_exit: String::new(),
+            addresses: vec!["192.0.2.10/24".into()],
+            onboot: true,
+            root_directory: "/var/lib/vservers/web1".into(),
+            config_file: "/etc/vservers/web1.toml".into(),
+            flags: vec!["lock".into()],
+        }
+    }
+
+    #[test]
+    fn only_the_properties_that_changed_are_reported_together() {
+        let before = stopped();
+        assert!(before.changed_since(&before).is_empty(), "nothing changed, nothing to send");
+        let running = Snapshot { state: "running".into(), leader: 4242, started_at: 1_700_000_000, ..stopped() };
+        let changed = running.changed_since(&before);
+        let mut names: Vec<&str> = changed.keys().copied().collect();
+        names.sort();
+        assert_eq!(names, ["Leader", "StartedAt", "State"]);
+        assert_eq!(u32::try_from(changed["Leader"].try_clone().unwrap()).unwrap(), 4242);
+        let renamed = Snapshot { flags: vec![], ..stopped() };
+        assert_eq!(renamed.changed_since(&before).keys().copied().collect::<Vec<_>>(), ["Flags"]);
+    }
+}
