@@ -82,31 +82,38 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 /// Two batches of `n` containers running `sleep` (`crun run -d`), measured as the vservers'
-/// batches are, then deleted.
-fn crun_memory(bundle: &Path, n: u32) -> [PerUnit; 2] {
-    let mut names = Vec::new();
-    let mut rows = Vec::new();
-    for batch in 0..2 {
-        let before = settled_meminfo();
-        let batch_names: Vec<String> = (batch * n..(batch + 1) * n).map(|i| format!("benchmem{i}")).collect();
-        for name in &batch_names {
-            let st = Command::new("crun").args(["run", "-d", "--bundle"]).arg(bundle).arg(name).stdin(Stdio::null()).stdout(Stdio::null()).status();
-            names.push(name.clone());
-            assert!(st.map(|s| s.success()).unwrap_or(false), "crun run -d {name} failed");
+/// batches are; every container made is deleted, also when one fails to start (then None).
+fn crun_memory(bundle: &Path, n: u32) -> Option<[PerUnit; 2]> {
+    let mut made = Vec::new();
+    let mut measure = || -> Option<[PerUnit; 2]> {
+        let mut rows = Vec::new();
+        for batch in 0..2 {
+            let before = settled_meminfo();
+            let names: Vec<String> = (batch * n..(batch + 1) * n).map(|i| format!("benchmem{i}")).collect();
+            for name in &names {
+                made.push(name.clone());
+                let st = Command::new("crun").args(["run", "-d", "--bundle"]).arg(bundle).arg(name).stdin(Stdio::null()).stdout(Stdio::null()).status();
+                if !st.map(|s| s.success()).unwrap_or(false) {
+                    eprintln!("crun run -d {name} failed");
+                    return None;
+                }
+            }
+            let after = settled_meminfo();
+            let mut pss = 0;
+            for name in &names {
+                let out = Command::new("crun").args(["state", name]).output().map(|o| o.stdout).unwrap_or_default();
+                let pid = serde_json::from_slice::<serde_json::Value>(&out).ok().and_then(|v| v["pid"].as_i64()).unwrap_or(0);
+                pss += pss_kb(pid as i32);
+            }
+            rows.push(PerUnit::of(&before, &after, pss, n));
         }
-        let after = settled_meminfo();
-        let mut pss = 0;
-        for name in &batch_names {
-            let out = Command::new("crun").args(["state", name]).output().map(|o| o.stdout).unwrap_or_default();
-            let pid = serde_json::from_slice::<serde_json::Value>(&out).ok().and_then(|v| v["pid"].as_i64()).unwrap_or(0);
-            pss += pss_kb(pid as i32);
-        }
-        rows.push(PerUnit::of(&before, &after, pss, n));
-    }
-    for name in &names {
+        Some([rows[0], rows[1]])
+    };
+    let rows = measure();
+    for name in &made {
         let _ = Command::new("crun").args(["delete", "-f", name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
-    [rows[0], rows[1]]
+    rows
 }
 
 /// The host's memory counters (kB) that running vservers or containers move.
@@ -137,11 +144,10 @@ fn meminfo() -> Meminfo {
     }
 }
 
-/// The counters once the machine has settled, after the kernel has dropped the dentries and
-/// inodes nothing uses (`drop_caches` = 2: what the rest of the machine's work left in the slab,
-/// which would otherwise come and go during the measure; page cache and pinned objects stay).
-/// The kernel frees what stopped vservers and containers held (their network namespaces above
-/// all) in the background, for seconds: wait until the counters stay still.
+/// The counters once they stay still: the kernel frees what stopped vservers and containers
+/// held (their network namespaces above all) in the background, for seconds. Before each read
+/// it drops the dentries and inodes nothing uses (`drop_caches` = 2), what the rest of the
+/// machine's work left in the slab; page cache and objects in use stay.
 fn settled_meminfo() -> Meminfo {
     let moved = |a: &Meminfo, b: &Meminfo| a.slab.abs_diff(b.slab) + a.available.abs_diff(b.available) + a.vmalloc.abs_diff(b.vmalloc);
     let mut last = meminfo();
@@ -230,9 +236,7 @@ impl Crun {
         self.out.read_line(&mut line).ok()?;
         line.trim().parse::<u64>().ok().map(Duration::from_nanos)
     }
-}
 
-impl Crun {
     /// Two batches of `n` containers running `sleep`, measured as the vservers are (see
     /// `crun_memory`).
     fn memory(&mut self, n: u32) -> Option<[PerUnit; 2]> {
@@ -240,7 +244,7 @@ impl Crun {
         writeln!(self.child.stdin.as_mut()?, "mem {n}").ok()?;
         let mut line = String::new();
         self.out.read_line(&mut line).ok()?;
-        serde_json::from_str(line.trim()).ok()
+        serde_json::from_str(line.trim()).ok()?
     }
 }
 
