@@ -222,8 +222,7 @@ fn exec_into_an_rc_style_vserver() {
         // It runs from the sealed memfd, with nothing but the console open.
         let exe = fs::read_link(format!("/proc/{}/exe", st.pid)).unwrap();
         assert!(exe.display().to_string().contains("memfd:vserver-init"), "{exe:?}");
-        let fds: Vec<String> = fs::read_dir(format!("/proc/{}/fd", st.pid)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        let mut fds = fds;
+        let mut fds: Vec<String> = fs::read_dir(format!("/proc/{}/fd", st.pid)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         fds.sort();
         assert_eq!(fds, ["0", "1", "2"]);
         // Root inside cannot write through /proc/1/exe; the same write to a file of its own works.
