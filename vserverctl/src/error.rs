@@ -194,6 +194,10 @@ impl fmt::Display for CtlError {
                         None => write!(f, "{msg} (run `vserverctl list --all` to see the vservers)"),
                     },
                     Kind::AlreadyRunning => write!(f, "{who} is already running (to start it afresh: `vserverctl restart {who}`)"),
+                    // The daemon's words say which state it is in (stopped, stopping, failed).
+                    Kind::NotRunning if !msg.is_empty() && msg != format!("{who} is not running") => {
+                        write!(f, "{who} is not running: {msg} (start it with `vserverctl start {who}`)")
+                    }
                     Kind::NotRunning => write!(f, "{who} is not running (start it with `vserverctl start {who}`)"),
                     Kind::Busy => write!(
                         f,
@@ -216,7 +220,7 @@ impl fmt::Display for CtlError {
                     ),
                     Kind::StopFailed => write!(
                         f,
-                        "{who} did not stop in time: {msg}\n(`vserverctl kill -s KILL {who}` forces it; see `journalctl -u vserverd`)"
+                        "{who} did not stop: {msg}\n(see `vserverctl ps {who}` and `journalctl -u vserverd`)"
                     ),
                     Kind::Refused => write!(f, "vserverd refused to {action}: {msg}"),
                     Kind::AccessDenied => {

@@ -133,9 +133,7 @@ impl Daemon {
             }
         }
         for s in self.all() {
-            if !s.adopt() {
-                s.collect_ended().await;
-            }
+            s.recover().await;
         }
         added
     }

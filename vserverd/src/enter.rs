@@ -107,8 +107,9 @@ fn to_api_error(name: &str, e: &SetupError) -> VServerError {
 pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -> Result<Entered, VServerError> {
     let name = sup.name.clone();
     let st = sup.status();
+    // While it boots too: a boot that hangs is looked at from inside.
     let run = match (&st.run, st.state) {
-        (Some(run), State::Running) => run.clone(),
+        (Some(run), State::Running | State::Booting) => run.clone(),
         _ => return Err(VServerError::NotRunning(format!("{name} is {}", st.state.as_str()))),
     };
     if sup.config().map(|c| c.flags.private).unwrap_or(false) {
@@ -194,6 +195,12 @@ pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -
         }
         Ok(Reply::Failed(e)) => {
             info!(vserver = %name, error = %e, "enter refused or failed");
+            // A stop (or an end) that came meanwhile is the cause, whatever the join ran into
+            // (a fork in a PID namespace whose pid 1 has gone fails with ENOMEM).
+            let now = sup.status();
+            if !matches!(now.state, State::Running | State::Booting) || now.run.map(|r| (r.pid, r.start_time)) != Some((run.pid, run.start_time)) {
+                return Err(VServerError::NotRunning(format!("{name} is {}", now.state.as_str())));
+            }
             Err(to_api_error(&name, &e))
         }
         _ => Err(VServerError::failed("a malformed answer from the enter helper")),

@@ -11,11 +11,13 @@ pub mod enter;
 pub mod fdpass;
 pub mod dbus;
 pub mod hooks;
+pub mod initkind;
 pub mod monitor;
 pub mod notify;
 pub mod paths;
 pub mod pool;
 pub mod quota;
+pub mod readiness;
 pub mod spectator;
 pub mod supervisor;
 
@@ -45,6 +47,15 @@ pub async fn reload(daemon: &Arc<Daemon>) -> Vec<String> {
 
 /// Runs the daemon until SIGTERM or SIGINT. vservers keep running when it ends.
 pub async fn run(paths: Paths) -> anyhow::Result<()> {
+    // A panic anywhere in the daemon (in one vserver's task, say) ends it at once and non-zero:
+    // a supervisor with a task gone or a lock poisoned is worse than a restart, which adopts
+    // every vserver again (they run on under their monitors).
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        tracing::error!("panic: {info}; exiting so that vserverd is started again (the vservers keep running)");
+        std::process::exit(101);
+    }));
     std::fs::create_dir_all(&paths.run_dir)?;
     if let Err(e) = cgroup::delegate_self() {
         tracing::warn!(error = %e, "cannot move into a leaf of the delegated cgroup; limits may fail");
@@ -59,13 +70,20 @@ pub async fn run(paths: Paths) -> anyhow::Result<()> {
     }
 
     let conn = zbus::connection::Builder::system()
-        .name(BUS_NAME)
         .serve_at(MANAGER_PATH, dbus::manager::ManagerIface { daemon: daemon.clone() })
         .build()
         .await?;
     *daemon.conn.lock().unwrap() = Some(conn.clone());
     for sup in daemon.all() {
         dbus::publish(&conn, sup).await?;
+    }
+    // The name last, once every object is served: a call that arrives at once finds them all.
+    let flags = zbus::fdo::RequestNameFlags::DO_NOT_QUEUE;
+    let owned_already = || anyhow::anyhow!("{BUS_NAME} is owned already on this bus: another vserverd runs (`busctl status {BUS_NAME}` names it)");
+    match conn.request_name_with_flags(BUS_NAME, flags).await {
+        Ok(zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner) => {}
+        Ok(_) | Err(zbus::Error::NameTaken) => return Err(owned_already()),
+        Err(e) => return Err(e.into()),
     }
     pool::refill();
     notify::ready();
@@ -83,6 +101,14 @@ pub async fn run(paths: Paths) -> anyhow::Result<()> {
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
+            // Without the bus the host has no management: exit at once and non-zero, so that
+            // the service manager restarts the daemon (`Restart=on-failure`); the vservers keep
+            // running under their monitors and are adopted again.
+            _ = conn.closed() => {
+                notify::stopping();
+                tracing::error!("the connection to the system bus is lost; exiting so that vserverd is started again (the vservers keep running)");
+                anyhow::bail!("the connection to the system bus is lost");
+            }
         }
     }
     notify::stopping();

@@ -53,6 +53,7 @@ fn main() -> anyhow::Result<()> {
 /// otherwise carry those stack pages for nothing.
 #[inline(never)]
 fn daemon() -> anyhow::Result<()> {
+    close_inherited_fds();
     let args = Args::parse();
     vserverd::cgroup::set_parent(&args.cgroup_parent);
     // Monitors and hooks run in "/": relative directories are resolved here, once.
@@ -98,4 +99,16 @@ fn stderr_is_journal() -> bool {
     let Some((dev, ino)) = js.split_once(':') else { return false };
     let Ok(md) = std::fs::metadata("/proc/self/fd/2") else { return false };
     dev.parse::<u64>().ok() == Some(md.dev()) && ino.parse::<u64>().ok() == Some(md.ino())
+}
+
+/// Descriptors the daemon inherited from whatever started it (a shell's, a supervisor's) would
+/// otherwise stay open for its whole life and pass on to every monitor. Everything above 2 goes,
+/// but the sockets systemd passes on purpose (`LISTEN_FDS` for this very process).
+fn close_inherited_fds() {
+    let pid = std::process::id().to_string();
+    let listen = match std::env::var("LISTEN_PID") {
+        Ok(p) if p == pid => std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0),
+        _ => 0,
+    };
+    let _ = vserver_sandbox::sys::close_from(3 + listen.min(1024));
 }

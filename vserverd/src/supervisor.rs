@@ -17,7 +17,8 @@ use tracing::{info, warn};
 use vserver_api::{State, VServerError};
 use vserver_sandbox::Exit;
 
-use crate::config::{Restart, VServerConfig};
+use crate::config::{Ready, Restart, VServerConfig};
+use crate::initkind::InitKind;
 use crate::hooks::{self, Phase, Target};
 use crate::monitor::{self, MonitorReport, MonitorRequest, RunState};
 use crate::paths::Paths;
@@ -155,9 +156,16 @@ impl Supervisor {
     }
 
     async fn start_locked(self: &Arc<Self>, target: Target) -> Result<(), VServerError> {
-        let state = self.status().state;
-        if state.is_active() {
-            return Err(VServerError::AlreadyRunning(format!("{} is {}", self.name, state.as_str())));
+        let st = self.status();
+        if st.state.is_active() {
+            return Err(VServerError::AlreadyRunning(format!("{} is {}", self.name, st.state.as_str())));
+        }
+        if let Some(run) = st.run.filter(|r| vserver_sandbox::sys::start_time(r.pid) == Some(r.start_time)) {
+            // A stop that failed left processes (see `stop_locked`).
+            return Err(VServerError::AlreadyRunning(format!(
+                "{} still has processes of its last run (pid 1 is {}; its stop failed: {}); stop it again once they can end",
+                self.name, run.pid, st.last_error
+            )));
         }
         let cfg = self.config().ok_or_else(|| {
             let problems = self.problems.lock().unwrap().join("\n");
@@ -182,6 +190,8 @@ impl Supervisor {
 
     async fn start_run(self: &Arc<Self>, cfg: &Arc<VServerConfig>, target: Target) -> Result<(), VServerError> {
         let t0 = Instant::now();
+        // Cgroups left by a crash: removed when empty, refused when they hold processes.
+        crate::cgroup::clear_stale(&self.name).map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
         hooks::run(&self.paths, cfg, Phase::PreStart, target).await.map_err(|e| VServerError::HookFailed(e.to_string()))?;
 
         let run_dir = self.paths.vserver_run_dir(&self.name);
@@ -190,16 +200,31 @@ impl Supervisor {
         if let Some(bytes) = cfg.limits.disk {
             crate::quota::apply(&cfg.root, bytes).map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
         }
-        let cgroup = crate::cgroup::plan(crate::cgroup::host_layout(), &self.name, &cfg.limits)
+        // What pid 1 is decides how it is stopped and when it is ready.
+        let kind = crate::initkind::detect(cfg);
+        let ready = cfg.init.ready.unwrap_or(kind.ready());
+        let stop_signal = if cfg.fakeinit { cfg.init.stop_signal.unwrap_or(kind.stop_signal()) } else { libc::SIGTERM };
+        // A real init manages its own cgroup tree, one level below the vserver's limits.
+        let cgroup = crate::cgroup::plan(crate::cgroup::host_layout(), &self.name, &cfg.limits, cfg.fakeinit)
             .map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
+        let mut plan = cfg.launch_plan(&self.paths.run_dir);
+        plan.init_fs.cgroup = cgroup.guest_dir.is_some();
+        let notify = (ready == Ready::Notify).then(|| {
+            plan.env.push(("NOTIFY_SOCKET".into(), crate::readiness::INSIDE.into()));
+            crate::control::guest_dir(&self.paths, &self.name).join(crate::readiness::FILE)
+        });
         let req = MonitorRequest {
             cgroup: Some(cgroup),
             // The control socket's directory (vreboot, vhalt) is bound in at /run/vserver.
-            plan: crate::control::with_guest_dir(&self.paths, &self.name, cfg.launch_plan(&self.paths.run_dir))?,
+            plan: crate::control::with_guest_dir(&self.paths, &self.name, plan)?,
             log_file: self.paths.log_file(&self.name),
             log_max_bytes: 1 << 20,
             log_keep: 3,
+            notify,
+            stop_signal,
         };
+        // Where this run's console output will begin in its log (shown if the start fails).
+        let log_start = std::fs::metadata(self.paths.log_file(&self.name)).map(|m| m.len()).unwrap_or(0);
         // The monitor is this very program, run from the daemon's own sealed copy.
         let crate::pool::Monitor { mut child, pidfd, .. } =
             crate::pool::take().map_err(|e| VServerError::failed(format!("cannot start the monitor: {e}")))?;
@@ -218,7 +243,7 @@ impl Supervisor {
             }
         };
         let report: Option<MonitorReport> = serde_json::from_str(&line).ok();
-        let run = match report {
+        let mut run = match report {
             Some(MonitorReport::Started(run)) => run,
             Some(MonitorReport::Failed(err)) => {
                 let _ = child.wait().await;
@@ -228,18 +253,81 @@ impl Supervisor {
                 hooks::run(&self.paths, cfg, Phase::PostStop, Target::Stop).await.ok();
                 return Err(VServerError::StartFailed(msg));
             }
-            None => {
-                let _ = child.wait().await;
+            Some(MonitorReport::Ready) | None => {
+                // The monitor died before it said anything: pid 1, if it was exec'd already,
+                // is ended through the cgroups with whatever it started.
+                let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+                self.end_orphaned(None).await;
                 let _ = std::fs::remove_dir_all(&run_dir);
-                return Err(VServerError::StartFailed(format!("{}: the monitor ended without a report", self.name)));
+                hooks::run(&self.paths, cfg, Phase::PostStop, Target::Stop).await.ok();
+                return Err(VServerError::StartFailed(format!("{}: its monitor ended ({status}) before it reported the start; every process of the vserver was ended", self.name)));
             }
         };
+        if run.booting {
+            // pid 1 runs; the start is done when it says it is ready.
+            {
+                let mut st = self.status.lock().unwrap();
+                st.state = State::Booting;
+                st.run = Some(run.clone());
+            }
+            self.notify();
+            let deadline = t0 + Duration::from_secs(cfg.init.start_timeout as u64);
+            let heard = tokio::time::timeout_at(deadline.into(), lines.next_line()).await;
+            let why = match heard {
+                Ok(Ok(Some(l))) if matches!(serde_json::from_str(&l), Ok(MonitorReport::Ready)) => None,
+                Ok(_) => {
+                    // The monitor ended: pid 1 did, before it was ready, or the monitor died.
+                    let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+                    let recorded = monitor::read_state(&self.paths.run_dir, &self.name).and_then(|s| s.exit);
+                    let exit = recorded.unwrap_or(Exit::Signal(libc::SIGKILL));
+                    if recorded.is_none() {
+                        self.end_orphaned(Some(&run)).await;
+                        self.finish(exit, Target::Stop).await;
+                        Some(format!("its monitor ended ({status}) while it booted; every process of the vserver was ended"))
+                    } else if exit.is_reboot() || exit.is_halt() {
+                        // A reboot or halt asked for from inside is no failure of the start: it
+                        // is handled as at any other time (a reboot restarts the vserver).
+                        None
+                    } else {
+                        self.finish(exit, Target::Stop).await;
+                        let command = cfg.init.command.join(" ");
+                        Some(match kind {
+                            InitKind::Rc => format!("the start command {command:?} failed ({})", describe_exit(exit)),
+                            _ => format!("pid 1 ({command}) ended before it was ready: {}", describe_exit(exit)),
+                        })
+                    }
+                }
+                Err(_) => {
+                    // Not ready in time: everything goes, as at the end of a stop's timeout.
+                    warn!(vserver = %self.name, "not ready within {} s; killing every process", cfg.init.start_timeout);
+                    let _ = self.signal_leader(&run, libc::SIGKILL);
+                    let cg = crate::cgroup::membership(&self.name);
+                    let _ = tokio::task::spawn_blocking(move || crate::cgroup::kill_all(&cg, KILL_GRACE)).await;
+                    let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+                    let exit = monitor::read_state(&self.paths.run_dir, &self.name).and_then(|s| s.exit).unwrap_or(Exit::Signal(libc::SIGKILL));
+                    self.finish(exit, Target::Stop).await;
+                    Some(format!("not ready within {} s (init.start_timeout); every process was killed", cfg.init.start_timeout))
+                }
+            };
+            if let Some(why) = why {
+                let tail = console_tail(&self.paths.log_file(&self.name), log_start, CONSOLE_TAIL_LINES);
+                warn!(vserver = %self.name, "start failed: {why}");
+                return Err(VServerError::StartFailed(format!("{}: start failed: {why}{tail}", self.name)));
+            }
+            run.booting = false;
+        }
         // tokio reaps the monitor when it exits; we watch it through the pidfd.
         drop(child);
+        // Fault injection for the tests, in debug builds only: a panic in one vserver's start.
+        #[cfg(debug_assertions)]
+        if std::env::var_os("VSERVERD_TEST_PANIC_AFTER_START").is_some_and(|v| v == self.name.as_str()) {
+            panic!("test-only panic after the start of {}", self.name);
+        }
         info!(
             vserver = %self.name,
             pid = run.pid,
             context = run.context,
+            init = kind.name(),
             us = t0.elapsed().as_micros() as u64,
             monitor_spawn_us = t_spawned.as_micros() as u64,
             "started"
@@ -263,49 +351,180 @@ impl Supervisor {
             *g += 1;
             *g
         };
+        let booting = run.booting;
         {
             let mut st = self.status.lock().unwrap();
-            st.state = State::Running;
+            st.state = if booting { State::Booting } else { State::Running };
             st.run = Some(run);
             st.last_error.clear();
             st.last_exit.clear();
         }
         self.notify();
+        if booting {
+            // Adopted while booting: the report channel went with the old daemon; the state
+            // file says when pid 1 is ready.
+            tokio::spawn(Arc::clone(self).watch_boot(gen));
+        }
         let me = Arc::clone(self);
         tokio::spawn(async move {
             wait_pidfd(pidfd).await;
-            let exit = monitor::read_state(&me.paths.run_dir, &me.name).and_then(|s| s.exit).unwrap_or(Exit::Code(255));
+            let (exit, orphaned) = match monitor::read_state(&me.paths.run_dir, &me.name).and_then(|s| s.exit) {
+                Some(exit) => (exit, false),
+                None => {
+                    // The monitor died without recording pid 1's end (killed outright): the
+                    // vserver dies with it, every process ended through its cgroups.
+                    let run = me.status().run;
+                    me.end_orphaned(run.as_ref()).await;
+                    (Exit::Signal(libc::SIGKILL), true)
+                }
+            };
             let _ = tx.send(Some(exit));
-            me.on_exit(gen, exit).await;
+            me.on_exit(gen, exit, orphaned).await;
         });
         crate::control::serve(self, &self.paths);
     }
 
-    /// Re-adopts a vserver found running at daemon start (its monitor outlived the daemon).
-    pub fn adopt(self: &Arc<Self>) -> bool {
-        let Some(run) = monitor::read_state(&self.paths.run_dir, &self.name) else { return false };
-        if run.exit.is_some() {
-            return false;
+    /// Ends what is left of a run whose monitor died without recording pid 1's end (documented
+    /// behaviour: the vserver dies with its monitor): everything in its cgroups (pid 1 among
+    /// them, which takes its PID namespace with it), which are removed; what its links left on
+    /// the host (proxy entries, host ends); its context number. Processes are found through the
+    /// cgroups alone, never by a recorded pid. Safe to call when nothing is left.
+    async fn end_orphaned(&self, run: Option<&RunState>) {
+        warn!(vserver = %self.name, monitor = run.map(|r| r.monitor_pid), "the monitor died; ending every process of the vserver");
+        let cg = crate::cgroup::membership(&self.name);
+        let plan = self.config().map(|c| c.launch_plan(&self.paths.run_dir));
+        let (run_dir, context) = (self.paths.run_dir.clone(), run.map(|r| r.context));
+        let ended = tokio::task::spawn_blocking(move || {
+            let killed = crate::cgroup::kill_all(&cg, KILL_GRACE);
+            crate::cgroup::remove(&cg);
+            if let Some(plan) = plan {
+                vserver_sandbox::net::attach::remove_leftovers(&plan);
+            }
+            if let Some(c) = context {
+                vserver_sandbox::registry::release(&run_dir, c);
+            }
+            killed
+        })
+        .await;
+        if let Ok(Err(e)) = ended {
+            warn!(vserver = %self.name, error = %e, "processes outlived their monitor");
+        }
+    }
+
+    /// A vserver adopted while booting: running once its state file says pid 1 is ready;
+    /// killed if that takes longer than its start timeout (from its start).
+    async fn watch_boot(self: Arc<Self>, gen: u64) {
+        let timeout = self.config().map(|c| c.init.start_timeout as u64).unwrap_or(90);
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let st = self.status();
+            let Some(run) = st.run.filter(|_| st.state == State::Booting && *self.generation.lock().unwrap() == gen) else { return };
+            match monitor::read_state(&self.paths.run_dir, &self.name) {
+                Some(s) if s.exit.is_none() && !s.booting => {
+                    let mut st = self.status.lock().unwrap();
+                    if st.state == State::Booting {
+                        st.state = State::Running;
+                        st.run = Some(s);
+                    }
+                    drop(st);
+                    self.notify();
+                    return;
+                }
+                Some(s) if s.exit.is_some() => return, // its monitor's end is handled by on_exit
+                _ => {}
+            }
+            if monitor::now_us().saturating_sub(run.started_at) > timeout * 1_000_000 {
+                warn!(vserver = %self.name, "not ready within {timeout} s; killing every process");
+                let _ = self.signal_leader(&run, libc::SIGKILL);
+                return;
+            }
+        }
+    }
+
+    /// At daemon start: what became of this vserver's run while no daemon watched. Its state
+    /// file says (a damaged or lost one is rebuilt from the context registry, where the run is
+    /// still live, and logged with its path); then: re-adopted (its monitor outlived the
+    /// daemon), or its end collected (hooks, last exit), or, when its monitor died without
+    /// recording pid 1's end, everything of it ended (as at any other time its monitor dies).
+    pub async fn recover(self: &Arc<Self>) {
+        let path = monitor::state_path(&self.paths.run_dir, &self.name);
+        let (run, rebuilt) = match monitor::load_state(&self.paths.run_dir, &self.name) {
+            Ok(Some(run)) => (run, false),
+            Ok(None) => match self.from_registry() {
+                Some(run) => (run, true),
+                None => return,
+            },
+            Err(e) => {
+                warn!(vserver = %self.name, path = %path.display(), error = %e, "state file unreadable; reconciling from the context registry and the cgroups");
+                match self.from_registry() {
+                    Some(run) => (run, true),
+                    None => {
+                        // No live run: whatever it left goes, and it is shown failed.
+                        self.end_orphaned(None).await;
+                        let _ = std::fs::remove_dir_all(self.paths.vserver_run_dir(&self.name));
+                        self.set_exit(State::Failed, format!("unknown: its state file ({}) was unreadable: {e}", path.display()));
+                        return;
+                    }
+                }
+            }
+        };
+        if let Some(exit) = run.exit {
+            return self.collect_ended(exit).await;
         }
         let monitor_ok = vserver_sandbox::sys::start_time(run.monitor_pid) == Some(run.monitor_start_time);
         let leader_ok = vserver_sandbox::sys::start_time(run.pid) == Some(run.start_time);
-        if !monitor_ok || !leader_ok {
-            return false;
-        }
-        let Ok(pidfd) = pidfd_open(run.monitor_pid) else { return false };
+        let pinned = monitor_ok.then(|| pidfd_open(run.monitor_pid).ok()).flatten();
         // Checked again now that the pid is pinned: a recycled pid is never adopted.
-        if vserver_sandbox::sys::start_time(run.monitor_pid) != Some(run.monitor_start_time) {
-            return false;
+        let pinned = pinned.filter(|_| vserver_sandbox::sys::start_time(run.monitor_pid) == Some(run.monitor_start_time));
+        match pinned {
+            Some(pidfd) if leader_ok => {
+                if rebuilt {
+                    if let Err(e) = monitor::write_state(&self.paths.run_dir, &run) {
+                        warn!(vserver = %self.name, path = %path.display(), error = %e, "cannot write the rebuilt state file");
+                    }
+                }
+                info!(vserver = %self.name, pid = run.pid, rebuilt, "re-adopted running vserver");
+                self.attach(run, pidfd);
+            }
+            Some(_) => {
+                // The monitor lives and pid 1 does not: it is recording the end (or the pids
+                // were recycled); nothing to adopt, and nothing is touched.
+                warn!(vserver = %self.name, pid = run.pid, "pid 1 of the recorded run is gone; not adopted");
+                if let Ok(Some(now)) = monitor::load_state(&self.paths.run_dir, &self.name) {
+                    if let Some(exit) = now.exit {
+                        self.collect_ended(exit).await;
+                    }
+                }
+            }
+            None => {
+                // Its monitor is gone without a record of pid 1's end: the vserver goes with it.
+                self.end_orphaned(Some(&run)).await;
+                if let Some(cfg) = self.config() {
+                    let _ = hooks::run(&self.paths, &cfg, Phase::PostStop, Target::Stop).await;
+                }
+                let _ = std::fs::remove_dir_all(self.paths.vserver_run_dir(&self.name));
+                self.set_exit(State::Failed, "its monitor died while the daemon was down; every process was killed".into());
+            }
         }
-        info!(vserver = %self.name, pid = run.pid, "re-adopted running vserver");
-        self.attach(run, pidfd);
-        true
+    }
+
+    /// The live run of this vserver in the context registry, if any.
+    fn from_registry(&self) -> Option<RunState> {
+        let entry = vserver_sandbox::registry::list(&self.paths.run_dir).into_iter().find(|e| e.name == self.name && e.is_live())?;
+        let signal = self.config().map(|c| c.init.stop_signal.filter(|_| c.fakeinit).unwrap_or(crate::initkind::detect(&c).stop_signal())).unwrap_or(libc::SIGTERM);
+        Some(RunState::from_registry(&entry, signal))
+    }
+
+    fn set_exit(&self, state: State, last_exit: String) {
+        let mut st = self.status.lock().unwrap();
+        st.state = state;
+        st.last_exit = last_exit;
+        drop(st);
+        self.notify();
     }
 
     /// A run that ended while the daemon was down: record how, run the post-stop hooks.
-    pub async fn collect_ended(self: &Arc<Self>) {
-        let Some(run) = monitor::read_state(&self.paths.run_dir, &self.name) else { return };
-        let Some(exit) = run.exit else { return };
+    async fn collect_ended(self: &Arc<Self>, exit: Exit) {
         info!(vserver = %self.name, exit = %describe_exit(exit), "ended while the daemon was down");
         if let Some(cfg) = self.config() {
             let _ = hooks::run(&self.paths, &cfg, Phase::PostStop, Target::Stop).await;
@@ -320,15 +539,25 @@ impl Supervisor {
 
     // --- exits -------------------------------------------------------------------------------
 
-    async fn on_exit(self: Arc<Self>, gen: u64, exit: Exit) {
+    async fn on_exit(self: Arc<Self>, gen: u64, exit: Exit, orphaned: bool) {
         // A stop in progress handles its own exit; wait for any operation, then look.
         let op = self.op.lock().await;
-        if *self.generation.lock().unwrap() != gen || self.status().state != State::Running {
+        let st = self.status();
+        // A failed stop keeps the run until its last process has ended.
+        let ours = matches!(st.state, State::Running | State::Booting) || (st.state == State::Failed && st.run.is_some());
+        if *self.generation.lock().unwrap() != gen || !ours {
             return;
         }
         info!(vserver = %self.name, exit = %describe_exit(exit), "pid 1 ended");
         let target = if exit.is_reboot() { Target::Reboot } else { Target::Stop };
         self.finish(exit, target).await;
+        if orphaned {
+            let mut st = self.status.lock().unwrap();
+            st.state = State::Failed;
+            st.last_exit = "its monitor died; every process was killed".into();
+            drop(st);
+            self.notify();
+        }
         let restart_policy = self.config().map(|c| c.init.restart).unwrap_or(Restart::No);
         let again = if exit.is_reboot() {
             self.reboot_allowed()
@@ -413,7 +642,8 @@ impl Supervisor {
 
     async fn stop_locked(self: &Arc<Self>, target: Target) -> Result<(), VServerError> {
         let st = self.status();
-        let Some(run) = st.run.clone().filter(|_| st.state == State::Running) else {
+        // A failed stop (processes left) may be tried again.
+        let Some(run) = st.run.clone().filter(|_| matches!(st.state, State::Running | State::Booting | State::Failed)) else {
             return Err(VServerError::NotRunning(format!("{} is {}", self.name, st.state.as_str())));
         };
         self.set_state(State::Stopping);
@@ -423,11 +653,9 @@ impl Supervisor {
                 warn!(vserver = %self.name, error = %e, "pre-stop hook failed; stopping anyway");
             }
         }
-        let (signal, timeout) = match &cfg {
-            Some(c) if c.fakeinit => (c.init.stop_signal, Duration::from_secs(c.init.stop_timeout as u64)),
-            Some(c) => (libc::SIGTERM, Duration::from_secs(c.init.stop_timeout as u64)),
-            None => (libc::SIGTERM, Duration::from_secs(30)),
-        };
+        // The signal chosen at its start, for the init it started.
+        let signal = run.stop_signal;
+        let timeout = Duration::from_secs(cfg.as_ref().map(|c| c.init.stop_timeout as u64).unwrap_or(30));
         let mut rx = self.exit_rx.lock().unwrap().clone().expect("a running vserver has an exit channel");
         let _ = self.signal_leader(&run, signal);
         let exit = match tokio::time::timeout(timeout, wait_exit(&mut rx)).await {
@@ -438,12 +666,28 @@ impl Supervisor {
                 // double-forked and setsid'd ones too; the cgroup catches anything else.
                 let _ = self.signal_leader(&run, libc::SIGKILL);
                 let cg = crate::cgroup::membership(&self.name);
-                let _ = tokio::task::spawn_blocking(move || crate::cgroup::kill_all(&cg, KILL_GRACE)).await;
-                match tokio::time::timeout(KILL_GRACE, wait_exit(&mut rx)).await {
+                let emptied = matches!(tokio::task::spawn_blocking(move || crate::cgroup::kill_all(&cg, KILL_GRACE)).await, Ok(Ok(())));
+                // Once the cgroups are empty pid 1 ends at once; if they could not be emptied
+                // in KILL_GRACE, waiting as long again changes nothing.
+                let grace = if emptied { KILL_GRACE } else { Duration::from_millis(500) };
+                match tokio::time::timeout(grace, wait_exit(&mut rx)).await {
                     Ok(e) => e,
                     Err(_) => {
-                        self.set_state(State::Failed);
-                        return Err(VServerError::StopFailed(format!("{}: processes survived SIGKILL for {} s", self.name, KILL_GRACE.as_secs())));
+                        // The run stays: `stop` may be tried again, `kill` and `ps` still reach
+                        // it, and it is finished when its last process ends.
+                        let stuck = describe_processes(&crate::cgroup::procs(&crate::cgroup::membership(&self.name)));
+                        let msg = format!(
+                            "{}: processes survived SIGKILL for {} s: {stuck}; a process in uninterruptible sleep (state D) waits on a file system or device (a hung FUSE or NFS mount) and ends only once that answers or is aborted; the vserver stays failed until then",
+                            self.name,
+                            KILL_GRACE.as_secs()
+                        );
+                        warn!(vserver = %self.name, "{msg}");
+                        let mut st = self.status.lock().unwrap();
+                        st.state = State::Failed;
+                        st.last_error = msg.clone();
+                        drop(st);
+                        self.notify();
+                        return Err(VServerError::StopFailed(msg));
                     }
                 }
             }
@@ -485,7 +729,8 @@ impl Supervisor {
             return Err(VServerError::invalid_args(format!("{signal} is not a signal number")));
         }
         let st = self.status();
-        let Some(run) = st.run.filter(|_| st.state.is_active()) else {
+        // A run is there while its pid 1 is: after a failed stop too.
+        let Some(run) = st.run.filter(|_| st.state.is_active() || st.state == State::Failed) else {
             return Err(VServerError::NotRunning(format!("{} is {}", self.name, st.state.as_str())));
         };
         match whom {
@@ -527,6 +772,78 @@ async fn wait_exit(rx: &mut watch::Receiver<Option<Exit>>) -> Exit {
     }
 }
 
+/// Processes as a stop's error names them: `PID COMM (STATE, waiting in WCHAN)`, at most 8.
+fn describe_processes(pids: &[i32]) -> String {
+    let mut out: Vec<String> = pids
+        .iter()
+        .take(8)
+        .map(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rfind(')').and_then(|i| stat.get(i + 2..i + 3)).unwrap_or("?").to_string();
+            let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+            match wchan.trim() {
+                "" | "0" => format!("{pid} {comm} ({state})"),
+                w => format!("{pid} {comm} ({state}, waiting in {w})"),
+            }
+        })
+        .collect();
+    if pids.len() > 8 {
+        out.push(format!("and {} more", pids.len() - 8));
+    }
+    if out.is_empty() {
+        return "none in its cgroups, but its pid 1 has not ended".into();
+    }
+    out.join(", ")
+}
+
+/// How many lines of the console a failed start shows.
+const CONSOLE_TAIL_LINES: usize = 15;
+
+/// The last `n` lines a run wrote to its console log from offset `since` on (from the start
+/// if the log was rotated meanwhile), without terminal escapes and control characters, as a
+/// block to append to a message ("" when there is nothing).
+pub fn console_tail(log: &std::path::Path, since: u64, n: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(log) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let since = if since > len { 0 } else { since };
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024).max(since)));
+    let mut bytes = Vec::new();
+    let _ = f.read_to_end(&mut bytes);
+    let text = strip_escapes(&String::from_utf8_lossy(&bytes));
+    let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let from = lines.len().saturating_sub(n);
+    format!("\nthe console's last lines ({}):\n  {}", log.display(), lines[from..].join("\n  "))
+}
+
+/// Text without ANSI escape sequences (CSI `ESC [ … letter`, and two-byte ones) or other
+/// control characters but tab and newline.
+fn strip_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() || d == '~' {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if !c.is_control() || c == '\n' || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
@@ -550,5 +867,31 @@ async fn wait_pidfd(fd: OwnedFd) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_tail_strips_escapes_and_keeps_the_last_lines() {
+        let dir = std::env::temp_dir().join(format!("vserverd-tail-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let log = dir.join("x.log");
+        let mut text = String::new();
+        for i in 0..30 {
+            text.push_str(&format!("[\x1b[0;32m  OK  \x1b[0m] line {i}\r\n"));
+        }
+        text.push_str("vserver-init: cannot run /etc/init.d/rc: No such file or directory\n");
+        std::fs::write(&log, format!("an earlier run\n{text}")).unwrap();
+        let tail = console_tail(&log, 15, 3);
+        assert!(tail.ends_with("line 28\n  [  OK  ] line 29\n  vserver-init: cannot run /etc/init.d/rc: No such file or directory"), "{tail}");
+        assert!(!tail.contains('\x1b') && !tail.contains('\r') && !tail.contains("line 27"), "{tail}");
+        assert_eq!(console_tail(&dir.join("missing.log"), 0, 3), "");
+        // Only what this run wrote; all of it after a rotation.
+        assert!(!console_tail(&log, 15, 100).contains("earlier"));
+        assert!(console_tail(&log, 1 << 40, 100).contains("an earlier run"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

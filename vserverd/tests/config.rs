@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vserver_sandbox::caps::Capability;
 use vserver_sandbox::plan::{Init, Network, Resource, Rlimit};
-use vserverd::config::{self, Diagnostic, LoadOptions, LoadResult, NetworkMode, Restart, Severity};
+use vserverd::config::{self, Diagnostic, LoadOptions, LoadResult, NetworkMode, Ready, Restart, Severity};
 
 /// A temporary config directory, removed on drop.
 struct Dir(PathBuf);
@@ -90,7 +90,7 @@ fn samples_are_valid() {
     assert_eq!(r.vservers["db1"].context, 1000);
     assert_eq!(web.domainname.as_deref(), Some("example.org"));
     assert!(web.fakeinit && web.flags.lock);
-    assert_eq!(web.init.stop_signal, 37);
+    assert_eq!(web.init.stop_signal, Some(37));
     assert_eq!(web.init.stop_timeout, 30, "NAME.toml overrides defaults.toml");
     assert_eq!(web.init.restart, Restart::OnFailure);
     assert_eq!(web.init.env["LANG"], "C.UTF-8");
@@ -108,9 +108,42 @@ fn samples_are_valid() {
     assert_eq!(web.mounts.len(), 2);
     assert!(web.mounts[0].readonly && !web.mounts[1].readonly);
     assert_eq!(web.hooks.post_stop.as_ref().unwrap()[0], "/usr/local/sbin/cleanup");
+    assert_eq!((web.init.ready, web.init.start_timeout), (Some(Ready::Notify), 90));
+    assert_eq!(web.tmpfs, ["/tmp"]);
     let db = &r.vservers["db1"];
     assert_eq!(db.root, Path::new("/srv/vs/db1"));
     assert!(db.onboot, "from defaults.toml");
+}
+
+#[test]
+fn readiness_start_timeout_and_tmpfs() {
+    let d = Dir::with(&[
+        ("plain.toml", ""),
+        ("bad.toml", "tmpfs = [\"/tmp\", \"var/tmp\", \"/tmp/\", \"/\"]\n[init]\nready = \"soon\"\nstart_timeout = 0\n"),
+        ("exec.toml", "tmpfs = [\"/tmp\", \"/var/tmp/\"]\n[init]\nready = \"exec\"\nstart_timeout = 600\n"),
+    ]);
+    let r = d.load();
+    assert_diags(
+        &d,
+        &r,
+        &[
+            "bad.toml:1:18: error: `tmpfs` must be an absolute path: \"var/tmp\"",
+            "bad.toml:1:29: error: `tmpfs` names \"/tmp\" twice",
+            "bad.toml:1:38: error: `tmpfs` must not be `/`",
+            "bad.toml:3:9: error: unknown readiness \"soon\" (expected \"notify\" or \"exec\")",
+            "bad.toml:4:17: error: `init.start_timeout` must be from 1 to 86400, not 0",
+        ],
+    );
+    // The defaults: the init decides (at each start), 90 s, no tmpfs.
+    let plain = &r.vservers["plain"];
+    assert_eq!((plain.init.ready, plain.init.stop_signal, plain.init.start_timeout), (None, None, 90));
+    assert!(plain.tmpfs.is_empty());
+    let exec = &r.vservers["exec"];
+    assert_eq!((exec.init.ready, exec.init.start_timeout), (Some(Ready::Exec), 600));
+    assert_eq!(exec.tmpfs, ["/tmp", "/var/tmp"]);
+    let plan = exec.launch_plan(Path::new("/run/vservers"));
+    assert_eq!(plan.tmpfs, ["/tmp", "/var/tmp"]);
+    assert!(!plan.init_fs.run, "rc style: /run stays the root's");
 }
 
 #[test]
@@ -321,6 +354,20 @@ fn contexts_are_allocated_in_name_order_and_duplicates_refused() {
 }
 
 #[test]
+fn a_duplicate_context_is_the_newcomers_error() {
+    // web1 has had 1001 for a day; aaa, added now, says 1001 too. The newcomer is refused even
+    // though its name comes first.
+    let d = Dir::with(&[("web1.toml", "context = 1001\n"), ("aaa.toml", "context = 1001\n")]);
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86400);
+    fs::File::options().write(true).open(d.0.join("web1.toml")).unwrap().set_modified(day_ago).unwrap();
+    let r = d.load();
+    let web1 = d.0.join("web1.toml");
+    assert_diags(&d, &r, &[&format!("aaa.toml:1:11: error: context 1001 is already used by vserver `web1` at {}:1:11", web1.display())]);
+    assert_eq!(r.vservers["web1"].context, 1001);
+    assert_eq!(r.invalid.iter().collect::<Vec<_>>(), ["aaa"]);
+}
+
+#[test]
 fn depends_on_missing_vservers_and_cycles_are_refused() {
     let d = Dir::with(&[
         ("app.toml", "depends = [\"db\", \"zz\"]\n"),
@@ -402,7 +449,7 @@ fn sizes_and_signals_in_files() {
     let r = d.load();
     assert_diags(&d, &r, &[]);
     let a = &r.vservers["a"];
-    assert_eq!(a.init.stop_signal, 30);
+    assert_eq!(a.init.stop_signal, Some(30));
     assert_eq!(a.limits.memory, a.limits.memory_swap);
     assert_eq!(a.limits.disk, Some(3 << 29));
     assert_eq!(a.limits.rlimits, [Rlimit { resource: Resource::As, soft: u64::MAX, hard: u64::MAX }]);

@@ -10,48 +10,11 @@
 //! bus and daemon on scratch directories; touches nothing of the host's but its caches (unused
 //! dentries and inodes are dropped before each memory measure).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn target_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    exe.parent().expect("bin dir").join(name)
-}
-
-fn repo_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
-}
-
-struct Scratch {
-    dir: PathBuf,
-    bus: Option<Child>,
-    daemon: Option<Child>,
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let unmount = |s: &Self| {
-            let _ = Command::new("umount").arg(s.dir.join("run")).status();
-        };
-        if let Some(d) = &mut self.daemon {
-            // Stop every vserver first (by the daemon), then the daemon and the bus.
-            let _ = Command::new(target_bin("vserverctl")).args(["stop", "--all"]).env("DBUS_SYSTEM_BUS_ADDRESS", bus_addr(&self.dir)).output();
-            let _ = d.kill();
-            let _ = d.wait();
-        }
-        if let Some(b) = &mut self.bus {
-            let _ = b.kill();
-            let _ = b.wait();
-        }
-        unmount(self);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn bus_addr(dir: &Path) -> String {
-    format!("unix:path={}", dir.join("bus").display())
-}
+use vserver_bench::{median, ms, pss_kb, rss_kb, settled_meminfo, PerUnit, Scratch};
 
 fn make_root(root: &Path) {
     for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
@@ -69,16 +32,6 @@ fn write_config(etc: &Path, name: &str, root: &Path, context: u32) {
         root = root.display().to_string()
     );
     std::fs::write(etc.join(format!("{name}.toml")), body).unwrap();
-}
-
-fn vserverctl(dir: &Path, args: &[&str]) {
-    let out = Command::new(target_bin("vserverctl")).args(args).env("DBUS_SYSTEM_BUS_ADDRESS", bus_addr(dir)).output().expect("vserverctl");
-    assert!(out.status.success(), "vserverctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
 }
 
 /// Two batches of `n` containers running `sleep` (`crun run -d`), measured as the vservers'
@@ -114,92 +67,6 @@ fn crun_memory(bundle: &Path, n: u32) -> Option<[PerUnit; 2]> {
         let _ = Command::new("crun").args(["delete", "-f", name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
     rows
-}
-
-/// The host's memory counters (kB) that running vservers or containers move.
-#[derive(Debug, Clone, Copy, Default)]
-struct Meminfo {
-    available: u64,
-    slab: u64,
-    page_tables: u64,
-    kernel_stack: u64,
-    percpu: u64,
-    vmalloc: u64,
-    shmem: u64,
-}
-
-fn meminfo() -> Meminfo {
-    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let get = |k: &str| -> u64 {
-        s.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
-    };
-    Meminfo {
-        available: get("MemAvailable:"),
-        slab: get("Slab:"),
-        page_tables: get("PageTables:"),
-        kernel_stack: get("KernelStack:"),
-        percpu: get("Percpu:"),
-        vmalloc: get("VmallocUsed:"),
-        shmem: get("Shmem:"),
-    }
-}
-
-/// The counters once they stay still: the kernel frees what stopped vservers and containers
-/// held (their network namespaces above all) in the background, for seconds. Before each read
-/// it drops the dentries and inodes nothing uses (`drop_caches` = 2), what the rest of the
-/// machine's work left in the slab; page cache and objects in use stay.
-fn settled_meminfo() -> Meminfo {
-    let moved = |a: &Meminfo, b: &Meminfo| a.slab.abs_diff(b.slab) + a.available.abs_diff(b.available) + a.vmalloc.abs_diff(b.vmalloc);
-    let mut last = meminfo();
-    for _ in 0..60 {
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
-        let now = meminfo();
-        if moved(&last, &now) < 512 {
-            return now;
-        }
-        last = now;
-    }
-    last
-}
-
-/// Memory per running vserver (or container), kB.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-struct PerUnit {
-    /// PSS of its processes.
-    pss: u64,
-    /// Slab, page tables, kernel stacks, per-cpu data.
-    kernel: u64,
-    /// Everything it holds: PSS, slab, page tables, per-cpu, shared memory (tmpfs), and vmalloc
-    /// (which holds the kernel stacks where they are virtually mapped, as here).
-    whole: u64,
-    /// The drop of the host's MemAvailable.
-    available: u64,
-}
-
-impl PerUnit {
-    fn of(before: &Meminfo, after: &Meminfo, pss_total: u64, n: u32) -> PerUnit {
-        let d = |f: fn(&Meminfo) -> u64| f(after).saturating_sub(f(before));
-        let kernel = d(|m| m.slab) + d(|m| m.page_tables) + d(|m| m.kernel_stack) + d(|m| m.percpu);
-        let whole = pss_total + d(|m| m.slab) + d(|m| m.page_tables) + d(|m| m.percpu) + d(|m| m.shmem) + d(|m| m.vmalloc).max(d(|m| m.kernel_stack));
-        let n = n as u64;
-        PerUnit { pss: pss_total / n, kernel: kernel / n, whole: whole / n, available: before.available.saturating_sub(after.available) / n }
-    }
-}
-
-fn pss_kb(pid: i32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    s.lines().find_map(|l| l.strip_prefix("Pss:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
-}
-
-fn median(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
-    v.sort();
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.1), at(0.9))
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
 /// A crun runner in a private mount namespace (crun refuses this machine's hybrid cgroups
@@ -294,15 +161,15 @@ const BLOCK: usize = 10;
 /// each untimed). Back to back: blocks of `BLOCK` runs of one tool, then of the other, in turn
 /// (each block's first run untimed), so that both see the VM at the same speed, which drifts
 /// over a minute. Apart: the tools take turns, each run after a pause.
-fn timings(dir: &Path, root: &Path, runs: usize, apart: bool) -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
+fn timings(s: &Scratch, root: &Path, runs: usize, apart: bool) -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
     let mut crun = Crun::start(root);
     let (mut starts, mut stops, mut cruns) = (Vec::new(), Vec::new(), Vec::new());
     let ours = |timed: bool, starts: &mut Vec<Duration>, stops: &mut Vec<Duration>| {
         let t = Instant::now();
-        vserverctl(dir, &["start", "bench"]);
+        s.vserverctl(&["start", "bench"]);
         let a = t.elapsed();
         let t = Instant::now();
-        vserverctl(dir, &["stop", "bench"]);
+        s.vserverctl(&["stop", "bench"]);
         let b = t.elapsed();
         if timed {
             starts.push(a);
@@ -345,56 +212,13 @@ fn main() {
     let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(50);
     let many: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100);
 
-    let dir = std::env::temp_dir().join(format!("vserver-bench-daemon-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let (etc, run, log, roots) = (dir.join("etc"), dir.join("run"), dir.join("log"), dir.join("roots"));
-    for d in [&etc, &run, &log, &roots] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    let mut s = Scratch { dir: dir.clone(), bus: None, daemon: None };
-    // The run directory on a tmpfs, as /run is on a real host.
-    let st = Command::new("mount").args(["-t", "tmpfs", "-o", "mode=0700,size=64m", "vserver-bench-run"]).arg(&run).status().expect("mount");
-    assert!(st.success(), "cannot mount a tmpfs on the run directory");
-
-    let conf = std::fs::read_to_string(repo_file("tests/bus/system-bus.conf.in"))
-        .unwrap()
-        .replace("@SOCKET@", &dir.join("bus").display().to_string())
-        .replace("@POLICY@", &repo_file("systemd/org.vserverd.VServer1.conf").canonicalize().unwrap().display().to_string())
-        .replace("@EXTRA@", "");
-    std::fs::write(dir.join("bus.conf"), conf).unwrap();
-    s.bus = Some(Command::new("dbus-daemon").arg(format!("--config-file={}", dir.join("bus.conf").display())).arg("--nofork").spawn().expect("dbus-daemon"));
-    for _ in 0..100 {
-        if dir.join("bus").exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-
+    let s = Scratch::start("vserver-bench-daemon");
+    let (etc, run, roots) = (s.etc(), s.run(), s.roots());
     let root = roots.join("bench");
     make_root(&root);
     write_config(&etc, "bench", &root, 100);
-    s.daemon = Some(
-        Command::new(target_bin("vserverd"))
-            .args(["--config-dir", &etc.display().to_string(), "--run-dir", &run.display().to_string(), "--log-dir", &log.display().to_string()])
-            .env("DBUS_SYSTEM_BUS_ADDRESS", bus_addr(&dir))
-            .env("VSERVERD_LOG", "warn")
-            .spawn()
-            .expect("vserverd"),
-    );
-    let daemon_pid = s.daemon.as_ref().unwrap().id();
-    for _ in 0..200 {
-        let ok = Command::new("busctl")
-            .args([&format!("--address={}", bus_addr(&dir)), "status", "org.vserverd.VServer1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.vserverctl(&["reload"]);
+    let daemon_pid = s.daemon_pid();
 
     // Two ways, each fair in its own sense. Back to back: each run right after the previous one
     // of the same tool, in blocks (what the kernel keeps warm stays warm: crun's cgroup
@@ -403,7 +227,7 @@ fn main() {
     // spell then waits for an RCU grace period; what one tool leaves to the kernel's background
     // work does not land on the other's clock).
     for apart in [false, true] {
-        let (starts, stops, cruns) = timings(&dir, &root, runs, apart);
+        let (starts, stops, cruns) = timings(&s, &root, runs, apart);
         let how = if apart { "taking turns, each after a 30 ms pause".to_string() } else { format!("back to back, in blocks of {BLOCK} of each tool in turn") };
         println!("# vserverctl start/stop of a busybox vserver and crun run: {runs} runs {how}; milliseconds");
         println!("| what | median | p10 | p90 |");
@@ -430,7 +254,7 @@ fn main() {
         make_root(&r);
         write_config(&etc, &format!("m{i}"), &r, 1000 + i);
     }
-    vserverctl(&dir, &["reload"]);
+    s.vserverctl(&["reload"]);
     let pss_of = |range: std::ops::Range<u32>| -> u64 {
         // PSS of each monitor and its pid 1 (shared pages split fairly among their users).
         let mut pss = 0u64;
@@ -454,7 +278,7 @@ fn main() {
         let before = settled_meminfo();
         let t = Instant::now();
         for i in batch * many..(batch + 1) * many {
-            vserverctl(&dir, &["start", &format!("m{i}")]);
+            s.vserverctl(&["start", &format!("m{i}")]);
         }
         if batch == 0 {
             elapsed = t.elapsed();

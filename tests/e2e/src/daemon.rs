@@ -138,6 +138,28 @@ pub struct TestBus {
     child: Child,
 }
 
+/// Starts dbus-daemon on `conf`; its address, or a panic with its errors.
+fn bus_daemon(conf_path: &Path, err_path: &Path) -> (Child, String) {
+    let mut child = Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", conf_path.display()))
+        .args(["--nofork", "--print-address"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(err_path).unwrap())
+        .spawn()
+        .expect("run dbus-daemon (apt-get install dbus-daemon)");
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+    // Without the server's guid: a bus started again at the same socket has a new one.
+    let address = line.trim().split(",guid=").next().unwrap_or("").to_string();
+    if address.is_empty() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("dbus-daemon did not start:\n{}", fs::read_to_string(err_path).unwrap_or_default());
+    }
+    (child, address)
+}
+
 impl TestBus {
     pub fn start() -> TestBus {
         TestBus::with_extra("")
@@ -155,24 +177,18 @@ impl TestBus {
             .replace("@EXTRA@", extra);
         let conf_path = dir.join("bus.conf");
         fs::write(&conf_path, conf).unwrap();
-        let err_path = dir.join("bus.err");
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf_path.display()))
-            .args(["--nofork", "--print-address"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&err_path).unwrap())
-            .spawn()
-            .expect("run dbus-daemon (apt-get install dbus-daemon)");
-        let mut line = String::new();
-        let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
-        let address = line.trim().to_string();
-        if address.is_empty() {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("dbus-daemon did not start:\n{}", fs::read_to_string(&err_path).unwrap_or_default());
-        }
+        let (child, address) = bus_daemon(&conf_path, &dir.join("bus.err"));
         TestBus { dir, address, child }
+    }
+
+    /// The bus goes away (SIGKILL) and a new one takes its place, at the same address.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_file(self.dir.join("system_bus_socket"));
+        let (child, address) = bus_daemon(&self.dir.join("bus.conf"), &self.dir.join("bus.err"));
+        assert_eq!(address, self.address);
+        self.child = child;
     }
 
     pub async fn connect(&self) -> Connection {
@@ -197,6 +213,11 @@ pub struct TestDaemon<'a> {
     pub run_dir: PathBuf,
     pub log_dir: PathBuf,
     pub root_base: PathBuf,
+    /// Where templates live, when not ROOT_BASE/.templates (the heavy tests' shared guests).
+    pub template_dir: Option<PathBuf>,
+    /// A shell line the daemon is started through: `"$0" "$@"` is the daemon (to hand it
+    /// descriptors, say).
+    pub wrapper: Option<String>,
     /// The daemon's stderr, over all its runs.
     pub log: PathBuf,
     child: Option<Child>,
@@ -217,6 +238,8 @@ impl<'a> TestDaemon<'a> {
             run_dir: t.path.join("vrun"),
             log_dir: t.path.join("log"),
             root_base: t.path.join("vservers"),
+            template_dir: None,
+            wrapper: None,
             log: t.path.join("vserverd.log"),
             child: None,
             conn: Mutex::new(None),
@@ -240,7 +263,14 @@ impl<'a> TestDaemon<'a> {
         assert!(self.child.is_none(), "the daemon is already running");
         let mut log = OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         writeln!(log, "--- vserverd starts ---").unwrap();
-        let mut cmd = Command::new(bin("vserverd"));
+        let mut cmd = match &self.wrapper {
+            Some(line) => {
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(line).arg(bin("vserverd"));
+                c
+            }
+            None => Command::new(bin("vserverd")),
+        };
         if args.is_empty() {
             cmd.arg("--config-dir")
                 .arg(&self.config_dir)
@@ -250,6 +280,9 @@ impl<'a> TestDaemon<'a> {
                 .arg(&self.log_dir)
                 .arg("--root-base")
                 .arg(&self.root_base);
+            if let Some(t) = &self.template_dir {
+                cmd.arg("--template-dir").arg(t);
+            }
         } else {
             cmd.args(args);
         }
@@ -332,6 +365,24 @@ impl<'a> TestDaemon<'a> {
                 return child.wait().unwrap();
             }
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits (at most `timeout`) for the daemon to end by itself; how it ended.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.as_mut().expect("the daemon was started").try_wait().unwrap() {
+                let child = self.child.take().unwrap();
+                self.track_children(child.id() as i32);
+                self.track_states();
+                *self.conn.lock().unwrap() = None;
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -591,16 +642,23 @@ pub fn remove_cgroups(parent: &str) -> Vec<PathBuf> {
         if !p.is_dir() {
             continue;
         }
-        if let Ok(children) = fs::read_dir(&p) {
-            for c in children.flatten().filter(|c| c.path().is_dir()) {
-                let _ = fs::remove_dir(c.path());
-            }
-        }
-        if fs::remove_dir(&p).is_err() && p.exists() {
+        remove_tree(&p);
+        if p.exists() {
             left.push(p);
         }
     }
     left
+}
+
+/// Removes a cgroup directory and every cgroup below it, the deepest first (a guest with a
+/// real init makes its own).
+fn remove_tree(p: &std::path::Path) {
+    if let Ok(children) = fs::read_dir(p) {
+        for c in children.flatten().filter(|c| c.file_type().map(|t| t.is_dir()).unwrap_or(false)) {
+            remove_tree(&c.path());
+        }
+    }
+    let _ = fs::remove_dir(p);
 }
 
 impl Drop for TestDaemon<'_> {

@@ -17,6 +17,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub mod daemon;
+pub mod fuse;
+pub mod guest;
 pub mod pty;
 
 pub use vserver_sandbox::{CapSet, Capability, Exit, Init, LaunchPlan, SetupError, Step};
@@ -65,7 +67,7 @@ fn spawn_plan_bin() -> &'static Path {
     SPAWN_PLAN.get().expect("call vserver_e2e::set_spawn_plan(env!(\"CARGO_BIN_EXE_spawn-plan\")) first")
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 

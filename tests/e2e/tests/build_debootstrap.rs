@@ -21,7 +21,7 @@ fn debootstrap_minbase_vserver_runs_apt_get() {
         let mut d = TestDaemon::new(&t, &bus);
         let out = run(
             std::process::Command::new(bin("vserverctl"))
-                .args(["build", "deb", "--debootstrap", "bookworm", "--variant", "minbase"])
+                .args(["build", "deb", "--debootstrap", "bookworm", "--variant", "minbase", "--init", "none"])
                 .arg("--config-dir")
                 .arg(&d.config_dir)
                 .arg("--root-base")

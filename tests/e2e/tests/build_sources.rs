@@ -39,11 +39,14 @@ fn build_from_a_tree_and_a_tarball_and_start() {
         let want = picture(&tpl);
         for name in ["fromdir", "fromtar"] {
             let root = d.root_base.join(name);
-            // The same tree, except the fifo (the engine makes /dev; tar's fifos are skipped)
-            // and the directories every vserver needs.
-            let got: Vec<String> = picture(&root).into_iter().filter(|l| !l.starts_with("run ") && !l.starts_with("root ")).collect();
+            // The same tree, except the fifo (the engine makes /dev; tar's fifos are skipped),
+            // the directories every vserver needs, and its name (/etc/hostname, /etc/hosts).
+            let added = ["run ", "root ", "etc/hostname ", "etc/hosts "];
+            let got: Vec<String> = picture(&root).into_iter().filter(|l| !added.iter().any(|a| l.starts_with(a))).collect();
             let want: Vec<String> = want.iter().filter(|l| name == "fromdir" || !l.starts_with("etc/fifo ")).cloned().collect();
             assert_eq!(got, want, "{name}");
+            assert_eq!(fs::read_to_string(root.join("etc/hostname")).unwrap(), format!("{name}\n"));
+            assert!(fs::read_to_string(root.join("etc/hosts")).unwrap().contains(&format!("127.0.1.1\t{name}\n")));
             assert_eq!(ino(&root.join("hello")), ino(&root.join("etc/hello-link")), "{name}: hard link kept");
             assert!(d.config_dir.join(format!("{name}.toml")).exists());
         }

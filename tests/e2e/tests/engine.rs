@@ -303,3 +303,23 @@ fn host_mounts_made_later_do_not_appear_inside() {
     let rep = Report::parse(&r.stdout);
     assert_eq!(rep.mount("/mnt"), None, "a host mount propagated into the vserver: {:?}", rep.mounts());
 }
+
+#[test]
+fn a_real_init_gets_run_a_cgroup_tree_and_tmpfs_mounts() {
+    let t = test_dir!("initfs");
+    let mut plan = t.probe_plan(&["report"]);
+    plan.init_fs = vserver_sandbox::InitFs { run: true, cgroup: true };
+    plan.tmpfs = vec!["/tmp".into(), "/var/tmp".into()];
+    let r = t.report(&plan);
+    assert_eq!(r.mount("/run"), Some(("tmpfs".into(), "rw".into())));
+    assert_eq!(r.mount("/run/lock"), Some(("tmpfs".into(), "rw".into())));
+    assert_eq!(r.mount("/tmp"), Some(("tmpfs".into(), "rw".into())));
+    assert_eq!(r.mount("/var/tmp"), Some(("tmpfs".into(), "rw".into())));
+    assert_eq!(r.mount("/sys/fs/cgroup"), Some(("cgroup2".into(), "rw".into())), "its own cgroup tree, writable");
+    assert_eq!(r.mount("/sys"), Some(("sysfs".into(), "ro".into())), "/sys stays read-only");
+    // Without them: none of these mounts (the root's own /run and /tmp).
+    let plain = t.report(&t.probe_plan(&["report"]));
+    for p in ["/run", "/run/lock", "/tmp", "/sys/fs/cgroup"] {
+        assert_eq!(plain.mount(p), None, "{p}");
+    }
+}

@@ -86,12 +86,14 @@ fn enter_gives_a_login_shell_on_a_pty_of_the_vserver() {
         assert!(r.all("env").contains(&"HOME=/root"));
         assert_eq!(r.get("cwd"), "/root");
 
-        // The cgroups are pid 1's.
-        s.line("cat /proc/self/cgroup > /tmp/cg ; echo CG''DONE");
+        // The cgroups are pid 1's (both seen from inside: pid 1, its own init, has a cgroup
+        // namespace, and the shell is in it too).
+        s.line("cat /proc/self/cgroup > /tmp/cg ; cat /proc/1/cgroup > /tmp/cg1 ; echo CG''DONE");
         s.expect("CGDONE", T);
         let inside = fs::read_to_string(root.join("tmp/cg")).unwrap();
-        let pid1 = fs::read_to_string(format!("/proc/{}/cgroup", st.pid)).unwrap();
+        let pid1 = fs::read_to_string(root.join("tmp/cg1")).unwrap();
         assert_eq!(inside, pid1);
+        assert!(inside.lines().any(|l| l == "0::/"), "the namespace's root: {inside}");
 
         // The exit code of the shell is ours; the terminal is given back as it was.
         s.line("exit 7");

@@ -201,3 +201,28 @@ fn root_path_that_is_a_symlink_is_refused() {
     assert_eq!(e.step, Step::Validate);
     assert_eq!(e.path.as_deref(), Some(link.to_str().unwrap()));
 }
+
+#[test]
+fn tmpfs_and_run_on_links_out_are_refused() {
+    // `/run` (a real init's) and a tmpfs target, each a link to a host directory, absolute or
+    // climbing out: refused at their step, nothing mounted on the host's directory.
+    for (link, how, tmpfs, step) in [
+        ("run", Link::Absolute, vec![], Step::Run),
+        ("run", Link::DotDot, vec![], Step::Run),
+        ("tmp", Link::Absolute, vec!["/tmp".to_string()], Step::Tmpfs),
+        ("var", Link::DotDot, vec!["/var/tmp".to_string()], Step::Tmpfs),
+    ] {
+        let t = TestDir::with_root("hostile-tmpfs");
+        let host = watched(&t, "tmpfs-target");
+        link_to(&t, link, &host, how);
+        let before = snapshot(&host);
+        let mut plan = t.probe_plan(&["report"]);
+        plan.init_fs.run = step == Step::Run;
+        plan.tmpfs = tmpfs;
+        let r = t.run(&plan);
+        let e = r.setup_error();
+        assert_eq!(e.step, step, "{link} {how:?}: {r:?}");
+        assert_eq!(snapshot(&host), before, "{link}: the host directory was written");
+        assert!(t.host_mounts().is_empty(), "{link}: {:?}", t.host_mounts());
+    }
+}

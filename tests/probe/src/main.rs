@@ -43,7 +43,9 @@
 //! `compat32 keyctl|userfaultfd|unshare|tiocsti` (the same calls through the 32-bit `int 0x80` entry,
 //! which a filter written for x86_64 numbers alone would miss), `bind ADDR [PORT]` (a TCP socket
 //! bound to ADDR, port 0 by default), `connect ADDR PORT [TIMEOUT_MS]` (a TCP connection, default
-//! timeout 2000 ms; `ok REPLY` with the first line the server sent).
+//! timeout 2000 ms; `ok REPLY` with the first line the server sent), `notify PATH MESSAGE [SECONDS]`
+//! (one datagram to the unix socket PATH, as sd_notify sends; then sleeps SECONDS, 0 by default,
+//! so that the sender can stay a vserver's pid 1).
 //!
 //! # `probe serve TEXT ADDR PORT [ADDR PORT…]`
 //! Listens on every ADDR:PORT (TCP; IPv6 sockets are IPv6-only, so `0.0.0.0 80 :: 80` is two
@@ -334,6 +336,7 @@ fn act(action: &str, a: &[&str]) -> Option<Res> {
         "reboot" => try_reboot(arg(0)?)?,
         "compat32" => try_compat32(arg(0)?)?,
         "unix_request" => try_unix_request(arg(0)?, arg(1)?),
+        "notify" => try_notify(arg(0)?, arg(1)?, num(a.get(2)).unwrap_or(0)),
         _ => return None,
     })
 }
@@ -1021,4 +1024,11 @@ fn try_unix_request(path: &str, line: &str) -> Res {
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     Ok(answer.lines().next().unwrap_or("").to_string())
+}
+
+fn try_notify(path: &str, message: &str, then_sleep: u64) -> Res {
+    let s = std::os::unix::net::UnixDatagram::unbound().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    s.send_to(message.replace("\\n", "\n").as_bytes(), path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    std::thread::sleep(std::time::Duration::from_secs(then_sleep));
+    Ok(String::new())
 }

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-/// The commented configuration of a new vserver.
-pub fn text(name: &str, source: &str, template: Option<&str>, root_shown: &Path) -> String {
+/// The commented configuration of a new vserver; `own_init`: its root boots with an init of
+/// its own (`fakeinit`).
+pub fn text(name: &str, source: &str, template: Option<&str>, root_shown: &Path, own_init: bool) -> String {
     let unified = match template {
         Some(t) => format!(
             "# Unification: the root is an overlay of the shared, read-only template {t:?} under this\n\
@@ -27,18 +28,28 @@ pub fn text(name: &str, source: &str, template: Option<&str>, root_shown: &Path)
          # Started by `vserverctl start --onboot` at boot.\n\
          # onboot = false\n\
          # `fakeinit`: the vserver's own /sbin/init is pid 1 (else a reaper runs init.command).\n\
-         # flags = [\"fakeinit\"]\n\n\
+         {flags}\n\n\
          [init]\n\
-         # The start and stop commands of the paper's plain start (rc scripts).\n\
-         # command = [\"/etc/init.d/rc\", \"3\"]\n\
-         # stop = [\"/etc/init.d/rc\", \"0\"]\n\
+         {init}\
          # restart = \"no\"\n\n\
          [network]\n\
          # none (loopback only), host, macvlan, veth or bridge; with a link: device, addresses.\n\
          # mode = \"none\"\n\
          # device = \"eth0\"\n\
          # addresses = [\"192.0.2.10/24\"]\n",
-        root = root_shown.display()
+        root = root_shown.display(),
+        flags = if own_init { "flags = [\"fakeinit\"]" } else { "# flags = [\"fakeinit\"]" },
+        init = if own_init {
+            "# Its init (systemd: stopped with SIGRTMIN+3, ready at READY=1; sysvinit: SIGPWR) and\n\
+             # how long it may take to boot and to shut down.\n\
+             # command = [\"/sbin/init\"]\n\
+             # start_timeout = 90\n\
+             # stop_timeout = 30\n"
+        } else {
+            "# The start and stop commands of the paper's plain start (rc scripts).\n\
+             # command = [\"/etc/init.d/rc\", \"3\"]\n\
+             # stop = [\"/etc/init.d/rc\", \"0\"]\n"
+        },
     )
 }
 

@@ -17,6 +17,7 @@ pub mod config;
 pub mod copy;
 pub mod ops;
 pub mod du;
+pub mod guest;
 pub mod remove;
 pub mod source;
 

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
-use super::source::{finish_root, is_btrfs, run_quiet, Source};
+use super::source::{finish_root, is_btrfs, run_quiet, GuestInit, Source};
+use vserverd::initkind::InitKind;
 use super::{barrier_dir, check_name, exists, remove, temp_beside, Cleanup, Dirs, Progress};
 
 /// How a vserver's root is made.
@@ -27,6 +28,23 @@ impl Mode {
             Mode::Plain(s) => s.describe(),
             Mode::Unified(t) => format!("--unified {t}"),
             Mode::Snapshot(t) => format!("--snapshot {t}"),
+        }
+    }
+
+    /// True when the root at `root` (for a unified vserver: its template) boots with an init of
+    /// its own (`fakeinit`): systemd or sysvinit at `/sbin/init`. A debootstrap without one and a
+    /// copy of the host (the paper's way, whose init would start the host's services again) use
+    /// the plain start instead.
+    fn own_init(&self, root: &Path) -> bool {
+        match self {
+            Mode::Plain(Source::FromHost { .. }) | Mode::Plain(Source::Debootstrap { init: GuestInit::None, .. }) => false,
+            _ => {
+                let cwd = unsafe { std::os::fd::BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+                vserver_sandbox::sys::openat2(cwd, &root.display().to_string(), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
+                    .ok()
+                    .and_then(|fd| vserverd::initkind::kind_in(std::os::fd::AsFd::as_fd(&fd), "/sbin/init"))
+                    .is_some_and(|k| matches!(k, InitKind::Systemd | InitKind::SysV))
+            }
         }
     }
 }
@@ -80,6 +98,7 @@ pub fn build_vserver(dirs: &Dirs, name: &str, mode: &Mode) -> Result<PathBuf> {
             cleanup.add(&tmp);
             src.fill(&tmp, &progress)?;
             finish_root(&tmp)?;
+            super::guest::prepare(&tmp, name)?;
         }
         Mode::Unified(_) => {
             // D/root: the mount point; D/upper: the vserver's own files; D/work: overlayfs's.
@@ -88,6 +107,13 @@ pub fn build_vserver(dirs: &Dirs, name: &str, mode: &Mode) -> Result<PathBuf> {
             make_dir(&tmp.join("root"), 0o755)?;
             make_dir(&tmp.join("upper"), 0o755)?;
             make_dir(&tmp.join("work"), 0o700)?;
+            // Its own name and machine id, in its own layer over the shared template's.
+            let lower = template.as_deref().expect("checked above");
+            make_dir(&tmp.join("upper/etc"), 0o755)?;
+            if fs::symlink_metadata(lower.join("etc/machine-id")).is_ok_and(|m| m.is_file()) {
+                fs::write(tmp.join("upper/etc/machine-id"), "")?;
+            }
+            super::guest::prepare(&tmp.join("upper"), name)?;
         }
         Mode::Snapshot(t) => {
             let lower = template.as_deref().expect("checked above");
@@ -98,6 +124,7 @@ pub fn build_vserver(dirs: &Dirs, name: &str, mode: &Mode) -> Result<PathBuf> {
             progress.phase(&format!("snapshot of template {t}"), 0);
             run_quiet("btrfs", &["subvolume".as_ref(), "snapshot".as_ref(), lower.as_os_str(), tmp.as_os_str()])?;
             cleanup.add(&tmp);
+            super::guest::prepare(&tmp, name)?;
         }
     }
     super::check_interrupted()?;
@@ -109,7 +136,8 @@ pub fn build_vserver(dirs: &Dirs, name: &str, mode: &Mode) -> Result<PathBuf> {
         Mode::Unified(t) => Some(t.as_str()),
         _ => None,
     };
-    let text = super::config::text(name, &mode.describe(), unified, &dir);
+    let own_init = mode.own_init(template.as_deref().filter(|_| unified.is_some()).unwrap_or(&dir));
+    let text = super::config::text(name, &mode.describe(), unified, &dir, own_init);
     write_new(&cfg, &text, &mut cleanup)?;
     // The file must be valid for the daemon: checked with its own parser.
     let r = vserverd::config::load_one(&dirs.config_dir, name, &dirs.load_options());

@@ -18,7 +18,38 @@ pub enum Source {
     Template(PathBuf),
     /// The host's /bin /sbin /lib* /usr /etc /var.
     FromHost { exclude: Vec<PathBuf> },
-    Debootstrap { suite: String, mirror: Option<String>, variant: Option<String> },
+    Debootstrap { suite: String, mirror: Option<String>, variant: Option<String>, init: GuestInit, include: Vec<String> },
+}
+
+/// The init a debootstrapped root gets, to boot as a guest of its own (`fakeinit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GuestInit {
+    /// systemd-sysv, with dbus and libpam-systemd (logins get logind sessions).
+    #[default]
+    Systemd,
+    /// sysvinit-core.
+    Sysvinit,
+    /// No init of its own: the paper's plain start, an rc script run by the vserver's reaper.
+    None,
+}
+
+impl GuestInit {
+    pub fn name(self) -> &'static str {
+        match self {
+            GuestInit::Systemd => "systemd",
+            GuestInit::Sysvinit => "sysvinit",
+            GuestInit::None => "none",
+        }
+    }
+
+    /// debootstrap's `--include` and `--exclude` for it.
+    fn packages(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            GuestInit::Systemd => ("systemd-sysv,dbus,libpam-systemd", None),
+            GuestInit::Sysvinit => ("sysvinit-core", Some("systemd-sysv")),
+            GuestInit::None => ("", None),
+        }
+    }
 }
 
 impl Source {
@@ -26,9 +57,12 @@ impl Source {
         match self {
             Source::Template(p) => format!("--template {}", p.display()),
             Source::FromHost { .. } => "--from-host".into(),
-            Source::Debootstrap { suite, variant, .. } => {
-                format!("--debootstrap {suite}{}", variant.as_deref().map(|v| format!(" --variant {v}")).unwrap_or_default())
-            }
+            Source::Debootstrap { suite, variant, init, include, .. } => format!(
+                "--debootstrap {suite}{}{}{}",
+                variant.as_deref().map(|v| format!(" --variant {v}")).unwrap_or_default(),
+                if *init == GuestInit::Systemd { String::new() } else { format!(" --init {}", init.name()) },
+                if include.is_empty() { String::new() } else { format!(" --include {}", include.join(",")) }
+            ),
         }
     }
 
@@ -53,7 +87,9 @@ impl Source {
                 progress.done(&format!("{} files, {} bytes copied", c.files, c.bytes));
             }
             Source::FromHost { exclude } => from_host(dst, exclude, progress)?,
-            Source::Debootstrap { suite, mirror, variant } => debootstrap(dst, suite, mirror.as_deref(), variant.as_deref(), progress)?,
+            Source::Debootstrap { suite, mirror, variant, init, include } => {
+                debootstrap(dst, suite, mirror.as_deref(), variant.as_deref(), *init, include, progress)?
+            }
         }
         Ok(())
     }
@@ -133,13 +169,33 @@ fn from_host(dst: &Path, exclude: &[PathBuf], progress: &Progress) -> Result<()>
     Ok(())
 }
 
-fn debootstrap(dst: &Path, suite: &str, mirror: Option<&str>, variant: Option<&str>, progress: &Progress) -> Result<()> {
-    if !suite.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+fn debootstrap(
+    dst: &Path,
+    suite: &str,
+    mirror: Option<&str>,
+    variant: Option<&str>,
+    init: GuestInit,
+    extra: &[String],
+    progress: &Progress,
+) -> Result<()> {
+    let name_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.+".contains(&b));
+    if !name_ok(suite) {
         bail!("bad suite name {suite:?}");
+    }
+    if let Some(p) = extra.iter().find(|p| !name_ok(p)) {
+        bail!("bad package name {p:?}");
     }
     let mut cmd = Command::new("debootstrap");
     if let Some(v) = variant {
         cmd.arg(format!("--variant={v}"));
+    }
+    let (init_packages, exclude) = init.packages();
+    let include: Vec<&str> = init_packages.split(',').filter(|p| !p.is_empty()).chain(extra.iter().map(String::as_str)).collect();
+    if !include.is_empty() {
+        cmd.arg(format!("--include={}", include.join(",")));
+    }
+    if let Some(x) = exclude {
+        cmd.arg(format!("--exclude={x}"));
     }
     cmd.arg(suite).arg(dst);
     if let Some(m) = mirror {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::build::ops::{self, Mode};
-use crate::build::source::Source;
+use crate::build::source::{GuestInit, Source};
 use crate::build::Dirs;
 use crate::cli::{Cli, Command};
 use crate::error::{exit, CtlError};
@@ -34,6 +34,13 @@ pub struct SourceArgs {
     /// debootstrap's variant (for example minbase).
     #[arg(long, value_name = "VARIANT", requires = "debootstrap")]
     pub variant: Option<String>,
+    /// The init the debootstrapped root boots with (the vserver's own, `fakeinit`), or none
+    /// (an rc script started by the vserver's reaper).
+    #[arg(long, value_enum, value_name = "INIT", default_value_t, requires = "debootstrap")]
+    pub init: GuestInit,
+    /// More packages for debootstrap to install (comma-separated, or the option repeated).
+    #[arg(long, value_name = "PACKAGES", value_delimiter = ',', requires = "debootstrap")]
+    pub include: Vec<String>,
 }
 
 impl SourceArgs {
@@ -54,6 +61,8 @@ impl SourceArgs {
             suite: suite.clone(),
             mirror: self.mirror.clone(),
             variant: self.variant.clone(),
+            init: self.init,
+            include: self.include.clone(),
         })
     }
 }

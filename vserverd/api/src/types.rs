@@ -3,11 +3,14 @@
 use serde::{Deserialize, Serialize};
 use zbus::wire::{OwnedObjectPath, Type};
 
-/// A vserver's lifecycle state: `stopped → starting → running → stopping → stopped | failed`.
+/// A vserver's lifecycle state: `stopped → starting → [booting →] running → stopping →
+/// stopped | failed`. `booting`: pid 1 runs and has not said it is ready yet (systemd before
+/// `READY=1`, an rc start command still running).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     Stopped,
     Starting,
+    Booting,
     Running,
     Stopping,
     Failed,
@@ -18,6 +21,7 @@ impl State {
         match self {
             State::Stopped => "stopped",
             State::Starting => "starting",
+            State::Booting => "booting",
             State::Running => "running",
             State::Stopping => "stopping",
             State::Failed => "failed",
@@ -25,11 +29,11 @@ impl State {
     }
 
     pub fn parse(s: &str) -> Option<State> {
-        [State::Stopped, State::Starting, State::Running, State::Stopping, State::Failed].into_iter().find(|st| st.as_str() == s)
+        [State::Stopped, State::Starting, State::Booting, State::Running, State::Stopping, State::Failed].into_iter().find(|st| st.as_str() == s)
     }
 
     pub fn is_active(self) -> bool {
-        matches!(self, State::Starting | State::Running | State::Stopping)
+        matches!(self, State::Starting | State::Booting | State::Running | State::Stopping)
     }
 }
 

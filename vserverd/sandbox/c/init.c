@@ -28,6 +28,11 @@
  * restarts the vserver), SIGINT for a halt (the daemon marks it stopped). Without SYS_BOOT
  * that call fails and pid 1 exits 0: a plain stop. SIGHUP from inside (sysvinit's "re-read
  * inittab") is ignored. A stop command that runs `reboot -f` itself needs no help from here.
+ *
+ * Readiness: with NOTIFY_SOCKET in its environment (`rc` only), pid 1 sends READY=1 there once
+ * the start command has exited 0, as systemd does once it has booted: the monitor reports the
+ * start done then, and a start command that fails fails the start. NOTIFY_SOCKET is not passed
+ * on to the commands.
  */
 
 #include "freestanding.h"
@@ -279,23 +284,74 @@ static int status_code(int status)
 /* The most words of a stop command and entries of the environment (the engine checks). */
 #define MAX_ARGS 1024
 #define MAX_ENV 1024
-/* Room for the environment plus VSERVER_TARGET, for the stop command. */
+/* The commands' environment (pid 1's without NOTIFY_SOCKET), and room for it plus
+ * VSERVER_TARGET, for the stop command. */
+static char *cmd_envp[MAX_ENV + 1];
 static char *stop_envp[MAX_ENV + 2];
 
-static char **stop_env(char **envp, enum intent i)
+/* The value of ENTRY if it is KEY=value, else 0. */
+static const char *value_of(const char *entry, const char *key)
 {
+	while (*key && *entry == *key)
+		entry++, key++;
+	return *key || *entry != '=' ? 0 : entry + 1;
+}
+
+/* pid 1's environment without NOTIFY_SOCKET (into cmd_envp); returns NOTIFY_SOCKET's value. */
+static const char *split_env(char **envp)
+{
+	const char *notify = 0;
 	int n = 0;
 	for (char **e = envp; *e && n < MAX_ENV; e++) {
-		const char *p = *e;
-		const char *k = "VSERVER_TARGET=";
-		while (*k && *p == *k)
-			p++, k++;
-		if (*k)
+		const char *v = value_of(*e, "NOTIFY_SOCKET");
+		if (v)
+			notify = v;
+		else
+			cmd_envp[n++] = *e;
+	}
+	cmd_envp[n] = 0;
+	return notify;
+}
+
+static char **stop_env(enum intent i)
+{
+	int n = 0;
+	for (char **e = cmd_envp; *e && n < MAX_ENV; e++) {
+		if (!value_of(*e, "VSERVER_TARGET"))
 			stop_envp[n++] = *e;
 	}
 	stop_envp[n++] = (char *)target(i);
 	stop_envp[n] = 0;
 	return stop_envp;
+}
+
+#define AF_UNIX 1
+#define SOCK_DGRAM 2
+#define SOCK_CLOEXEC 0x80000
+
+struct sockaddr_unix {
+	unsigned short family;
+	char path[108];
+};
+
+/* sd_notify's READY=1 to the socket at PATH ("@name": an abstract one). */
+static void notify_ready(const char *path)
+{
+	struct sockaddr_unix a;
+	unsigned long n = len(path);
+	if (n == 0 || n >= sizeof a.path)
+		return;
+	memset(&a, 0, sizeof a);
+	a.family = AF_UNIX;
+	memcpy(a.path, path, n);
+	if (path[0] == '@')
+		a.path[0] = 0;
+	long fd = sys3(NR_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sys3(NR_connect, fd, (long)&a, (long)(sizeof a.family + n)) == 0)
+		sys3(NR_write, fd, "READY=1", 7);
+	sys3(NR_close, fd, 0, 0);
 }
 
 static int parse_count(const char *s, long max)
@@ -338,7 +394,12 @@ static int run(int argc, char **argv, char **envp)
 	}
 	sys6(NR_rt_sigprocmask, SIG_BLOCK, (long)&set, 0, sizeof(sigset), 0, 0);
 
-	long main_pid = spawn(start, envp, &set);
+	const char *notify = chcontext ? 0 : split_env(envp);
+	if (chcontext) {
+		for (int n = 0; n < MAX_ENV && (cmd_envp[n] = envp[n]); n++)
+			;
+	}
+	long main_pid = spawn(start, cmd_envp, &set);
 	if (main_pid < 0)
 		return 127;
 	int main_alive = 1;
@@ -379,6 +440,8 @@ static int run(int argc, char **argv, char **envp)
 					sys3(NR_kill, -1, SIGKILL, 0);
 					return code;
 				}
+				if (notify && !stopping)
+					notify_ready(notify);
 			}
 			if (stop_pid > 0 && pid == stop_pid) {
 				stop_pid = 0;
@@ -415,7 +478,7 @@ static int run(int argc, char **argv, char **envp)
 		if (!stopping) {
 			stopping = 1;
 			intent = wanted;
-			stop_pid = have_stop ? spawn(stop, stop_env(envp, intent), &set) : 0;
+			stop_pid = have_stop ? spawn(stop, stop_env(intent), &set) : 0;
 			if (stop_pid <= 0) {
 				stop_pid = 0;
 				sys3(NR_kill, -1, SIGTERM, 0);

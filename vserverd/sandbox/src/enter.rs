@@ -102,7 +102,7 @@ pub fn valid_term(term: &str) -> bool {
 }
 
 /// The namespaces of `pid` that differ from this process's own (the user namespace excepted).
-fn differing_namespaces(pid: i32) -> libc::c_int {
+pub(crate) fn differing_namespaces(pid: i32) -> libc::c_int {
     const KINDS: [(&str, libc::c_int); 7] = [
         ("mnt", libc::CLONE_NEWNS),
         ("pid", libc::CLONE_NEWPID),

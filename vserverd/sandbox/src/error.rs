@@ -30,6 +30,8 @@ pub enum Step {
     /// Inside the context's namespace: addresses, the link up, routes.
     NetInside,
     WaitParent,
+    /// A cgroup namespace rooted where the parent placed pid 1 (a real init's guests).
+    CgroupNs,
     MountPrivate,
     /// A unified vserver's root: an overlay of its template (read-only) and its own directory.
     Overlay,
@@ -38,8 +40,14 @@ pub enum Step {
     PivotRoot,
     Proc,
     Sys,
+    /// The guest's cgroup tree at /sys/fs/cgroup.
+    Cgroup,
     Dev,
     DevPts,
+    /// `/run` and `/run/lock` as tmpfs.
+    Run,
+    /// The plan's tmpfs mounts (`/tmp`).
+    Tmpfs,
     ProcRestrict,
     BindMounts,
     Hostname,
@@ -71,6 +79,7 @@ impl Step {
             Step::NetHost => "net-host",
             Step::NetInside => "net-inside",
             Step::WaitParent => "wait-parent",
+            Step::CgroupNs => "cgroup-ns",
             Step::MountPrivate => "mount-private",
             Step::Overlay => "overlay",
             Step::BindRoot => "bind-root",
@@ -78,8 +87,11 @@ impl Step {
             Step::PivotRoot => "pivot-root",
             Step::Proc => "proc",
             Step::Sys => "sys",
+            Step::Cgroup => "cgroup",
             Step::Dev => "dev",
             Step::DevPts => "devpts",
+            Step::Run => "run",
+            Step::Tmpfs => "tmpfs",
             Step::ProcRestrict => "proc-restrict",
             Step::BindMounts => "bind-mounts",
             Step::Hostname => "hostname",

@@ -64,6 +64,8 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
     if entry.own_network {
         ns |= libc::CLONE_NEWNET;
     }
+    // A guest with a real init has a cgroup namespace of its own: its view of /proc/PID/cgroup.
+    ns |= crate::enter::differing_namespaces(entry.pid) & libc::CLONE_NEWCGROUP;
     // Not dumpable: only a tracer holding CAP_SYS_PTRACE may look at us from inside.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if unsafe { libc::setns(pidfd.as_raw_fd(), ns) } != 0 {

@@ -22,5 +22,5 @@ pub mod sys;
 
 pub use caps::{CapSet, Capability};
 pub use error::{SetupError, Step};
-pub use plan::{BindMount, Flags, IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network, Resource, Rlimit};
+pub use plan::{BindMount, Flags, IfAddr, Init, InitFs, LaunchPlan, LinkMode, LinkPlan, Network, Resource, Rlimit};
 pub use spawn::{spawn, spawn_with, Context, Exit};

@@ -233,6 +233,18 @@ pub struct OverlayPlan {
     pub work: PathBuf,
 }
 
+/// What a real init (systemd above all) expects its manager to have mounted before it runs:
+/// systemd's "Container Interface". Without CAP_SYS_ADMIN it cannot mount these itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitFs {
+    /// `/run` and `/run/lock`: fresh tmpfs mounts (nosuid, nodev; `/run/lock` noexec, 1777).
+    pub run: bool,
+    /// A cgroup namespace rooted at the cgroup pid 1 was placed in, and that cgroup's v2 tree
+    /// mounted at `/sys/fs/cgroup` for the guest to manage below its root. Whatever the host
+    /// set above it (the vserver's limits) is out of the guest's sight and reach.
+    pub cgroup: bool,
+}
+
 /// Everything the engine needs to build one context.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchPlan {
@@ -262,6 +274,13 @@ pub struct LaunchPlan {
     #[serde(default)]
     pub links: Vec<LinkPlan>,
     pub mounts: Vec<BindMount>,
+    /// Directories inside that get a fresh tmpfs each (nosuid, nodev, mode 1777), such as
+    /// `/tmp`; resolved without following any of the vserver's links.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
+    /// The mounts a real init expects (with `Init::Fake`).
+    #[serde(default)]
+    pub init_fs: InitFs,
     /// A host pty slave (path) to appear as /dev/console; /dev/null stands in when absent.
     pub console: Option<PathBuf>,
     /// Where the context registry lives (default `/run/vservers`).
@@ -287,6 +306,8 @@ impl LaunchPlan {
             network: Network::None,
             links: Vec::new(),
             mounts: Vec::new(),
+            tmpfs: Vec::new(),
+            init_fs: InitFs::default(),
             console: None,
             run_dir: PathBuf::from(crate::registry::DEFAULT_RUN_DIR),
         }

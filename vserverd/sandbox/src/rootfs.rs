@@ -270,24 +270,75 @@ pub fn restrict_proc(root: BorrowedFd<'_>) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// Opens the directory `target` inside the root (created when missing, mode 0755), one
+/// component at a time, refusing any symbolic link or non-directory on the way.
+fn target_dir(root: BorrowedFd<'_>, target: &str, step: Step) -> Result<OwnedFd, SetupError> {
+    let mut dir = sys::open_dir_strict(root, ".").step(step, "/")?;
+    for part in Path::new(target.trim_start_matches('/')).iter() {
+        let name = std::str::from_utf8(part.as_bytes())
+            .map_err(|_| SetupError::detail(step, Some(target.to_string()), "target is not UTF-8"))?;
+        if name == ".." {
+            return Err(SetupError::detail(step, Some(target.to_string()), "target may not contain '..'"));
+        }
+        dir = sys::ensure_dir(dir.as_fd(), name, 0o755).map_err(|e| {
+            SetupError::new(step, Some(target.to_string()), e)
+                .with_detail("the target path holds a symbolic link or a non-directory; refused")
+        })?;
+    }
+    Ok(dir)
+}
+
+/// Step `cgroup`: the guest's own cgroup tree at `/sys/fs/cgroup`. A cgroup2 superblock mounted
+/// from inside the new cgroup namespace has that namespace's root as its root: the cgroup the
+/// parent placed pid 1 in, below the one holding the vserver's limits. Writable (a real init
+/// makes its slices and scopes there); the read-only sysfs below it stays read-only.
+pub fn mount_cgroup(root: BorrowedFd<'_>) -> Result<(), SetupError> {
+    let target = sys::open_dir_strict(root, "sys/fs/cgroup").step(Step::Cgroup, "/sys/fs/cgroup")?;
+    let mnt = sys::fs_create("cgroup2", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+        .step(Step::Cgroup, "/sys/fs/cgroup")?;
+    sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Cgroup, "/sys/fs/cgroup")
+}
+
+/// A fresh tmpfs on `target` (a directory handle), with systemd's own limits for it.
+fn tmpfs_on(target: BorrowedFd<'_>, opts: &[(&str, Option<&str>)], attrs: u64, step: Step, path: &str) -> Result<(), SetupError> {
+    let mnt = sys::fs_create("tmpfs", opts, attrs).step(step, path)?;
+    sys::move_mount_to_fd(mnt.as_fd(), target).step(step, path)
+}
+
+/// Step `run`: `/run` a fresh tmpfs (0755) and `/run/lock` another (1777, noexec, 5 MiB), as
+/// systemd mounts them on a host: a real init expects an empty `/run` at every boot.
+pub fn mount_run(root: BorrowedFd<'_>) -> Result<(), SetupError> {
+    let run = mount_point(root, "run", Step::Run)?;
+    tmpfs_on(run.as_fd(), &[("mode", Some("0755")), ("size", Some("20%")), ("nr_inodes", Some("800k"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, Step::Run, "/run")?;
+    drop(run);
+    // The new tmpfs is ours: its paths are trustworthy.
+    let run = sys::open_dir_strict(root, "run").step(Step::Run, "/run")?;
+    let lock = sys::ensure_dir(run.as_fd(), "lock", 0o755).step(Step::Run, "/run/lock")?;
+    tmpfs_on(
+        lock.as_fd(),
+        &[("mode", Some("1777")), ("size", Some("5m"))],
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        Step::Run,
+        "/run/lock",
+    )
+}
+
+/// Step `tmpfs`: the plan's tmpfs mounts (`/tmp`), each a fresh tmpfs (1777, nosuid, nodev,
+/// at most half the memory, as systemd's `tmp.mount`) on a target opened without following
+/// any of the vserver's links.
+pub fn mount_tmpfs(root: BorrowedFd<'_>, targets: &[String]) -> Result<(), SetupError> {
+    for t in targets {
+        let dir = target_dir(root, t, Step::Tmpfs)?;
+        tmpfs_on(dir.as_fd(), &[("mode", Some("1777")), ("size", Some("50%")), ("nr_inodes", Some("1m"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, Step::Tmpfs, t)?;
+    }
+    Ok(())
+}
+
 /// Step `bind-mounts`: the config's host directories, each attached to a target opened inside
 /// the vserver without following any link (created when missing).
 pub fn attach_binds(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), SetupError> {
     for (tree, bind) in host.binds.drain(..) {
-        let rel = bind.target.trim_start_matches('/');
-        let mut dir = sys::open_dir_strict(root, ".").step(Step::BindMounts, "/")?;
-        for part in Path::new(rel).iter() {
-            let name = std::str::from_utf8(part.as_bytes()).map_err(|_| {
-                SetupError::detail(Step::BindMounts, Some(bind.target.clone()), "target is not UTF-8")
-            })?;
-            if name == ".." {
-                return Err(SetupError::detail(Step::BindMounts, Some(bind.target.clone()), "target may not contain '..'"));
-            }
-            dir = sys::ensure_dir(dir.as_fd(), name, 0o755).map_err(|e| {
-                SetupError::new(Step::BindMounts, Some(bind.target.clone()), e)
-                    .with_detail("the target path holds a symbolic link or a non-directory; refused")
-            })?;
-        }
+        let dir = target_dir(root, &bind.target, Step::BindMounts)?;
         if bind.readonly {
             sys::mount_setattr(tree.as_fd(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, true)
                 .step(Step::BindMounts, &bind.target)?;

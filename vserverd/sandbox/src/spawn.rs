@@ -247,6 +247,9 @@ where
         unsafe { libc::_exit(127) };
     }
     drop(child_sock);
+    // pid 1's identity, read while it waits for us: its start time is set at the clone and
+    // never changes, and read now it cannot race with its exec or its end.
+    let start_time = sys::start_time(pid).unwrap_or(0);
 
     let mut network: Option<net::Attached> = None;
     let fail_with = |e: SetupError, network: &mut Option<net::Attached>| -> Result<Context, SetupError> {
@@ -293,7 +296,6 @@ where
             Err(e) => return fail(SetupError::detail(Step::SyncChannel, None, format!("bad message from child: {e}"))),
         }
     }
-    let start_time = sys::start_time(pid).unwrap_or(0);
     let (owner_pid, owner_start_time) = registry::me();
     let entry = registry::Entry {
         context: plan.context,
@@ -343,6 +345,14 @@ fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
             if !p.is_absolute() || s.contains([',', ':', '\\', '\0']) {
                 return Err(SetupError::detail(Step::Validate, Some(s), "overlay directories must be absolute paths without ',', ':' or '\\'"));
             }
+        }
+    }
+    if plan.root.is_none() && (plan.init_fs != crate::plan::InitFs::default() || !plan.tmpfs.is_empty()) {
+        return Err(SetupError::detail(Step::Validate, None, "the mounts of a real init and tmpfs mounts need a root"));
+    }
+    for t in &plan.tmpfs {
+        if !t.starts_with('/') || t.split('/').any(|c| c == "..") || t.contains('\0') || t.trim_matches('/').is_empty() {
+            return Err(SetupError::detail(Step::Validate, Some(t.clone()), "a tmpfs target must be an absolute path below / without '..'"));
         }
     }
     for (k, _) in &plan.env {
@@ -464,6 +474,11 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
     step!(Step::WaitParent, wait_parent(sock));
     // pid 1 starts clean: no blocked signal, no ignored signal inherited from the builder.
     reset_signals();
+    if plan.init_fs.cgroup {
+        // Now that the parent has placed us in our cgroups: where we are becomes the root of
+        // the guest's cgroup view, and everything above it (the host's limits) is out of sight.
+        step!(Step::CgroupNs, nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).step(Step::CgroupNs, "cgroup namespace"));
+    }
 
     unsafe { libc::umask(0) };
     match &plan.root {
@@ -478,7 +493,14 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
             let rootfd = step!(Step::PivotRoot, rootfs::open_root());
             step!(Step::Proc, rootfs::mount_proc(rootfd.as_fd()));
             step!(Step::Sys, rootfs::mount_sys(rootfd.as_fd()));
+            if plan.init_fs.cgroup {
+                step!(Step::Cgroup, rootfs::mount_cgroup(rootfd.as_fd()));
+            }
             step!(Step::Dev, rootfs::mount_dev(rootfd.as_fd(), &mut host));
+            if plan.init_fs.run {
+                step!(Step::Run, rootfs::mount_run(rootfd.as_fd()));
+            }
+            step!(Step::Tmpfs, rootfs::mount_tmpfs(rootfd.as_fd(), &plan.tmpfs));
             step!(Step::ProcRestrict, rootfs::restrict_proc(rootfd.as_fd()));
             step!(Step::BindMounts, rootfs::attach_binds(rootfd.as_fd(), &mut host));
         }

@@ -20,6 +20,10 @@ pub struct CgroupPlan {
     pub writes: Vec<(PathBuf, String)>,
     /// The v2 directory (for cgroup.kill and cgroup.events), when the host has a v2 tree.
     pub v2_dir: Option<PathBuf>,
+    /// A guest with a real init: `v2_dir/guest`, where pid 1 is born and the root of its cgroup
+    /// namespace. The limits stay on `v2_dir`, above it, out of the guest's sight and reach.
+    #[serde(default)]
+    pub guest_dir: Option<PathBuf>,
     /// The v1 freezer directory (to kill everything on a v1-only host).
     pub freezer_dir: Option<PathBuf>,
     /// Where the figures come from: (pids, memory, cpu) directories, each v2 or v1.
@@ -71,9 +75,15 @@ fn read_first_line(p: &Path) -> Option<String> {
     std::fs::read_to_string(p).ok().map(|s| s.lines().next().unwrap_or("").trim().to_string())
 }
 
+/// The name of the cgroup below a vserver's own where a guest with a real init lives.
+pub const GUEST: &str = "guest";
+
 /// Resolves `limits` for vserver `name` on `layout`. A limit whose controller the host lacks
-/// is an error naming the controller, unless the key is listed in `limits.optional`.
-pub fn plan(layout: &Layout, name: &str, limits: &Limits) -> Result<CgroupPlan, CgroupError> {
+/// is an error naming the controller, unless the key is listed in `limits.optional`. With
+/// `guest` (a real init, which manages its own cgroup tree), pid 1 goes one level below the
+/// vserver's v2 cgroup, and every controller the vserver has is handed down to it.
+/// A host without a v2 tree (pure v1) has no cgroup to give a guest: `guest_dir` stays `None`.
+pub fn plan(layout: &Layout, name: &str, limits: &Limits, guest: bool) -> Result<CgroupPlan, CgroupError> {
     let mut b = Builder { layout, name, optional: &limits.optional, plan: CgroupPlan::default() };
 
     // The v2 tree: every vserver has a cgroup there when the host has the tree, for
@@ -90,7 +100,19 @@ pub fn plan(layout: &Layout, name: &str, limits: &Limits) -> Result<CgroupPlan, 
             b.write(&own, "cgroup.subtree_control", enable.clone());
             b.write(&base, "cgroup.subtree_control", enable);
         }
-        b.plan.dirs.push(dir.clone());
+        if guest {
+            let inner = dir.join(GUEST);
+            if !wanted_v2.is_empty() {
+                // v2 allows no processes in a cgroup that hands controllers down: pid 1 and
+                // everything it starts live below, the vserver's own cgroup holds only limits.
+                let enable = wanted_v2.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
+                b.write(&dir, "cgroup.subtree_control", enable);
+            }
+            b.plan.dirs.push(inner.clone());
+            b.plan.guest_dir = Some(inner);
+        } else {
+            b.plan.dirs.push(dir.clone());
+        }
         b.plan.v2_dir = Some(dir);
     }
     // Only the v1 hierarchies this vserver needs: each costs a cgroup to make and remove at
@@ -240,7 +262,7 @@ mod tests {
 
     #[test]
     fn pure_v2_under_a_delegated_service() {
-        let p = plan(&v2_layout(), "web1", &limits()).unwrap();
+        let p = plan(&v2_layout(), "web1", &limits(), false).unwrap();
         let d = "/sys/fs/cgroup/system.slice/vserverd.service/vservers/web1";
         assert_eq!(p.v2_dir.as_deref(), Some(Path::new(d)));
         assert!(has(&p, "/sys/fs/cgroup/system.slice/vserverd.service/cgroup.subtree_control", "+pids +memory +cpu +io +cpuset"));
@@ -256,7 +278,7 @@ mod tests {
 
     #[test]
     fn hybrid_puts_limits_on_v1_and_membership_on_the_unified_tree() {
-        let p = plan(&hybrid_layout(), "web1", &limits()).unwrap();
+        let p = plan(&hybrid_layout(), "web1", &limits(), false).unwrap();
         assert_eq!(p.v2_dir.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/vservers/web1")));
         assert!(has(&p, "/sys/fs/cgroup/pids/vservers/web1/pids.max", "100"));
         assert!(has(&p, "/sys/fs/cgroup/memory/vservers/web1/memory.limit_in_bytes", &(512u64 << 20).to_string()));
@@ -266,7 +288,7 @@ mod tests {
         // The unified tree kills and counts: no freezer or cpuacct cgroup to make.
         assert_eq!(p.freezer_dir, None);
         assert!(!p.dirs.iter().any(|d| d.starts_with("/sys/fs/cgroup/cpuacct")));
-        let bare = plan(&hybrid_layout(), "web2", &Limits::default()).unwrap();
+        let bare = plan(&hybrid_layout(), "web2", &Limits::default(), false).unwrap();
         let hierarchies: Vec<_> = bare.dirs.iter().map(|d| d.components().nth(4).unwrap().as_os_str().to_owned()).collect();
         assert_eq!(hierarchies, ["unified"], "a vserver without limits costs one cgroup here");
         assert_eq!(bare.memory_dir, None, "its memory figure comes from its processes");
@@ -274,13 +296,36 @@ mod tests {
     }
 
     #[test]
+    fn a_guest_lives_one_level_below_its_limits() {
+        // Pure v2: the limits and the hand-down on NAME, pid 1 in NAME/guest.
+        let p = plan(&v2_layout(), "web1", &limits(), true).unwrap();
+        let top = "/sys/fs/cgroup/system.slice/vserverd.service/vservers/web1";
+        assert_eq!(p.v2_dir.as_deref(), Some(Path::new(top)));
+        assert_eq!(p.guest_dir, Some(PathBuf::from(format!("{top}/guest"))));
+        assert_eq!(p.dirs, [PathBuf::from(format!("{top}/guest"))], "pid 1 goes below the limits");
+        assert!(has(&p, &format!("{top}/pids.max"), "100"));
+        assert!(has(&p, &format!("{top}/memory.max"), &(512u64 << 20).to_string()));
+        assert!(has(&p, &format!("{top}/cgroup.subtree_control"), "+pids +memory +cpu +io +cpuset"));
+        assert!(!p.writes.iter().any(|(f, _)| f.starts_with(format!("{top}/guest"))), "nothing is written in the guest's own cgroup");
+        // Hybrid: membership nested in the unified tree, the limits on v1 beside it.
+        let p = plan(&hybrid_layout(), "web1", &limits(), true).unwrap();
+        assert_eq!(p.guest_dir.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/vservers/web1/guest")));
+        assert!(p.dirs.contains(&PathBuf::from("/sys/fs/cgroup/unified/vservers/web1/guest")));
+        assert!(p.dirs.contains(&PathBuf::from("/sys/fs/cgroup/pids/vservers/web1")));
+        assert!(!p.writes.iter().any(|(f, _)| f.ends_with("cgroup.subtree_control")), "no controllers in the unified tree");
+        // Pure v1: nothing to give a guest.
+        let v1 = Layout { v2_mount: None, v2_controllers: vec![], v2_base: "/vservers".into(), ..hybrid_layout() };
+        assert_eq!(plan(&v1, "web1", &limits(), true).unwrap().guest_dir, None);
+    }
+
+    #[test]
     fn a_missing_controller_is_named_unless_optional() {
         let mut l = Limits { io_weight: Some(500), ..Limits::default() };
-        let e = plan(&hybrid_layout(), "web1", &l).unwrap_err();
+        let e = plan(&hybrid_layout(), "web1", &l, false).unwrap_err();
         assert!(matches!(&e, CgroupError::MissingController { controller, key, .. } if controller == "io" && key == "io_weight"), "{e}");
         assert!(e.to_string().contains("io"), "{e}");
         l.optional = vec!["io_weight".into()];
-        let p = plan(&hybrid_layout(), "web1", &l).unwrap();
+        let p = plan(&hybrid_layout(), "web1", &l, false).unwrap();
         assert!(!p.writes.iter().any(|(f, _)| f.to_str().unwrap().contains("weight")));
     }
 }

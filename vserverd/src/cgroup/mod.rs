@@ -12,7 +12,7 @@ mod limits;
 mod ops;
 
 pub use layout::{Layout, CGROUP_ROOT};
-pub use limits::{plan, CgroupPlan};
+pub use limits::{plan, CgroupPlan, GUEST};
 pub use ops::{attach, create, kill_all, procs, remove, stats, Stats};
 
 use std::path::{Path, PathBuf};
@@ -35,9 +35,41 @@ pub fn host_layout() -> &'static Layout {
     LAYOUT.get_or_init(|| Layout::detect(Path::new(CGROUP_ROOT), PARENT.get().map(String::as_str).unwrap_or("vservers")))
 }
 
-/// The cgroups of vserver `name` whatever its limits: enough to list, count and kill.
+/// The cgroups of vserver `name` whatever its limits: enough to list, count, kill and remove
+/// (each reads and kills the whole tree below the vserver's cgroups). Besides the ones every
+/// vserver has, the v1 cgroups of that name that exist (made for limits at its start, whatever
+/// the configuration says now).
 pub fn membership(name: &str) -> CgroupPlan {
-    plan(host_layout(), name, &crate::config::Limits::default()).unwrap_or_default()
+    let layout = host_layout();
+    let mut p = plan(layout, name, &crate::config::Limits::default(), false).unwrap_or_default();
+    for (h, mount) in &layout.v1 {
+        let d = mount.join(&layout.parent).join(name);
+        if !p.dirs.contains(&d) && d.is_dir() {
+            if h == "freezer" {
+                p.freezer_dir.get_or_insert(d.clone());
+            }
+            p.dirs.push(d);
+        }
+    }
+    p
+}
+
+/// Before a start: cgroups of `name` left by a crash are removed when empty, or refused with
+/// the processes they still hold (a start must never join processes that are not its own).
+pub fn clear_stale(name: &str) -> Result<(), CgroupError> {
+    let m = membership(name);
+    let tops: Vec<&PathBuf> = m.v2_dir.iter().chain(m.dirs.iter().filter(|d| !m.v2_dir.as_ref().is_some_and(|v| d.starts_with(v)))).collect();
+    for top in tops.into_iter().filter(|d| d.exists()) {
+        let pids = ops::tree_pids(top);
+        if !pids.is_empty() {
+            return Err(CgroupError::Occupied { path: top.clone(), pids });
+        }
+    }
+    if m.dirs.iter().chain(&m.v2_dir).any(|d| d.exists()) {
+        tracing::warn!(vserver = name, "removing cgroups left by an earlier run");
+        remove(&m);
+    }
+    Ok(())
 }
 
 /// Under a delegated v2 subtree (systemd's `Delegate=yes`), moves the daemon into a leaf of its
@@ -62,7 +94,7 @@ pub fn delegate_self() -> Result<(), CgroupError> {
 pub fn check_config(r: &mut crate::config::LoadResult) {
     let layout = host_layout();
     let bad: Vec<(String, String)> =
-        r.vservers.iter().filter_map(|(name, cfg)| plan(layout, name, &cfg.limits).err().map(|e| (name.clone(), e.to_string()))).collect();
+        r.vservers.iter().filter_map(|(name, cfg)| plan(layout, name, &cfg.limits, cfg.fakeinit).err().map(|e| (name.clone(), e.to_string()))).collect();
     for (name, message) in bad {
         r.invalidate(&name, message);
     }
@@ -76,6 +108,8 @@ pub enum CgroupError {
     Io { path: PathBuf, op: String, message: String },
     #[error("cgroup {path}: processes still there after {secs} s of killing")]
     NotEmpty { path: PathBuf, secs: u64 },
+    #[error("cgroup {path} exists already and holds processes of no run of this vserver (pids {pids:?}): end them, or move them out, before it starts")]
+    Occupied { path: PathBuf, pids: Vec<i32> },
 }
 
 impl CgroupError {

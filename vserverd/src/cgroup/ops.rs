@@ -2,7 +2,7 @@
 //! Synchronous file work, used by the monitor and the daemon alike.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -39,18 +39,46 @@ pub fn attach(plan: &CgroupPlan, pid: i32, already: Option<&Path>) -> Result<(),
     Ok(())
 }
 
-/// The host pids in the vserver's cgroup.
+/// The host pids in the vserver's cgroup and every cgroup below it (a guest's init makes its
+/// own; an agent on the host may too).
 pub fn procs(plan: &CgroupPlan) -> Vec<i32> {
     let Some(d) = plan.v2_dir.as_ref().or(plan.dirs.last()) else { return Vec::new() };
-    read_pids(d)
+    tree_pids(d)
 }
 
 fn read_pids(d: &Path) -> Vec<i32> {
     fs::read_to_string(d.join("cgroup.procs")).map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect()).unwrap_or_default()
 }
 
+/// `d` and every cgroup below it, the deepest first (the order they can be removed in). A walk
+/// with a stack of its own: a guest may nest its cgroups deeper than a small stack recurses.
+pub(crate) fn subtree(d: &Path) -> Vec<PathBuf> {
+    let mut order = Vec::new();
+    let mut todo = vec![d.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        if let Ok(rd) = fs::read_dir(&dir) {
+            todo.extend(rd.flatten().filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)).map(|e| e.path()));
+        }
+        order.push(dir);
+    }
+    // Parents were pushed before their children: reversed, every child comes before its parent.
+    order.reverse();
+    order
+}
+
+pub(crate) fn tree_pids(d: &Path) -> Vec<i32> {
+    subtree(d).iter().flat_map(|c| read_pids(c)).collect()
+}
+
+/// The vserver's own directories and the parents of `dirs` below them (a guest's `v2_dir`).
+fn tops(plan: &CgroupPlan) -> Vec<&PathBuf> {
+    let mut v: Vec<&PathBuf> = plan.v2_dir.iter().collect();
+    v.extend(plan.dirs.iter().filter(|d| !plan.v2_dir.as_ref().is_some_and(|top| d.starts_with(top))));
+    v
+}
+
 fn empty(plan: &CgroupPlan) -> bool {
-    plan.dirs.iter().all(|d| read_pids(d).is_empty())
+    tops(plan).into_iter().all(|d| tree_pids(d).is_empty())
 }
 
 /// Kills every process of the vserver and waits until its cgroups are empty: `cgroup.kill`
@@ -74,6 +102,28 @@ pub fn kill_all(plan: &CgroupPlan, timeout: Duration) -> Result<(), CgroupError>
             None => kill_frozen(plan),
         }
         std::thread::sleep(Duration::from_millis(5));
+        if !empty(plan) {
+            thaw_elsewhere(plan);
+        }
+    }
+}
+
+/// A task frozen by a v1 freezer ends with SIGKILL only once thawed, and a vserver's processes
+/// may have been frozen in a freezer cgroup that is not the vserver's (by an agent on the host,
+/// with other processes in it). Each remaining process is moved to the freezer hierarchy's root,
+/// which is never frozen: the move thaws it, and nothing else in its old cgroup is touched.
+fn thaw_elsewhere(plan: &CgroupPlan) {
+    let Some(root) = super::host_layout().v1_path("freezer") else { return };
+    let procs = root.join("cgroup.procs");
+    for d in tops(plan) {
+        for pid in tree_pids(d) {
+            let frozen_elsewhere = fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .map(|s| s.lines().any(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|c| c == "freezer")) && !l.ends_with(":/")))
+                .unwrap_or(false);
+            if frozen_elsewhere {
+                let _ = fs::write(&procs, pid.to_string());
+            }
+        }
     }
 }
 
@@ -90,8 +140,8 @@ fn kill_frozen(plan: &CgroupPlan) {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    for d in &plan.dirs {
-        for pid in read_pids(d) {
+    for d in tops(plan) {
+        for pid in tree_pids(d) {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
@@ -100,10 +150,22 @@ fn kill_frozen(plan: &CgroupPlan) {
     }
 }
 
-/// Removes the vserver's cgroups (they must be empty), and the shared parents when this was
-/// the last vserver in them (a parent still in use refuses with EBUSY and stays).
+/// Removes the vserver's cgroups (they must be empty) with every cgroup made below them, the
+/// deepest first, and the shared parents when this was the last vserver in them (a parent
+/// still in use refuses with EBUSY and stays).
 pub fn remove(plan: &CgroupPlan) {
-    for d in plan.dirs.iter().chain(&plan.parents) {
+    for top in tops(plan) {
+        for d in subtree(top) {
+            // A process that has just been killed leaves its cgroup a moment after it is reaped.
+            for _ in 0..50 {
+                match fs::remove_dir(&d) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(Duration::from_millis(2)),
+                    _ => break,
+                }
+            }
+        }
+    }
+    for d in &plan.parents {
         let _ = fs::remove_dir(d);
     }
 }

@@ -7,9 +7,12 @@ use super::diag::{Loc, Sink};
 use super::model::{FIRST_ALLOCATED_CONTEXT, MAX_STATIC_CONTEXT};
 use super::resolve::Resolved;
 
-/// Reports duplicate contexts (at the later vserver, by name), then gives every vserver without
-/// `context` the lowest free number from 1000 up, in name order. `main` maps a name to the
-/// source index of its NAME.toml.
+/// Reports duplicate contexts, then gives every vserver without `context` the lowest free
+/// number from 1000 up, in name order. `main` maps a name to the source index of its NAME.toml.
+///
+/// Of two vservers that say the same number, the one whose `context` line was written first
+/// (its file's modification time; the name on a tie) keeps it and the newcomer gets the error:
+/// adding a file never takes the number, and with it the validity, from a vserver that had it.
 pub(crate) fn contexts(
     all: &mut BTreeMap<String, Resolved>,
     main: &BTreeMap<String, usize>,
@@ -17,8 +20,12 @@ pub(crate) fn contexts(
     sink: &mut Sink,
 ) {
     let mut owner: BTreeMap<u32, (String, Option<Loc>)> = BTreeMap::new();
-    for (name, r) in all.iter() {
-        let Some((n, loc)) = &r.context else { continue };
+    let written = |loc: &Loc| std::fs::metadata(&sink.sources[loc.file].path).and_then(|m| m.modified()).ok();
+    let mut given: Vec<(Option<std::time::SystemTime>, &String, u32, &Loc)> =
+        all.iter().filter_map(|(name, r)| r.context.as_ref().map(|(n, loc)| (written(loc), name, *n, loc))).collect();
+    given.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    for (_, name, n, loc) in given {
+        let n = &n;
         match owner.get(n) {
             Some((first, first_loc)) => {
                 let place = first_loc.as_ref().map(|l| format!(" at {}", sink.describe(l))).unwrap_or_default();

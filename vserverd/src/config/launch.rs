@@ -33,6 +33,9 @@ impl VServerConfig {
         };
         plan.links = self.link_plan().into_iter().collect();
         plan.mounts = self.mounts.clone();
+        plan.tmpfs = self.tmpfs.clone();
+        // A real init expects an empty /run (and /run/lock) at every boot.
+        plan.init_fs.run = self.fakeinit;
         plan.run_dir = run_dir.to_path_buf();
         plan
     }

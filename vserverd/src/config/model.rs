@@ -75,9 +75,22 @@ pub struct VServerConfig {
     pub limits: Limits,
     pub network: NetworkConfig,
     pub mounts: Vec<BindMount>,
+    /// Directories inside that get a fresh tmpfs at each start (`/tmp`).
+    pub tmpfs: Vec<String>,
     pub hooks: Hooks,
     /// The files this configuration was merged from, in order.
     pub files: Vec<PathBuf>,
+}
+
+/// When a start is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Ready {
+    /// When pid 1 says `READY=1` on its `NOTIFY_SOCKET` (systemd; `vserver-init` once the start
+    /// command has exited 0).
+    Notify,
+    /// When pid 1 has been exec'd (an init that does not speak the protocol; a start command
+    /// that never ends).
+    Exec,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,10 +107,15 @@ pub struct InitConfig {
     pub command: Vec<String>,
     /// The stop command without fakeinit (default `/etc/init.d/rc 0` with the default command).
     pub stop: Option<Vec<String>>,
-    /// Signal number sent to pid 1 to stop it with fakeinit (default SIGTERM).
-    pub stop_signal: i32,
+    /// Signal number sent to pid 1 to stop it with fakeinit; `None`: the one its init obeys
+    /// (see [`crate::initkind`]).
+    pub stop_signal: Option<i32>,
     /// Seconds (1 to 86400) to wait before every process of the vserver is killed (default 30).
     pub stop_timeout: u32,
+    /// Seconds (1 to 86400) a start may take to be ready (default 90).
+    pub start_timeout: u32,
+    /// When the vserver counts as started; `None`: by its init (see [`crate::initkind`]).
+    pub ready: Option<Ready>,
     pub restart: Restart,
     pub env: BTreeMap<String, String>,
 }

@@ -42,6 +42,7 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
         limits,
         network,
         mounts,
+        tmpfs,
         hooks,
     } = layer;
     let root = match root {
@@ -86,6 +87,7 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
         limits: limits::resolve(sink, limits),
         network,
         mounts: mounts.map(|m| resolve_mounts(sink, &m)).unwrap_or_default(),
+        tmpfs: tmpfs.map(|t| resolve_tmpfs(sink, &t)).unwrap_or_default(),
         hooks: resolve_hooks(sink, hooks),
         files,
     };
@@ -183,7 +185,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 fn resolve_init(sink: &mut Sink, init: InitLayer, fakeinit: bool) -> InitConfig {
-    let InitLayer { command, stop, stop_signal, stop_timeout, restart, env } = init;
+    let InitLayer { command, stop, stop_signal, stop_timeout, start_timeout, ready, restart, env } = init;
     let given = command.as_ref().and_then(|c| argv(sink, c, "init.command", false));
     let stop_given = stop.as_ref().and_then(|s| argv(sink, s, "init.stop", false));
     let (command, stop) = match (command.is_some(), fakeinit) {
@@ -197,6 +199,14 @@ fn resolve_init(sink: &mut Sink, init: InitLayer, fakeinit: bool) -> InitConfig 
         Ok(n) => Some(n),
         Err(e) => {
             sink.error(&s.loc(), e.to_string());
+            None
+        }
+    });
+    let ready = ready.and_then(|r| match r.value.as_str() {
+        "notify" => Some(Ready::Notify),
+        "exec" => Some(Ready::Exec),
+        other => {
+            sink.error(&r.loc(), format!("unknown readiness {other:?} (expected \"notify\" or \"exec\")"));
             None
         }
     });
@@ -226,8 +236,10 @@ fn resolve_init(sink: &mut Sink, init: InitLayer, fakeinit: bool) -> InitConfig 
     InitConfig {
         command,
         stop,
-        stop_signal: stop_signal.unwrap_or(15),
+        stop_signal,
         stop_timeout: stop_timeout.and_then(|t| int_in(sink, &t, 1..=86400, "init.stop_timeout")).unwrap_or(30),
+        start_timeout: start_timeout.and_then(|t| int_in(sink, &t, 1..=86400, "init.start_timeout")).unwrap_or(90),
+        ready,
         restart: restart.unwrap_or(Restart::No),
         env: vars,
     }
@@ -259,6 +271,23 @@ fn resolve_mounts(sink: &mut Sink, at: &At<Vec<MountLayer>>) -> Vec<BindMount> {
         let target = abs_path(sink, &at.inner(&m.target), m.target.get_ref(), "target", true);
         if let (Some(source), Some(_)) = (source, target) {
             out.push(BindMount { source, target: m.target.get_ref().clone(), readonly: m.readonly });
+        }
+    }
+    out
+}
+
+/// `tmpfs = ["/tmp"]`: absolute paths inside, not `/`, each once.
+fn resolve_tmpfs(sink: &mut Sink, at: &Strings) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in &at.value {
+        if abs_path(sink, &at.inner(t), t.get_ref(), "tmpfs", true).is_none() {
+            continue;
+        }
+        let norm = t.get_ref().trim_end_matches('/').to_string();
+        if out.contains(&norm) {
+            sink.error(&at.inner(t), format!("`tmpfs` names {norm:?} twice"));
+        } else {
+            out.push(norm);
         }
     }
     out

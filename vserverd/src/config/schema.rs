@@ -101,6 +101,7 @@ pub(crate) struct Layer {
     #[serde(default)]
     pub network: NetworkLayer,
     pub mounts: Option<At<Vec<MountLayer>>>,
+    pub tmpfs: Option<Strings>,
     #[serde(default)]
     pub hooks: HooksLayer,
 }
@@ -120,6 +121,7 @@ overlay_fields!(Layer {
     limits,
     network,
     mounts,
+    tmpfs,
     hooks,
 });
 
@@ -130,11 +132,13 @@ pub(crate) struct InitLayer {
     pub stop: Option<Strings>,
     pub stop_signal: Option<At<String>>,
     pub stop_timeout: Option<At<i64>>,
+    pub start_timeout: Option<At<i64>>,
+    pub ready: Option<At<String>>,
     pub restart: Option<At<String>>,
     #[serde(default)]
     pub env: Map<String>,
 }
-overlay_fields!(InitLayer { command, stop, stop_signal, stop_timeout, restart, env });
+overlay_fields!(InitLayer { command, stop, stop_signal, stop_timeout, start_timeout, ready, restart, env });
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "the [capabilities] table")]

@@ -48,6 +48,10 @@ pub fn ctl(d: &TestDaemon, args: &[&str]) -> Output {
         full.push(flag.into());
         full.push(dir.display().to_string());
     }
+    if let Some(t) = d.template_dir.as_ref().filter(|_| matches!(args.first(), Some(&"build") | Some(&"template") | Some(&"du"))) {
+        full.push("--template-dir".into());
+        full.push(t.display().to_string());
+    }
     run(Command::new(bin("vserverctl")).args(&full).env("DBUS_SYSTEM_BUS_ADDRESS", &d.address), Duration::from_secs(120))
 }
 

@@ -94,6 +94,30 @@ pub fn host_name(plan: &LaunchPlan, link: &LinkPlan, i: usize, pid: i32) -> Stri
     }
 }
 
+/// Removes what the plan's links may have left on the host when the process that made them
+/// died before its teardown (a monitor killed outright): the proxy ARP/NDP entries of its veth
+/// links on their devices, and veth host ends still carrying the names the plan gives them (a
+/// host end goes with its peer once the context's namespace is gone; this catches the rest).
+/// Only for plans whose host ends have fixed names (a vserver's); call it once every process of
+/// the context has ended. Best effort: what is already gone is skipped.
+pub fn remove_leftovers(plan: &LaunchPlan) {
+    let Ok(mut host) = Netlink::open() else { return };
+    for (i, link) in plan.links.iter().enumerate().filter(|(_, l)| matches!(l.mode, LinkMode::Veth | LinkMode::Bridge)) {
+        if link.mode == LinkMode::Veth {
+            if let Some(dev) = link.device.as_deref().and_then(|d| links::get(&mut host, d).ok()) {
+                for a in &link.addresses {
+                    let _ = addr::del_proxy(&mut host, dev.index, a.addr);
+                }
+            }
+        }
+        if link.host_name.is_some() || plan.context != 0 {
+            if let Ok(end) = links::get(&mut host, &host_name(plan, link, i, 0)) {
+                let _ = links::delete(&mut host, end.index);
+            }
+        }
+    }
+}
+
 /// Builds every link of the plan for the child `pid` (see the module documentation). On error
 /// whatever was made is removed again before returning.
 pub fn attach(plan: &LaunchPlan, pid: i32) -> Result<Attached, SetupError> {
