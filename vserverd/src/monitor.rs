@@ -34,6 +34,17 @@ pub struct MonitorRequest {
     /// anything, emptied and removed after it ends.
     #[serde(default)]
     pub cgroup: Option<crate::cgroup::CgroupPlan>,
+    /// Where to bind pid 1's `NOTIFY_SOCKET` (the plan's environment names it as seen inside):
+    /// the start is reported `booting` until pid 1 says `READY=1` there.
+    #[serde(default)]
+    pub notify: Option<PathBuf>,
+    /// The signal that stops this pid 1 cleanly, kept with the run.
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: i32,
+}
+
+fn default_stop_signal() -> i32 {
+    libc::SIGTERM
 }
 
 /// The monitor's one answer on stdout.
@@ -41,6 +52,8 @@ pub struct MonitorRequest {
 pub enum MonitorReport {
     Started(RunState),
     Failed(SetupError),
+    /// pid 1 said `READY=1` (after `Started` with `booting`).
+    Ready,
 }
 
 /// A running (or ended) vserver, as its monitor records it in `RUN_DIR/NAME/state.json`.
@@ -60,6 +73,12 @@ pub struct RunState {
     /// Set once pid 1 has ended.
     pub exit: Option<Exit>,
     pub ended_at: Option<u64>,
+    /// True until pid 1 says it is ready (when it was asked to).
+    #[serde(default)]
+    pub booting: bool,
+    /// The signal that stops pid 1 cleanly.
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: i32,
 }
 
 pub fn state_path(run_dir: &Path, name: &str) -> PathBuf {
@@ -77,6 +96,48 @@ pub fn write_state(run_dir: &Path, state: &RunState) -> std::io::Result<()> {
 
 pub fn read_state(run_dir: &Path, name: &str) -> Option<RunState> {
     serde_json::from_slice(&fs::read(state_path(run_dir, name)).ok()?).ok()
+}
+
+/// The state file of `name`: `Ok(None)` when there is none, an error (saying why) when it is
+/// there but cannot be read or parsed.
+pub fn load_state(run_dir: &Path, name: &str) -> Result<Option<RunState>, String> {
+    match fs::read(state_path(run_dir, name)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl RunState {
+    /// A running vserver as the context registry knows it (pid 1 and its monitor, each with its
+    /// start time): what a lost or damaged state file is rebuilt from. The console's path and
+    /// the stop signal are not in the registry: the caller supplies the signal.
+    pub fn from_registry(e: &vserver_sandbox::registry::Entry, stop_signal: i32) -> RunState {
+        RunState {
+            name: e.name.clone(),
+            context: e.context,
+            pid: e.pid,
+            start_time: e.start_time,
+            monitor_pid: e.owner_pid,
+            monitor_start_time: e.owner_start_time,
+            started_at: started_at_of(e.start_time),
+            console: String::new(),
+            exit: None,
+            ended_at: None,
+            booting: false,
+            stop_signal,
+        }
+    }
+}
+
+/// A process start time (clock ticks since boot) as microseconds since the epoch.
+fn started_at_of(ticks: u64) -> u64 {
+    let boot = fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok()))
+        .unwrap_or(0);
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    boot * 1_000_000 + ticks * 1_000_000 / hz
 }
 
 pub fn now_us() -> u64 {
@@ -169,15 +230,31 @@ struct Running {
     cg: crate::cgroup::CgroupPlan,
     log: ConsoleLog,
     viewers: crate::console::Viewers,
+    boot: Option<Boot>,
+}
+
+/// A pid 1 that has not said it is ready yet: its notify socket, and the report channel the
+/// daemon waits on for [`MonitorReport::Ready`].
+struct Boot {
+    socket: crate::readiness::NotifySocket,
+    report: File,
+}
+
+/// The console as the serve loop copies it: the pty's master, the log, the viewers.
+struct Console<'a> {
+    master: std::os::fd::BorrowedFd<'a>,
+    log: &'a mut ConsoleLog,
+    viewers: &'a mut crate::console::Viewers,
 }
 
 fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), SetupError> {
-    let Running { ctx, mut state, run_dir, master, sfd, cg, mut log, mut viewers } = start(req, ahead, report)?;
+    let Running { ctx, mut state, run_dir, master, sfd, cg, mut log, mut viewers, mut boot } = start(req, ahead, report)?;
     // The setup's heap (the request, the plan, the engine's buffers) and stack go back to the
     // kernel: a monitor lives as long as its vserver, and one per vserver runs.
     unsafe { libc::malloc_trim(0) };
     release_stack_below_here();
-    let exit = serve(ctx.pid, master.as_fd(), &sfd, &mut log, &mut viewers);
+    let mut console = Console { master: master.as_fd(), log: &mut log, viewers: &mut viewers };
+    let exit = serve(ctx.pid, &sfd, &mut console, &mut boot, &mut state, &run_dir);
     // The viewers see the console close; the socket goes.
     drop(viewers);
     // Processes that entered later are in the cgroup too: none survives its vserver.
@@ -219,6 +296,13 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
     }
     drop(slave_fd);
 
+    // Bound before pid 1 exists, so that nothing it says is lost.
+    let notify = match &req.notify {
+        Some(p) => Some(crate::readiness::NotifySocket::bind(p).map_err(|e| {
+            SetupError::new(vserver_sandbox::Step::HostSetup, Some(p.display().to_string()), e).with_detail("pid 1's notify socket")
+        })?),
+        None => None,
+    };
     let cg = req.cgroup.clone().unwrap_or_default();
     crate::cgroup::create(&cg).map_err(cgroup_error)?;
     // Sync point 2 of the engine: pid 1 enters its cgroups before it runs a single step. It is
@@ -247,7 +331,13 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
         console: slave,
         exit: None,
         ended_at: None,
+        booting: notify.is_some(),
+        stop_signal: req.stop_signal,
     };
+    // The log and the viewers' socket exist before anyone is told the vserver runs: a client
+    // that attaches the moment it is reported running finds the socket listening.
+    let log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
+    let viewers = crate::console::Viewers::open(&crate::console::socket_path(&run_dir, &plan.name));
     if let Err(e) = write_state(&run_dir, &state) {
         let _ = nix::sys::signal::kill(Pid::from_raw(ctx.pid), Signal::SIGKILL);
         let _ = ctx.wait();
@@ -263,11 +353,26 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
             libc::dup2(null.as_raw_fd(), 2);
         }
     }
-    let _ = report;
+    // A pid 1 that will say when it is ready keeps the report channel until it does.
+    let boot = match (notify, report.try_clone()) {
+        (Some(socket), Ok(report)) => Some(Boot { socket, report }),
+        _ => None,
+    };
 
-    let log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
-    let viewers = crate::console::Viewers::open(&crate::console::socket_path(&run_dir, &plan.name));
-    Ok(Running { ctx, state, run_dir, master, sfd, cg, log, viewers })
+    Ok(Running { ctx, state, run_dir, master, sfd, cg, log, viewers, boot })
+}
+
+/// pid 1 said it is ready: the state says so, the daemon is told, and the notify socket goes
+/// (nothing else of the protocol is served).
+fn booted(boot: Boot, state: &mut RunState, run_dir: &Path, log: &mut ConsoleLog) {
+    state.booting = false;
+    if let Err(e) = write_state(run_dir, state) {
+        log.write(format!("vserver-monitor: {}: {e}\n", state_path(run_dir, &state.name).display()).as_bytes());
+    }
+    let Boot { mut report, .. } = boot;
+    let line = serde_json::to_string(&MonitorReport::Ready).expect("report serializes");
+    // A daemon restarted meanwhile no longer reads it: it watches the state file.
+    let _ = writeln!(report, "{line}");
 }
 
 /// Gives back the stack pages below the caller's frame, which the setup (the request's parsing,
@@ -295,7 +400,9 @@ fn release_stack_below_here() {
 
 fn cgroup_error(e: crate::cgroup::CgroupError) -> SetupError {
     let path = match &e {
-        crate::cgroup::CgroupError::Io { path, .. } | crate::cgroup::CgroupError::NotEmpty { path, .. } => Some(path.display().to_string()),
+        crate::cgroup::CgroupError::Io { path, .. }
+        | crate::cgroup::CgroupError::NotEmpty { path, .. }
+        | crate::cgroup::CgroupError::Occupied { path, .. } => Some(path.display().to_string()),
         crate::cgroup::CgroupError::MissingController { .. } => None,
     };
     SetupError::detail(vserver_sandbox::Step::HostSetup, path, e.to_string())
@@ -304,10 +411,17 @@ fn cgroup_error(e: crate::cgroup::CgroupError) -> SetupError {
 /// Copies the console to the log and to its viewers (and what they type to it) until pid 1
 /// ends; returns how it ended.
 #[inline(never)]
-fn serve(pid: i32, master: std::os::fd::BorrowedFd<'_>, sfd: &SignalFd, log: &mut ConsoleLog, viewers: &mut crate::console::Viewers) -> Exit {
+fn serve(pid: i32, sfd: &SignalFd, console: &mut Console<'_>, boot: &mut Option<Boot>, state: &mut RunState, run_dir: &Path) -> Exit {
+    let Console { master, log, viewers } = console;
+    let master = *master;
     // One page: the loop's whole stack stays within a few pages for the vserver's life.
     let mut buf = [0u8; 4096];
     let mut console_open = true;
+    // A slave of our own, opened once nobody inside holds one: a real init hangs up its
+    // console (vhangup) and opens it again, and the master reads EIO in between.
+    let mut held_slave: Option<OwnedFd>;
+    // Reopens with no data read since: a console that keeps failing is given up.
+    let mut reopens = 0;
     // Never block on the console: a pid 1 that does not read its input loses what viewers type.
     let _ = nix::fcntl::fcntl(master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
     loop {
@@ -315,27 +429,59 @@ fn serve(pid: i32, master: std::os::fd::BorrowedFd<'_>, sfd: &SignalFd, log: &mu
         if console_open {
             fds.push(PollFd::new(master, PollFlags::POLLIN));
         }
+        // The notify socket, unless pid 1's datagrams are past their rate for this second.
+        let mut timeout = PollTimeout::NONE;
+        let notify_at = match boot.as_ref().map(|b| (b.socket.paused_for(), b)) {
+            Some((None, b)) => {
+                fds.push(PollFd::new(b.socket.fd(), PollFlags::POLLIN));
+                Some(fds.len() - 1)
+            }
+            Some((Some(wait), _)) => {
+                timeout = PollTimeout::try_from(wait.as_millis().min(1000) as i32 + 1).unwrap_or(PollTimeout::NONE);
+                None
+            }
+            None => None,
+        };
         let first_viewer_fd = fds.len();
         let viewer_fds = viewers.fds();
         fds.extend(viewer_fds.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)));
-        match poll(&mut fds, PollTimeout::NONE) {
+        match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => {}
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().map(|r| !r.is_empty()).unwrap_or(false)).collect();
         drop(fds);
         drop(viewer_fds);
+        if notify_at.is_some_and(|i| ready[i]) && boot.as_mut().is_some_and(|b| b.socket.read(pid).ready) {
+            if let Some(b) = boot.take() {
+                booted(b, state, run_dir, log);
+            }
+        }
         let console_ready = console_open && ready.get(1).copied().unwrap_or(false);
         if console_ready {
             match nix::unistd::read(master.as_raw_fd(), &mut buf) {
                 Ok(0) => console_open = false,
                 Ok(n) => {
+                    reopens = 0;
                     log.write(&buf[..n]);
                     viewers.broadcast(&buf[..n]);
                 }
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-                // EIO: no process holds the slave open any more.
-                Err(_) => console_open = false,
+                // EIO: no process holds the slave open any more (or it was hung up). Holding
+                // one keeps the console readable for whoever opens it next; if that fails too,
+                // the console is gone.
+                Err(_) if reopens >= 3 => console_open = false,
+                Err(_) => {
+                    reopens += 1;
+                    held_slave = nix::fcntl::open(
+                        state.console.as_str(),
+                        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .ok()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+                    console_open = held_slave.is_some();
+                }
             }
         }
         // The listener (when there is one) comes first among the viewer descriptors.
@@ -470,6 +616,8 @@ mod tests {
             console: "/dev/pts/3".into(),
             exit: Some(Exit::Signal(1)),
             ended_at: Some(2),
+            booting: false,
+            stop_signal: 15,
         };
         write_state(&dir, &s).unwrap();
         assert_eq!(read_state(&dir, "web1"), Some(s));
