@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vserver_sandbox::net::links::{self, End};
-use vserver_sandbox::net::netlink::Netlink;
-use vserver_sandbox::{spawn, IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network, Step};
+use vserver_engine::net::links::{self, End};
+use vserver_engine::net::netlink::Netlink;
+use vserver_engine::{spawn, IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network, Step};
 
 fn make_root() -> PathBuf {
     let root = std::env::temp_dir().join(format!("vserver-bench-root-{}", std::process::id()));
@@ -75,7 +75,7 @@ fn run_cmd(cmd: &mut Command) {
 }
 
 fn main() {
-    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+    if let Err(e) = vserver_engine::sealed::ensure_sealed_self() {
         eprintln!("{e}");
         std::process::exit(1);
     }
@@ -126,9 +126,9 @@ fn main() {
         let p = plan(&root, &run_dir, Network::None);
         let mut v = Vec::with_capacity(runs);
         for i in 0..runs + runs.min(10) {
-            let birth = vserver_sandbox::spawn::Birth { cgroup: None, netns: Some(vserver_sandbox::net::ns::made_ahead().expect("netns")) };
+            let birth = vserver_engine::spawn::Birth { cgroup: None, netns: Some(vserver_engine::net::ns::made_ahead().expect("netns")) };
             let t = Instant::now();
-            let c = vserver_sandbox::spawn::spawn_in(&p, birth, |_, _| Ok(())).expect("engine spawn");
+            let c = vserver_engine::spawn::spawn_in(&p, birth, |_, _| Ok(())).expect("engine spawn");
             let e = c.wait().expect("wait");
             if i >= runs.min(10) {
                 v.push(t.elapsed());

@@ -4,7 +4,7 @@
 //! Each run gets a host directory `RUN_DIR/NAME/guest/`, bound read-only at `/run/vserver`
 //! inside. It holds `control`, a unix socket (mode 0600: root inside only) on which the daemon
 //! listens for this vserver alone, and `vreboot`, `vhalt`, `vstatus`: one static, free-standing
-//! binary ([`vserver_sandbox::freestanding::VTOOL`]) under three names. The daemon knows which
+//! binary ([`vserver_engine::freestanding::VTOOL`]) under three names. The daemon knows which
 //! vserver asks from the socket the request arrived on, never from the request; nothing else is
 //! reachable through it (no other vserver, no host operation). Because the directory, not the
 //! socket, is bound in, a restarted daemon re-creates the socket in it and the vserver sees the
@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tracing::{info, warn};
 use vserver_api::{State, VServerError};
-use vserver_sandbox::plan::{BindMount, LaunchPlan};
+use vserver_engine::plan::{BindMount, LaunchPlan};
 
 use crate::paths::Paths;
 use crate::supervisor::Supervisor;
-use vserver_sandbox::freestanding::VTOOL;
+use vserver_engine::freestanding::VTOOL;
 
 /// Where the guest directory appears inside.
 pub const INSIDE: &str = "/run/vserver";

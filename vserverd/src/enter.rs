@@ -3,7 +3,7 @@
 //!
 //! The daemon never joins a context itself (it is multi-threaded and must stay on the host): it
 //! execs a helper from its own sealed binary, `vserverd enter NAME` (named `vserver-enter`), the
-//! way it starts monitors. The helper runs the engine's [`vserver_sandbox::enter`] and talks to
+//! way it starts monitors. The helper runs the engine's [`vserver_engine::enter`] and talks to
 //! the daemon over a `SOCK_SEQPACKET` pair that is its stdin:
 //!
 //! 1. daemon → helper: the request ([`EnterSpec`] as JSON);
@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::unix::AsyncFd;
 use tracing::{info, warn};
 use vserver_api::{State, VServerError};
-use vserver_sandbox::enter::{EnterSpec, HostEnds, WinSize};
-use vserver_sandbox::{Exit, SetupError, Step};
+use vserver_engine::enter::{EnterSpec, HostEnds, WinSize};
+use vserver_engine::{Exit, SetupError, Step};
 
 use crate::fdpass;
 use crate::paths::Paths;
@@ -119,7 +119,7 @@ pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -
         return Err(VServerError::invalid_args("the command and the user may not contain NUL bytes, ':' or newlines"));
     }
     let term = if req.term.is_empty() { "linux".to_string() } else { req.term.clone() };
-    if !vserver_sandbox::enter::valid_term(&term) {
+    if !vserver_engine::enter::valid_term(&term) {
         return Err(VServerError::invalid_args(format!("bad terminal type {term:?}")));
     }
     let spec = EnterSpec {
@@ -227,7 +227,7 @@ pub fn helper_main(name: &str) -> ! {
     let _ = nix::unistd::setsid();
     // The control socket is our stdin: it becomes 3, and nothing else of what we inherited
     // stays (whatever the daemon was started with).
-    if unsafe { libc::dup2(0, 3) } != 3 || vserver_sandbox::sys::close_from(4).is_err() {
+    if unsafe { libc::dup2(0, 3) } != 3 || vserver_engine::sys::close_from(4).is_err() {
         std::process::exit(2);
     }
     unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
@@ -252,10 +252,10 @@ pub fn helper_main(name: &str) -> ! {
     // way the command did; the daemon tells the caller.
     // The worker is born in the vserver's v2 cgroup: joining it later would be a migration,
     // which waits for an RCU grace period (milliseconds).
-    let pid1 = vserver_sandbox::registry::lookup(&spec.run_dir, spec.context).map(|e| e.pid);
-    let v2 = pid1.and_then(vserver_sandbox::enter::v2_cgroup_of);
-    match vserver_sandbox::guard::guarded_in(v2.as_deref(), || work(name, &spec, pid1, ctl)) {
-        Ok(exit) => vserver_sandbox::guard::end_as(exit),
+    let pid1 = vserver_engine::registry::lookup(&spec.run_dir, spec.context).map(|e| e.pid);
+    let v2 = pid1.and_then(vserver_engine::enter::v2_cgroup_of);
+    match vserver_engine::guard::guarded_in(v2.as_deref(), || work(name, &spec, pid1, ctl)) {
+        Ok(exit) => vserver_engine::guard::end_as(exit),
         Err(e) => {
             eprintln!("vserver-enter {name}: {e}");
             std::process::exit(255);
@@ -268,13 +268,13 @@ pub fn helper_main(name: &str) -> ! {
 fn work(name: &str, spec: &EnterSpec, pid1: Option<i32>, ctl: OwnedFd) -> Exit {
     let ctl = Rc::new(RefCell::new(Some(ctl)));
     let ctl2 = ctl.clone();
-    let result = vserver_sandbox::enter::enter(
+    let result = vserver_engine::enter::enter(
         spec,
         || match pid1 {
             // The vserver's cgroups are the ones its pid 1 is in, whatever made them.
             // TODO(cgroups): if the daemon's cgroup plan ever places an entered process apart
             // from pid 1 (a sub-cgroup for sessions), attach to that plan here instead.
-            Some(pid) => vserver_sandbox::enter::join_cgroups_of(pid),
+            Some(pid) => vserver_engine::enter::join_cgroups_of(pid),
             None => Ok(()),
         },
         move |ends| {

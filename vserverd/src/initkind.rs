@@ -9,7 +9,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
-use vserver_sandbox::sys;
+use vserver_engine::sys;
 
 use crate::config::{Ready, VServerConfig};
 

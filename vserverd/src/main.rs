@@ -12,7 +12,7 @@ struct Args {
     #[arg(long, default_value = vserverd::config::DEFAULT_CONFIG_DIR)]
     config_dir: PathBuf,
     /// Runtime state (monitors' state files, the context registry).
-    #[arg(long, default_value = vserver_sandbox::registry::DEFAULT_RUN_DIR)]
+    #[arg(long, default_value = vserver_engine::registry::DEFAULT_RUN_DIR)]
     run_dir: PathBuf,
     /// Console logs, NAME.log.
     #[arg(long, default_value = "/var/log/vservers")]
@@ -32,7 +32,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+    if let Err(e) = vserver_engine::sealed::ensure_sealed_self() {
         eprintln!("{e}");
         std::process::exit(1);
     }
@@ -110,5 +110,5 @@ fn close_inherited_fds() {
         Ok(p) if p == pid => std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0),
         _ => 0,
     };
-    let _ = vserver_sandbox::sys::close_from(3 + listen.min(1024));
+    let _ = vserver_engine::sys::close_from(3 + listen.min(1024));
 }

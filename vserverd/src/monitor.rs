@@ -20,7 +20,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
-use vserver_sandbox::{Exit, LaunchPlan, SetupError};
+use vserver_engine::{Exit, LaunchPlan, SetupError};
 
 /// What the daemon asks of a monitor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ impl RunState {
     /// A running vserver as the context registry knows it (pid 1 and its monitor, each with its
     /// start time): what a lost or damaged state file is rebuilt from. The console's path and
     /// the stop signal are not in the registry: the caller supplies the signal.
-    pub fn from_registry(e: &vserver_sandbox::registry::Entry, stop_signal: i32) -> RunState {
+    pub fn from_registry(e: &vserver_engine::registry::Entry, stop_signal: i32) -> RunState {
         RunState {
             name: e.name.clone(),
             context: e.context,
@@ -153,14 +153,14 @@ pub fn main(name: &str) -> ! {
     let _ = nix::unistd::setsid();
     // What does not depend on the request is made while we wait for it (a ready monitor waits
     // for the next start): the console pty, and a network namespace with `lo` up.
-    let ahead = Ahead { console: open_console().ok(), netns: vserver_sandbox::net::ns::made_ahead().ok() };
+    let ahead = Ahead { console: open_console().ok(), netns: vserver_engine::net::ns::made_ahead().ok() };
     if let Some(path) = std::env::var_os(SHARED_INIT_ENV) {
         // Otherwise the engine makes a copy of its own.
-        vserver_sandbox::reaper::share(Path::new(&path));
+        vserver_engine::reaper::share(Path::new(&path));
     }
     // Read once now, not during the start.
-    vserver_sandbox::caps::last_cap();
-    vserver_sandbox::registry::me();
+    vserver_engine::caps::last_cap();
+    vserver_engine::registry::me();
     let req = read_request(name);
     // The report channel is stdout now; pid 1 gets the console pty as 0, 1 and 2.
     let report = unsafe { OwnedFd::from_raw_fd(libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3)) };
@@ -202,7 +202,7 @@ fn read_request(name: &str) -> MonitorRequest {
 /// A pty pair: the master stays here, the slave (its path, and the slave opened) is pid 1's
 /// console.
 fn open_console() -> Result<(OwnedFd, String, OwnedFd), SetupError> {
-    let err = |e: Errno| SetupError::new(vserver_sandbox::Step::Validate, Some("/dev/ptmx".into()), e).with_detail("console pty");
+    let err = |e: Errno| SetupError::new(vserver_engine::Step::Validate, Some("/dev/ptmx".into()), e).with_detail("console pty");
     let master = nix::pty::posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
     nix::pty::grantpt(&master).map_err(err)?;
     nix::pty::unlockpt(&master).map_err(err)?;
@@ -210,7 +210,7 @@ fn open_console() -> Result<(OwnedFd, String, OwnedFd), SetupError> {
     let fd = unsafe { OwnedFd::from_raw_fd(master.as_raw_fd()) };
     std::mem::forget(master);
     let slave_fd = nix::fcntl::open(slave.as_str(), nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| SetupError::new(vserver_sandbox::Step::Validate, Some(slave.clone()), e))?;
+        .map_err(|e| SetupError::new(vserver_engine::Step::Validate, Some(slave.clone()), e))?;
     Ok((fd, slave, unsafe { OwnedFd::from_raw_fd(slave_fd) }))
 }
 
@@ -222,7 +222,7 @@ struct Ahead {
 
 /// A vserver whose pid 1 runs, as its monitor serves it.
 struct Running {
-    ctx: vserver_sandbox::Context,
+    ctx: vserver_engine::Context,
     state: RunState,
     run_dir: PathBuf,
     master: OwnedFd,
@@ -264,7 +264,7 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
     crate::cgroup::remove(&cg);
     // The links go before the number is released: a restart reuses the host ends' names.
     ctx.cleanup_network();
-    vserver_sandbox::registry::release(&run_dir, ctx.context);
+    vserver_engine::registry::release(&run_dir, ctx.context);
     state.exit = Some(exit);
     state.ended_at = Some(now_us());
     let _ = write_state(&run_dir, &state);
@@ -286,9 +286,9 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
     // SIGCHLD through a signalfd, blocked before pid 1 exists so no exit is missed.
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
-    mask.thread_block().map_err(|e| SetupError::new(vserver_sandbox::Step::Validate, None, e))?;
+    mask.thread_block().map_err(|e| SetupError::new(vserver_engine::Step::Validate, None, e))?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| SetupError::new(vserver_sandbox::Step::Validate, None, e))?;
+        .map_err(|e| SetupError::new(vserver_engine::Step::Validate, None, e))?;
 
     // pid 1 inherits 0, 1, 2: make them the console's slave.
     for target in 0..3 {
@@ -299,7 +299,7 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
     // Bound before pid 1 exists, so that nothing it says is lost.
     let notify = match &req.notify {
         Some(p) => Some(crate::readiness::NotifySocket::bind(p).map_err(|e| {
-            SetupError::new(vserver_sandbox::Step::HostSetup, Some(p.display().to_string()), e).with_detail("pid 1's notify socket")
+            SetupError::new(vserver_engine::Step::HostSetup, Some(p.display().to_string()), e).with_detail("pid 1's notify socket")
         })?),
         None => None,
     };
@@ -309,8 +309,8 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
     // born in its v2 cgroup (no migration: a migration waits for an RCU grace period, several
     // milliseconds); the v1 hierarchies a hybrid host needs for limits take it afterwards.
     let born_in = cg.v2_dir.as_deref();
-    let birth = vserver_sandbox::spawn::Birth { cgroup: born_in, netns: ahead.netns };
-    let ctx = match vserver_sandbox::spawn::spawn_in(&plan, birth, |pid, born| {
+    let birth = vserver_engine::spawn::Birth { cgroup: born_in, netns: ahead.netns };
+    let ctx = match vserver_engine::spawn::spawn_in(&plan, birth, |pid, born| {
         crate::cgroup::attach(&cg, pid, if born { born_in } else { None }).map_err(cgroup_error)
     }) {
         Ok(ctx) => ctx,
@@ -319,7 +319,7 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
             return Err(e);
         }
     };
-    let (monitor_pid, monitor_start_time) = vserver_sandbox::registry::me();
+    let (monitor_pid, monitor_start_time) = vserver_engine::registry::me();
     let state = RunState {
         name: plan.name.clone(),
         context: ctx.context,
@@ -341,7 +341,7 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
     if let Err(e) = write_state(&run_dir, &state) {
         let _ = nix::sys::signal::kill(Pid::from_raw(ctx.pid), Signal::SIGKILL);
         let _ = ctx.wait();
-        return Err(SetupError::new(vserver_sandbox::Step::Registry, Some(state_path(&run_dir, &plan.name).display().to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))));
+        return Err(SetupError::new(vserver_engine::Step::Registry, Some(state_path(&run_dir, &plan.name).display().to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))));
     }
     let line = serde_json::to_string(&MonitorReport::Started(state.clone())).expect("report serializes");
     let _ = writeln!(report, "{line}");
@@ -405,7 +405,7 @@ fn cgroup_error(e: crate::cgroup::CgroupError) -> SetupError {
         | crate::cgroup::CgroupError::Occupied { path, .. } => Some(path.display().to_string()),
         crate::cgroup::CgroupError::MissingController { .. } => None,
     };
-    SetupError::detail(vserver_sandbox::Step::HostSetup, path, e.to_string())
+    SetupError::detail(vserver_engine::Step::HostSetup, path, e.to_string())
 }
 
 /// Copies the console to the log and to its viewers (and what they type to it) until pid 1

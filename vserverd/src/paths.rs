@@ -20,7 +20,7 @@ impl Default for Paths {
     fn default() -> Self {
         Paths {
             config_dir: PathBuf::from(crate::config::DEFAULT_CONFIG_DIR),
-            run_dir: PathBuf::from(vserver_sandbox::registry::DEFAULT_RUN_DIR),
+            run_dir: PathBuf::from(vserver_engine::registry::DEFAULT_RUN_DIR),
             log_dir: PathBuf::from("/var/log/vservers"),
             root_base: PathBuf::from(crate::config::DEFAULT_ROOT_BASE),
             template_dir: None,

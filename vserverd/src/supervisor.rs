@@ -15,7 +15,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 use tracing::{info, warn};
 use vserver_api::{State, VServerError};
-use vserver_sandbox::Exit;
+use vserver_engine::Exit;
 
 use crate::config::{Ready, Restart, VServerConfig};
 use crate::initkind::InitKind;
@@ -160,7 +160,7 @@ impl Supervisor {
         if st.state.is_active() {
             return Err(VServerError::AlreadyRunning(format!("{} is {}", self.name, st.state.as_str())));
         }
-        if let Some(run) = st.run.filter(|r| vserver_sandbox::sys::start_time(r.pid) == Some(r.start_time)) {
+        if let Some(run) = st.run.filter(|r| vserver_engine::sys::start_time(r.pid) == Some(r.start_time)) {
             // A stop that failed left processes (see `stop_locked`).
             return Err(VServerError::AlreadyRunning(format!(
                 "{} still has processes of its last run (pid 1 is {}; its stop failed: {}); stop it again once they can end",
@@ -398,10 +398,10 @@ impl Supervisor {
             let killed = crate::cgroup::kill_all(&cg, KILL_GRACE);
             crate::cgroup::remove(&cg);
             if let Some(plan) = plan {
-                vserver_sandbox::net::attach::remove_leftovers(&plan);
+                vserver_engine::net::attach::remove_leftovers(&plan);
             }
             if let Some(c) = context {
-                vserver_sandbox::registry::release(&run_dir, c);
+                vserver_engine::registry::release(&run_dir, c);
             }
             killed
         })
@@ -471,11 +471,11 @@ impl Supervisor {
         if let Some(exit) = run.exit {
             return self.collect_ended(exit).await;
         }
-        let monitor_ok = vserver_sandbox::sys::start_time(run.monitor_pid) == Some(run.monitor_start_time);
-        let leader_ok = vserver_sandbox::sys::start_time(run.pid) == Some(run.start_time);
+        let monitor_ok = vserver_engine::sys::start_time(run.monitor_pid) == Some(run.monitor_start_time);
+        let leader_ok = vserver_engine::sys::start_time(run.pid) == Some(run.start_time);
         let pinned = monitor_ok.then(|| pidfd_open(run.monitor_pid).ok()).flatten();
         // Checked again now that the pid is pinned: a recycled pid is never adopted.
-        let pinned = pinned.filter(|_| vserver_sandbox::sys::start_time(run.monitor_pid) == Some(run.monitor_start_time));
+        let pinned = pinned.filter(|_| vserver_engine::sys::start_time(run.monitor_pid) == Some(run.monitor_start_time));
         match pinned {
             Some(pidfd) if leader_ok => {
                 if rebuilt {
@@ -510,7 +510,7 @@ impl Supervisor {
 
     /// The live run of this vserver in the context registry, if any.
     fn from_registry(&self) -> Option<RunState> {
-        let entry = vserver_sandbox::registry::list(&self.paths.run_dir).into_iter().find(|e| e.name == self.name && e.is_live())?;
+        let entry = vserver_engine::registry::list(&self.paths.run_dir).into_iter().find(|e| e.name == self.name && e.is_live())?;
         let signal = self.config().map(|c| c.init.stop_signal.filter(|_| c.fakeinit).unwrap_or(crate::initkind::detect(&c).stop_signal())).unwrap_or(libc::SIGTERM);
         Some(RunState::from_registry(&entry, signal))
     }
@@ -702,7 +702,7 @@ impl Supervisor {
     }
 
     fn signal_leader(&self, run: &RunState, signal: i32) -> Result<(), VServerError> {
-        if vserver_sandbox::sys::start_time(run.pid) != Some(run.start_time) {
+        if vserver_engine::sys::start_time(run.pid) != Some(run.start_time) {
             return Err(VServerError::NotRunning(format!("{}: pid 1 is gone", self.name)));
         }
         let r = unsafe { libc::kill(run.pid, signal) };

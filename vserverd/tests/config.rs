@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vserver_sandbox::caps::Capability;
-use vserver_sandbox::plan::{Init, Network, Resource, Rlimit};
+use vserver_engine::caps::Capability;
+use vserver_engine::plan::{Init, Network, Resource, Rlimit};
 use vserverd::config::{self, Diagnostic, LoadOptions, LoadResult, NetworkMode, Ready, Restart, Severity};
 
 /// A temporary config directory, removed on drop.

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vserver_sandbox::net::snapshot::{HostLink, Routing};
-use vserver_sandbox::plan::{IfAddr, LinkMode};
+use vserver_engine::net::snapshot::{HostLink, Routing};
+use vserver_engine::plan::{IfAddr, LinkMode};
 use vserverd::config::{self, host_checks, HostNet, LoadOptions, LoadResult};
 
 struct Dir(PathBuf);
@@ -212,5 +212,5 @@ fn launch_plan_links() {
     assert!(r.vservers["n"].launch_plan(Path::new("/run/vservers")).links.is_empty());
     // The plan crosses to the monitor as JSON.
     let json = serde_json::to_string(&m).unwrap();
-    assert_eq!(serde_json::from_str::<vserver_sandbox::LaunchPlan>(&json).unwrap(), m);
+    assert_eq!(serde_json::from_str::<vserver_engine::LaunchPlan>(&json).unwrap(), m);
 }

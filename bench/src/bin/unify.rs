@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use vserver_sandbox::plan::OverlayPlan;
-use vserver_sandbox::{spawn, Init, LaunchPlan};
+use vserver_engine::plan::OverlayPlan;
+use vserver_engine::{spawn, Init, LaunchPlan};
 
 const N: usize = 10;
 
@@ -65,7 +65,7 @@ fn time_runs(runs: usize, plan: &LaunchPlan) -> (Duration, Duration, Duration) {
 }
 
 fn main() {
-    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+    if let Err(e) = vserver_engine::sealed::ensure_sealed_self() {
         eprintln!("{e}");
         std::process::exit(1);
     }

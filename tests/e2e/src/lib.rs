@@ -21,7 +21,7 @@ pub mod fuse;
 pub mod guest;
 pub mod pty;
 
-pub use vserver_sandbox::{CapSet, Capability, Exit, Init, LaunchPlan, SetupError, Step};
+pub use vserver_engine::{CapSet, Capability, Exit, Init, LaunchPlan, SetupError, Step};
 
 /// The path of the `spawn-plan` helper; integration tests pass `env!("CARGO_BIN_EXE_spawn-plan")`.
 static SPAWN_PLAN: OnceLock<PathBuf> = OnceLock::new();

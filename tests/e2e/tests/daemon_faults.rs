@@ -42,7 +42,7 @@ fn nothing_left(d: &TestDaemon, name: &str) {
     assert!(d.processes_of(name).is_empty(), "processes of {name}: {:?}", d.processes_of(name));
     assert!(cgroups(d, name).is_empty(), "cgroups of {name}: {:?}", cgroups(d, name));
     assert!(!d.run_dir.join(name).exists(), "the runtime directory of {name}");
-    let entries: Vec<_> = vserver_sandbox::registry::list(&d.run_dir).into_iter().filter(|e| e.name == name).collect();
+    let entries: Vec<_> = vserver_engine::registry::list(&d.run_dir).into_iter().filter(|e| e.name == name).collect();
     assert!(entries.is_empty(), "registry entries of {name}: {entries:?}");
 }
 

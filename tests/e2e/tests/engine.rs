@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use vserver_e2e::*;
-use vserver_sandbox::{Network, Resource, Rlimit};
+use vserver_engine::{Network, Resource, Rlimit};
 
 fn host_uname() -> (String, String) {
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
@@ -56,7 +56,7 @@ fn pid_namespace_holds_only_the_vservers_processes() {
 fn bounding_set_is_the_secure_default() {
     let t = test_dir!("caps-default");
     let r = t.report(&t.probe_plan(&["report"]));
-    let expect = caps(&vserver_sandbox::caps::SECURE_DEFAULT);
+    let expect = caps(&vserver_engine::caps::SECURE_DEFAULT);
     assert_eq!(r.hex("CapBnd"), expect.0, "CapBnd {} vs {}", CapSet(r.hex("CapBnd")).names(), expect.names());
     assert_eq!(r.hex("CapEff"), expect.0, "root's effective set is the bounding set");
     assert_eq!(r.hex("CapPrm"), expect.0);
@@ -308,7 +308,7 @@ fn host_mounts_made_later_do_not_appear_inside() {
 fn a_real_init_gets_run_a_cgroup_tree_and_tmpfs_mounts() {
     let t = test_dir!("initfs");
     let mut plan = t.probe_plan(&["report"]);
-    plan.init_fs = vserver_sandbox::InitFs { run: true, cgroup: true };
+    plan.init_fs = vserver_engine::InitFs { run: true, cgroup: true };
     plan.tmpfs = vec!["/tmp".into(), "/var/tmp".into()];
     let r = t.report(&plan);
     assert_eq!(r.mount("/run"), Some(("tmpfs".into(), "rw".into())));

@@ -7,7 +7,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use vserver_e2e::*;
-use vserver_sandbox::BindMount;
+use vserver_engine::BindMount;
 
 /// A host directory the test watches, with a canary file.
 fn watched(t: &TestDir, name: &str) -> std::path::PathBuf {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use vserver_e2e::*;
-use vserver_sandbox::registry::{self, Entry};
+use vserver_engine::registry::{self, Entry};
 
 /// Entry files in the registry (not the lock file or temporary files, which start with a dot).
 fn registry_files(run_dir: &Path) -> Vec<String> {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use vserver_e2e::{start_time, test_dir, Init, LaunchPlan, SetupError, Step, TestDir};
-use vserver_sandbox::plan::{IfAddr, LinkMode, LinkPlan};
+use vserver_engine::plan::{IfAddr, LinkMode, LinkPlan};
 
 fn ip(args: &[&str]) -> String {
     let out = Command::new("ip").args(args).stdin(Stdio::null()).output().expect("run ip");

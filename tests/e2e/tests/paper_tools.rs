@@ -158,7 +158,7 @@ fn enter_an_existing_context_and_private_refuses() {
     impl Drop for Kill<'_> {
         fn drop(&mut self) {
             for n in registered(self.1) {
-                if let Some(e) = vserver_sandbox::registry::lookup(self.1, n) {
+                if let Some(e) = vserver_engine::registry::lookup(self.1, n) {
                     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(e.pid), nix::sys::signal::Signal::SIGKILL);
                 }
             }
@@ -167,7 +167,7 @@ fn enter_an_existing_context_and_private_refuses() {
         }
     }
     fn registered(run_dir: &std::path::Path) -> Vec<u32> {
-        vserver_sandbox::registry::list(run_dir).into_iter().map(|e| e.context).collect()
+        vserver_engine::registry::list(run_dir).into_iter().map(|e| e.context).collect()
     }
     let guard = Kill(&mut ctx, &rd.0);
     for _ in 0..200 {

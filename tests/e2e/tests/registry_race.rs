@@ -15,7 +15,7 @@ fn race(t: &TestDir, context: u32, n: usize, stale: bool) -> usize {
         // pid 2^22 + 1 is above pid_max's default ceiling: it never lives.
         let body = r#"{"name":"stale","pid":4194305,"start_time":1,"owner_pid":4194305,"owner_start_time":1,"flags":{"lock":false,"private":false,"nproc":false,"sched":false},"caps":0,"own_network":false}"#;
         std::fs::write(contexts.join(context.to_string()), body).unwrap();
-        assert!(vserver_sandbox::registry::lookup(&t.run_dir(), context).is_none());
+        assert!(vserver_engine::registry::lookup(&t.run_dir(), context).is_none());
     }
     let at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(60);
     let children: Vec<_> = (0..n)

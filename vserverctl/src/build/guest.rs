@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use vserver_sandbox::sys;
+use vserver_engine::sys;
 
 /// The inittab lines a guest needs: the console getty, halt on a power failure, reboot on
 /// Ctrl-Alt-Del (SIGINT).

@@ -40,7 +40,7 @@ impl Mode {
             Mode::Plain(Source::FromHost { .. }) | Mode::Plain(Source::Debootstrap { init: GuestInit::None, .. }) => false,
             _ => {
                 let cwd = unsafe { std::os::fd::BorrowedFd::borrow_raw(libc::AT_FDCWD) };
-                vserver_sandbox::sys::openat2(cwd, &root.display().to_string(), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
+                vserver_engine::sys::openat2(cwd, &root.display().to_string(), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
                     .ok()
                     .and_then(|fd| vserverd::initkind::kind_in(std::os::fd::AsFd::as_fd(&fd), "/sbin/init"))
                     .is_some_and(|k| matches!(k, InitKind::Systemd | InitKind::SysV))

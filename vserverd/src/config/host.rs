@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use vserver_sandbox::net::snapshot::{HostLink, Routing};
+use vserver_engine::net::snapshot::{HostLink, Routing};
 
 use super::diag::{Diagnostic, Place, Severity};
 use super::model::NetworkMode;
@@ -33,7 +33,7 @@ pub struct HostNet {
 impl HostNet {
     /// Reads the host's links and addresses (netlink) and the uplinks' settings (`/proc/sys`).
     pub fn read(r: &LoadResult) -> Result<HostNet, String> {
-        let snap = vserver_sandbox::net::host_snapshot().map_err(|e| e.to_string())?;
+        let snap = vserver_engine::net::host_snapshot().map_err(|e| e.to_string())?;
         let routing = r
             .vservers
             .values()

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use vserver_sandbox::plan::{IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network, OverlayPlan};
+use vserver_engine::plan::{IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network, OverlayPlan};
 
 use super::model::{NetworkMode, VServerConfig};
 

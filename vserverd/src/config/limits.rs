@@ -3,7 +3,7 @@
 use std::ops::RangeInclusive;
 
 use toml::Value;
-use vserver_sandbox::plan::{Resource, Rlimit};
+use vserver_engine::plan::{Resource, Rlimit};
 
 use super::diag::{Loc, Sink};
 use super::model::Limits;

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
-use vserver_sandbox::caps::CapSet;
-use vserver_sandbox::plan::{BindMount, Flags, Rlimit};
+use vserver_engine::caps::CapSet;
+use vserver_engine::plan::{BindMount, Flags, Rlimit};
 
 use super::values::IpCidr;
 

@@ -31,7 +31,7 @@ impl Sites {
 
 /// True when `a` lies in the network `net/prefix`.
 pub(crate) fn contains(net: &IpCidr, a: IpAddr) -> bool {
-    vserver_sandbox::net::addr::contains(net.addr, net.prefix, a)
+    vserver_engine::net::addr::contains(net.addr, net.prefix, a)
 }
 
 pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> (NetworkConfig, Sites) {

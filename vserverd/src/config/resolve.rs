@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::{Component, Path, PathBuf};
 
-use vserver_sandbox::caps::{CapSet, Capability};
-use vserver_sandbox::plan::{BindMount, Flags};
+use vserver_engine::caps::{CapSet, Capability};
+use vserver_engine::plan::{BindMount, Flags};
 
 use super::diag::{Loc, Sink};
 use super::model::*;

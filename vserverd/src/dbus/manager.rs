@@ -130,7 +130,7 @@ impl ManagerIface {
             argv: command,
             tty,
             term: term.to_string(),
-            size: vserver_sandbox::enter::WinSize { rows, cols: columns },
+            size: vserver_engine::enter::WinSize { rows, cols: columns },
         };
         let e = crate::enter::enter(&self.daemon.paths, &sup, req, caller).await?;
         Ok((e.input.into(), e.output.into(), e.error.into(), e.status.into()))

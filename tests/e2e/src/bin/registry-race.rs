@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use vserver_sandbox::registry::{self, Entry};
+use vserver_engine::registry::{self, Entry};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -25,7 +25,7 @@ fn main() {
         owner_pid: pid,
         owner_start_time: start_time,
         flags: Default::default(),
-        caps: vserver_sandbox::CapSet::empty(),
+        caps: vserver_engine::CapSet::empty(),
         own_network: false,
     };
     while SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() < start {

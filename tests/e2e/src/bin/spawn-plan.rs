@@ -1,5 +1,5 @@
 //! `spawn-plan PLAN.json [--print-pid FILE] [--netns PATH]`: builds the context a JSON
-//! [`vserver_sandbox::LaunchPlan`] describes, waits for its pid 1 and reports how it ended.
+//! [`vserver_engine::LaunchPlan`] describes, waits for its pid 1 and reports how it ended.
 //!
 //! The engine needs a single-threaded caller, which the test harness is not; the tests run this
 //! helper instead. It prints nothing on stdout (that belongs to the context, which inherits
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 fn main() {
     // pid 1 shows this binary as /proc/PID/exe until its exec: from a sealed copy.
-    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+    if let Err(e) = vserver_engine::sealed::ensure_sealed_self() {
         eprintln!("{e}");
         std::process::exit(1);
     }
@@ -53,12 +53,12 @@ fn main() {
         eprintln!("spawn-plan: cannot read {}: {e}", plan_path.display());
         std::process::exit(2)
     });
-    let plan: vserver_sandbox::LaunchPlan = serde_json::from_str(&text).unwrap_or_else(|e| {
+    let plan: vserver_engine::LaunchPlan = serde_json::from_str(&text).unwrap_or_else(|e| {
         eprintln!("spawn-plan: bad plan {}: {e}", plan_path.display());
         std::process::exit(2)
     });
 
-    let ctx = match vserver_sandbox::spawn(&plan) {
+    let ctx = match vserver_engine::spawn(&plan) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("spawn-plan: error={}", serde_json::to_string(&e).unwrap_or_default());

@@ -9,11 +9,11 @@
 use std::path::PathBuf;
 use std::process::exit;
 
-use vserver_sandbox::caps::{self, CapSet, Capability};
-use vserver_sandbox::guard;
-use vserver_sandbox::join::{join, JoinRequest};
-use vserver_sandbox::plan::{Init, LaunchPlan, Network};
-use vserver_sandbox::registry::DEFAULT_RUN_DIR;
+use vserver_engine::caps::{self, CapSet, Capability};
+use vserver_engine::guard;
+use vserver_engine::join::{join, JoinRequest};
+use vserver_engine::plan::{Init, LaunchPlan, Network};
+use vserver_engine::registry::DEFAULT_RUN_DIR;
 
 const USAGE: &str = "usage: chcontext [--ctx N] [--cap CAP|--cap '!CAP']... [--secure] [--flag FLAG]... \
 [--hostname H] [--domainname D] [--disconnect] [--silent] [--] CMD [ARGS]";
@@ -84,7 +84,7 @@ fn parse(args: Vec<String>) -> Options {
 }
 
 fn main() {
-    if let Err(e) = vserver_sandbox::sealed::ensure_sealed_self() {
+    if let Err(e) = vserver_engine::sealed::ensure_sealed_self() {
         eprintln!("{e}");
         std::process::exit(1);
     }
@@ -110,7 +110,7 @@ fn main() {
         let drop = CapSet(!set.0 & CapSet::full().0);
         let req = JoinRequest { run_dir: &run_dir, context: ctx, argv: &o.cmd, drop };
         // The joining worker under a ptrace guard: nothing inside can attach to the command
-        // between its fork and its exec (see `vserver_sandbox::guard`).
+        // between its fork and its exec (see `vserver_engine::guard`).
         let worker = || match join(&req) {
             Ok(exit_status) => exit_status,
             Err(e) => die(&e.to_string(), 1),
@@ -155,7 +155,7 @@ fn main() {
             let _ = nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigIgn);
         }
     }
-    let ctx = match vserver_sandbox::spawn(&plan) {
+    let ctx = match vserver_engine::spawn(&plan) {
         Ok(c) => c,
         Err(e) => die(&e.to_string(), 1),
     };

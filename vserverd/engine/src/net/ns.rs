@@ -59,7 +59,7 @@ pub fn enter(ns: &OwnedFd) -> Result<OwnedFd, Errno> {
 /// wrong namespace: failing here aborts.
 pub fn leave(own: &OwnedFd) {
     if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        eprintln!("vserver-sandbox: cannot return to the host's network namespace: {}", Errno::last());
+        eprintln!("vserver-engine: cannot return to the host's network namespace: {}", Errno::last());
         std::process::abort();
     }
 }

@@ -8,7 +8,7 @@
 use std::ffi::CString;
 use std::process::exit;
 
-use vserver_sandbox::caps::{self, CapSet, Capability};
+use vserver_engine::caps::{self, CapSet, Capability};
 
 const USAGE: &str = "usage: reducecap [--secure] [--cap '!CAP']... [--show] [--] CMD [ARGS]";
 
