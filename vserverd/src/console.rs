@@ -117,7 +117,7 @@ impl Drop for Viewers {
 
 /// The daemon's side: a connection to the console of running vserver `sup`, for a caller
 /// already authorised.
-pub fn connect(paths: &crate::paths::Paths, sup: &crate::supervisor::Supervisor) -> Result<std::os::fd::OwnedFd, vserver_api::VServerError> {
+pub fn connect(paths: &vserver_config::paths::Paths, sup: &crate::supervisor::Supervisor) -> Result<std::os::fd::OwnedFd, vserver_api::VServerError> {
     use vserver_api::{State, VServerError};
     let st = sup.status();
     if st.state != State::Running || st.run.is_none() {

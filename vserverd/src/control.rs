@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use vserver_api::{State, VServerError};
 use vserver_engine::plan::{BindMount, LaunchPlan};
 
-use crate::paths::Paths;
+use vserver_config::paths::Paths;
 use crate::supervisor::Supervisor;
 use vserver_engine::freestanding::VTOOL;
 

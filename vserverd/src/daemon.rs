@@ -8,8 +8,8 @@ use tracing::{info, warn};
 use vserver_api::{BootReport, State, VServerError};
 use zbus::Connection;
 
-use crate::config::{self, LoadResult, VServerConfig};
-use crate::paths::Paths;
+use vserver_config::{self as config, LoadResult, VServerConfig};
+use vserver_config::paths::Paths;
 use crate::supervisor::Supervisor;
 
 pub struct Daemon {
@@ -45,7 +45,7 @@ impl Daemon {
 
     pub fn load_config(&self) -> LoadResult {
         let mut r = config::load_dir(&self.paths.config_dir, &self.paths.load_options());
-        crate::host_checks(&mut r);
+        vserver_config::limits_checks(&mut r);
         r
     }
 

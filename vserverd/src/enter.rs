@@ -35,7 +35,7 @@ use vserver_engine::enter::{EnterSpec, HostEnds, WinSize};
 use vserver_engine::{Exit, SetupError, Step};
 
 use crate::fdpass;
-use crate::paths::Paths;
+use vserver_config::paths::Paths;
 use crate::supervisor::Supervisor;
 
 /// How long the helper may take to join and hand over the descriptors.

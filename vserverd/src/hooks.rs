@@ -9,8 +9,8 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::process::Command;
 
-use crate::config::VServerConfig;
-use crate::paths::Paths;
+use vserver_config::VServerConfig;
+use vserver_config::paths::Paths;
 
 /// A hook may take this long before it is killed and counted as failed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(120);

@@ -2,8 +2,6 @@
 //! single-threaded monitor process, supervises it, and serves the D-Bus API.
 
 pub mod auth;
-pub mod cgroup;
-pub mod config;
 pub mod console;
 pub mod control;
 pub mod daemon;
@@ -11,12 +9,9 @@ pub mod enter;
 pub mod fdpass;
 pub mod dbus;
 pub mod hooks;
-pub mod initkind;
 pub mod monitor;
 pub mod notify;
-pub mod paths;
 pub mod pool;
-pub mod quota;
 pub mod readiness;
 pub mod spectator;
 pub mod supervisor;
@@ -24,17 +19,11 @@ pub mod supervisor;
 use std::sync::Arc;
 
 use tracing::info;
+use vserver_engine::cgroup;
 use vserver_api::{BUS_NAME, MANAGER_PATH};
 
 use crate::daemon::Daemon;
-use crate::paths::Paths;
-
-/// The checks of a loaded configuration against this host (cgroup controllers, the roots'
-/// filesystems for disk quotas): `check`, `--check-config` and every load run them.
-pub fn host_checks(r: &mut config::LoadResult) {
-    cgroup::check_config(r);
-    quota::check_config(r);
-}
+use vserver_config::paths::Paths;
 
 /// Re-reads the configuration and applies it; returns the diagnostics, one per line.
 pub async fn reload(daemon: &Arc<Daemon>) -> Vec<String> {

@@ -9,7 +9,7 @@ use clap::Parser;
 #[command(name = "vserverd", version, about = "The vserver host daemon: builds and supervises vservers, serves org.vserverd.VServer1")]
 struct Args {
     /// Where NAME.toml files live.
-    #[arg(long, default_value = vserverd::config::DEFAULT_CONFIG_DIR)]
+    #[arg(long, default_value = vserver_config::DEFAULT_CONFIG_DIR)]
     config_dir: PathBuf,
     /// Runtime state (monitors' state files, the context registry).
     #[arg(long, default_value = vserver_engine::registry::DEFAULT_RUN_DIR)]
@@ -18,7 +18,7 @@ struct Args {
     #[arg(long, default_value = "/var/log/vservers")]
     log_dir: PathBuf,
     /// Where default roots live (NAME appended).
-    #[arg(long, default_value = vserverd::config::DEFAULT_ROOT_BASE)]
+    #[arg(long, default_value = vserver_config::DEFAULT_ROOT_BASE)]
     root_base: PathBuf,
     /// Where templates of unified vservers live (default: ROOT_BASE/.templates).
     #[arg(long, value_name = "DIR")]
@@ -55,10 +55,10 @@ fn main() -> anyhow::Result<()> {
 fn daemon() -> anyhow::Result<()> {
     close_inherited_fds();
     let args = Args::parse();
-    vserverd::cgroup::set_parent(&args.cgroup_parent);
+    vserver_engine::cgroup::set_parent(&args.cgroup_parent);
     // Monitors and hooks run in "/": relative directories are resolved here, once.
     let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
-    let paths = vserverd::paths::Paths {
+    let paths = vserver_config::paths::Paths {
         config_dir: abs(args.config_dir.clone()),
         run_dir: abs(args.run_dir),
         log_dir: abs(args.log_dir),
@@ -67,8 +67,8 @@ fn daemon() -> anyhow::Result<()> {
     };
     if let Some(dir) = args.check_config {
         let dir = if dir.as_os_str().is_empty() { args.config_dir } else { dir };
-        let mut r = vserverd::config::load_dir(&dir, &paths.load_options());
-        vserverd::host_checks(&mut r);
+        let mut r = vserver_config::load_dir(&dir, &paths.load_options());
+        vserver_config::limits_checks(&mut r);
         for d in &r.diagnostics {
             println!("{d}");
         }

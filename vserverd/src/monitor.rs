@@ -4,9 +4,8 @@
 //!
 //! Protocol with the daemon: the request (JSON [`MonitorRequest`]) on stdin; one JSON line
 //! [`MonitorReport`] on stdout once pid 1 runs or the start failed, then stdout is closed.
-//! From then on everything goes through files in `RUN_DIR/NAME/`:
-//! `state.json` ([`RunState`], written atomically) holds pid 1's identity and, once it has
-//! ended, how. The console (a pty the monitor holds) is copied to `LOG_DIR/NAME.log`, rotated by size.
+//! From then on everything goes through files in `RUN_DIR/NAME/` (see `vserver_config::run`):
+//! `state.json` holds pid 1's identity and, once it has ended, how. The console (a pty the monitor holds) is copied to `LOG_DIR/NAME.log`, rotated by size.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -19,133 +18,8 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use serde::{Deserialize, Serialize};
-use vserver_engine::{Exit, LaunchPlan, SetupError};
-
-/// What the daemon asks of a monitor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MonitorRequest {
-    pub plan: LaunchPlan,
-    pub log_file: PathBuf,
-    /// Rotate the console log past this size; keep this many old files.
-    pub log_max_bytes: u64,
-    pub log_keep: u32,
-    /// The vserver's cgroups: made before pid 1 exists, pid 1 put in them before it runs
-    /// anything, emptied and removed after it ends.
-    #[serde(default)]
-    pub cgroup: Option<crate::cgroup::CgroupPlan>,
-    /// Where to bind pid 1's `NOTIFY_SOCKET` (the plan's environment names it as seen inside):
-    /// the start is reported `booting` until pid 1 says `READY=1` there.
-    #[serde(default)]
-    pub notify: Option<PathBuf>,
-    /// The signal that stops this pid 1 cleanly, kept with the run.
-    #[serde(default = "default_stop_signal")]
-    pub stop_signal: i32,
-}
-
-fn default_stop_signal() -> i32 {
-    libc::SIGTERM
-}
-
-/// The monitor's one answer on stdout.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum MonitorReport {
-    Started(RunState),
-    Failed(SetupError),
-    /// pid 1 said `READY=1` (after `Started` with `booting`).
-    Ready,
-}
-
-/// A running (or ended) vserver, as its monitor records it in `RUN_DIR/NAME/state.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunState {
-    pub name: String,
-    pub context: u32,
-    /// pid 1 as the host sees it, and its start time (clock ticks since boot).
-    pub pid: i32,
-    pub start_time: u64,
-    pub monitor_pid: i32,
-    pub monitor_start_time: u64,
-    /// Microseconds since the Unix epoch.
-    pub started_at: u64,
-    /// The console pty's slave, as the host names it.
-    pub console: String,
-    /// Set once pid 1 has ended.
-    pub exit: Option<Exit>,
-    pub ended_at: Option<u64>,
-    /// True until pid 1 says it is ready (when it was asked to).
-    #[serde(default)]
-    pub booting: bool,
-    /// The signal that stops pid 1 cleanly.
-    #[serde(default = "default_stop_signal")]
-    pub stop_signal: i32,
-}
-
-pub fn state_path(run_dir: &Path, name: &str) -> PathBuf {
-    run_dir.join(name).join("state.json")
-}
-
-/// Writes `state` aside and renames it into place: a reader sees the old or the new file whole.
-pub fn write_state(run_dir: &Path, state: &RunState) -> std::io::Result<()> {
-    let dir = run_dir.join(&state.name);
-    fs::create_dir_all(&dir)?;
-    let tmp = dir.join(".state.json.tmp");
-    fs::write(&tmp, serde_json::to_vec(state).expect("state serializes"))?;
-    fs::rename(&tmp, dir.join("state.json"))
-}
-
-pub fn read_state(run_dir: &Path, name: &str) -> Option<RunState> {
-    serde_json::from_slice(&fs::read(state_path(run_dir, name)).ok()?).ok()
-}
-
-/// The state file of `name`: `Ok(None)` when there is none, an error (saying why) when it is
-/// there but cannot be read or parsed.
-pub fn load_state(run_dir: &Path, name: &str) -> Result<Option<RunState>, String> {
-    match fs::read(state_path(run_dir, name)) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| e.to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-impl RunState {
-    /// A running vserver as the context registry knows it (pid 1 and its monitor, each with its
-    /// start time): what a lost or damaged state file is rebuilt from. The console's path and
-    /// the stop signal are not in the registry: the caller supplies the signal.
-    pub fn from_registry(e: &vserver_engine::registry::Entry, stop_signal: i32) -> RunState {
-        RunState {
-            name: e.name.clone(),
-            context: e.context,
-            pid: e.pid,
-            start_time: e.start_time,
-            monitor_pid: e.owner_pid,
-            monitor_start_time: e.owner_start_time,
-            started_at: started_at_of(e.start_time),
-            console: String::new(),
-            exit: None,
-            ended_at: None,
-            booting: false,
-            stop_signal,
-        }
-    }
-}
-
-/// A process start time (clock ticks since boot) as microseconds since the epoch.
-fn started_at_of(ticks: u64) -> u64 {
-    let boot = fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok()))
-        .unwrap_or(0);
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    boot * 1_000_000 + ticks * 1_000_000 / hz
-}
-
-pub fn now_us() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
-
-/// Where the daemon tells a monitor its shared `vserver-init` is (see `pool`).
-pub const SHARED_INIT_ENV: &str = "VSERVER_SHARED_INIT";
+use vserver_config::run::{now_us, state_path, write_state, MonitorReport, MonitorRequest, RunState, SHARED_INIT_ENV};
+use vserver_engine::{Exit, SetupError};
 
 /// `vserverd monitor NAME`: never returns.
 pub fn main(name: &str) -> ! {
@@ -227,7 +101,7 @@ struct Running {
     run_dir: PathBuf,
     master: OwnedFd,
     sfd: SignalFd,
-    cg: crate::cgroup::CgroupPlan,
+    cg: vserver_engine::cgroup::CgroupPlan,
     log: ConsoleLog,
     viewers: crate::console::Viewers,
     boot: Option<Boot>,
@@ -258,10 +132,10 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
     // The viewers see the console close; the socket goes.
     drop(viewers);
     // Processes that entered later are in the cgroup too: none survives its vserver.
-    if let Err(e) = crate::cgroup::kill_all(&cg, std::time::Duration::from_secs(10)) {
+    if let Err(e) = vserver_engine::cgroup::kill_all(&cg, std::time::Duration::from_secs(10)) {
         log.write(format!("vserver-monitor: {e}\n").as_bytes());
     }
-    crate::cgroup::remove(&cg);
+    vserver_engine::cgroup::remove(&cg);
     // The links go before the number is released: a restart reuses the host ends' names.
     ctx.cleanup_network();
     vserver_engine::registry::release(&run_dir, ctx.context);
@@ -304,18 +178,18 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
         None => None,
     };
     let cg = req.cgroup.clone().unwrap_or_default();
-    crate::cgroup::create(&cg).map_err(cgroup_error)?;
+    vserver_engine::cgroup::create(&cg).map_err(cgroup_error)?;
     // Sync point 2 of the engine: pid 1 enters its cgroups before it runs a single step. It is
     // born in its v2 cgroup (no migration: a migration waits for an RCU grace period, several
     // milliseconds); the v1 hierarchies a hybrid host needs for limits take it afterwards.
     let born_in = cg.v2_dir.as_deref();
     let birth = vserver_engine::spawn::Birth { cgroup: born_in, netns: ahead.netns };
     let ctx = match vserver_engine::spawn::spawn_in(&plan, birth, |pid, born| {
-        crate::cgroup::attach(&cg, pid, if born { born_in } else { None }).map_err(cgroup_error)
+        vserver_engine::cgroup::attach(&cg, pid, if born { born_in } else { None }).map_err(cgroup_error)
     }) {
         Ok(ctx) => ctx,
         Err(e) => {
-            crate::cgroup::remove(&cg);
+            vserver_engine::cgroup::remove(&cg);
             return Err(e);
         }
     };
@@ -398,12 +272,12 @@ fn release_stack_below_here() {
     }
 }
 
-fn cgroup_error(e: crate::cgroup::CgroupError) -> SetupError {
+fn cgroup_error(e: vserver_engine::cgroup::CgroupError) -> SetupError {
     let path = match &e {
-        crate::cgroup::CgroupError::Io { path, .. }
-        | crate::cgroup::CgroupError::NotEmpty { path, .. }
-        | crate::cgroup::CgroupError::Occupied { path, .. } => Some(path.display().to_string()),
-        crate::cgroup::CgroupError::MissingController { .. } => None,
+        vserver_engine::cgroup::CgroupError::Io { path, .. }
+        | vserver_engine::cgroup::CgroupError::NotEmpty { path, .. }
+        | vserver_engine::cgroup::CgroupError::Occupied { path, .. } => Some(path.display().to_string()),
+        vserver_engine::cgroup::CgroupError::MissingController { .. } => None,
     };
     SetupError::detail(vserver_engine::Step::HostSetup, path, e.to_string())
 }
@@ -599,28 +473,6 @@ mod tests {
         assert!(PathBuf::from(format!("{}.2", path.display())).exists());
         assert!(!PathBuf::from(format!("{}.3", path.display())).exists());
         assert!(fs::metadata(&path).unwrap().len() <= 4096);
-        let _ = fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn state_is_written_atomically_and_read_back() {
-        let dir = std::env::temp_dir().join(format!("vserverd-state-test-{}", std::process::id()));
-        let s = RunState {
-            name: "web1".into(),
-            context: 1001,
-            pid: 42,
-            start_time: 7,
-            monitor_pid: 41,
-            monitor_start_time: 6,
-            started_at: 1,
-            console: "/dev/pts/3".into(),
-            exit: Some(Exit::Signal(1)),
-            ended_at: Some(2),
-            booting: false,
-            stop_signal: 15,
-        };
-        write_state(&dir, &s).unwrap();
-        assert_eq!(read_state(&dir, "web1"), Some(s));
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -34,7 +34,7 @@ fn spawn() -> std::io::Result<Monitor> {
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0("vserver-monitor").arg("monitor").env_clear();
     if let Some(path) = shared_init() {
-        cmd.env(crate::monitor::SHARED_INIT_ENV, path);
+        cmd.env(vserver_config::run::SHARED_INIT_ENV, path);
     }
     let child = cmd
         .current_dir("/")

@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use crate::cgroup;
+use vserver_engine::cgroup;
 
 /// One process as the spectator sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,11 +17,11 @@ use tracing::{info, warn};
 use vserver_api::{State, VServerError};
 use vserver_engine::Exit;
 
-use crate::config::{Ready, Restart, VServerConfig};
-use crate::initkind::InitKind;
+use vserver_config::{Ready, Restart, VServerConfig};
+use vserver_config::initkind::InitKind;
 use crate::hooks::{self, Phase, Target};
-use crate::monitor::{self, MonitorReport, MonitorRequest, RunState};
-use crate::paths::Paths;
+use vserver_config::run::{self, MonitorReport, MonitorRequest, RunState};
+use vserver_config::paths::Paths;
 
 /// After a stop's timeout, how long the final SIGKILL may take to end everything.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -191,21 +191,23 @@ impl Supervisor {
     async fn start_run(self: &Arc<Self>, cfg: &Arc<VServerConfig>, target: Target) -> Result<(), VServerError> {
         let t0 = Instant::now();
         // Cgroups left by a crash: removed when empty, refused when they hold processes.
-        crate::cgroup::clear_stale(&self.name).map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
+        if vserver_engine::cgroup::clear_stale(&self.name).map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))? {
+            warn!(vserver = %self.name, "removed cgroups left by an earlier run");
+        }
         hooks::run(&self.paths, cfg, Phase::PreStart, target).await.map_err(|e| VServerError::HookFailed(e.to_string()))?;
 
         let run_dir = self.paths.vserver_run_dir(&self.name);
         std::fs::create_dir_all(&run_dir).map_err(|e| VServerError::failed(format!("{}: {e}", run_dir.display())))?;
-        let _ = std::fs::remove_file(monitor::state_path(&self.paths.run_dir, &self.name));
+        let _ = std::fs::remove_file(run::state_path(&self.paths.run_dir, &self.name));
         if let Some(bytes) = cfg.limits.disk {
-            crate::quota::apply(&cfg.root, bytes).map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
+            vserver_engine::quota::apply(&cfg.root, bytes).map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
         }
         // What pid 1 is decides how it is stopped and when it is ready.
-        let kind = crate::initkind::detect(cfg);
+        let kind = vserver_config::initkind::detect(cfg);
         let ready = cfg.init.ready.unwrap_or(kind.ready());
         let stop_signal = if cfg.fakeinit { cfg.init.stop_signal.unwrap_or(kind.stop_signal()) } else { libc::SIGTERM };
         // A real init manages its own cgroup tree, one level below the vserver's limits.
-        let cgroup = crate::cgroup::plan(crate::cgroup::host_layout(), &self.name, &cfg.limits, cfg.fakeinit)
+        let cgroup = vserver_engine::cgroup::plan(vserver_engine::cgroup::host_layout(), &self.name, &cfg.limits, cfg.fakeinit)
             .map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
         let mut plan = cfg.launch_plan(&self.paths.run_dir);
         plan.init_fs.cgroup = cgroup.guest_dir.is_some();
@@ -278,7 +280,7 @@ impl Supervisor {
                 Ok(_) => {
                     // The monitor ended: pid 1 did, before it was ready, or the monitor died.
                     let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
-                    let recorded = monitor::read_state(&self.paths.run_dir, &self.name).and_then(|s| s.exit);
+                    let recorded = run::read_state(&self.paths.run_dir, &self.name).and_then(|s| s.exit);
                     let exit = recorded.unwrap_or(Exit::Signal(libc::SIGKILL));
                     if recorded.is_none() {
                         self.end_orphaned(Some(&run)).await;
@@ -301,10 +303,10 @@ impl Supervisor {
                     // Not ready in time: everything goes, as at the end of a stop's timeout.
                     warn!(vserver = %self.name, "not ready within {} s; killing every process", cfg.init.start_timeout);
                     let _ = self.signal_leader(&run, libc::SIGKILL);
-                    let cg = crate::cgroup::membership(&self.name);
-                    let _ = tokio::task::spawn_blocking(move || crate::cgroup::kill_all(&cg, KILL_GRACE)).await;
+                    let cg = vserver_engine::cgroup::membership(&self.name);
+                    let _ = tokio::task::spawn_blocking(move || vserver_engine::cgroup::kill_all(&cg, KILL_GRACE)).await;
                     let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
-                    let exit = monitor::read_state(&self.paths.run_dir, &self.name).and_then(|s| s.exit).unwrap_or(Exit::Signal(libc::SIGKILL));
+                    let exit = run::read_state(&self.paths.run_dir, &self.name).and_then(|s| s.exit).unwrap_or(Exit::Signal(libc::SIGKILL));
                     self.finish(exit, Target::Stop).await;
                     Some(format!("not ready within {} s (init.start_timeout); every process was killed", cfg.init.start_timeout))
                 }
@@ -368,7 +370,7 @@ impl Supervisor {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             wait_pidfd(pidfd).await;
-            let (exit, orphaned) = match monitor::read_state(&me.paths.run_dir, &me.name).and_then(|s| s.exit) {
+            let (exit, orphaned) = match run::read_state(&me.paths.run_dir, &me.name).and_then(|s| s.exit) {
                 Some(exit) => (exit, false),
                 None => {
                     // The monitor died without recording pid 1's end (killed outright): the
@@ -391,12 +393,12 @@ impl Supervisor {
     /// cgroups alone, never by a recorded pid. Safe to call when nothing is left.
     async fn end_orphaned(&self, run: Option<&RunState>) {
         warn!(vserver = %self.name, monitor = run.map(|r| r.monitor_pid), "the monitor died; ending every process of the vserver");
-        let cg = crate::cgroup::membership(&self.name);
+        let cg = vserver_engine::cgroup::membership(&self.name);
         let plan = self.config().map(|c| c.launch_plan(&self.paths.run_dir));
         let (run_dir, context) = (self.paths.run_dir.clone(), run.map(|r| r.context));
         let ended = tokio::task::spawn_blocking(move || {
-            let killed = crate::cgroup::kill_all(&cg, KILL_GRACE);
-            crate::cgroup::remove(&cg);
+            let killed = vserver_engine::cgroup::kill_all(&cg, KILL_GRACE);
+            vserver_engine::cgroup::remove(&cg);
             if let Some(plan) = plan {
                 vserver_engine::net::attach::remove_leftovers(&plan);
             }
@@ -419,7 +421,7 @@ impl Supervisor {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let st = self.status();
             let Some(run) = st.run.filter(|_| st.state == State::Booting && *self.generation.lock().unwrap() == gen) else { return };
-            match monitor::read_state(&self.paths.run_dir, &self.name) {
+            match run::read_state(&self.paths.run_dir, &self.name) {
                 Some(s) if s.exit.is_none() && !s.booting => {
                     let mut st = self.status.lock().unwrap();
                     if st.state == State::Booting {
@@ -433,7 +435,7 @@ impl Supervisor {
                 Some(s) if s.exit.is_some() => return, // its monitor's end is handled by on_exit
                 _ => {}
             }
-            if monitor::now_us().saturating_sub(run.started_at) > timeout * 1_000_000 {
+            if run::now_us().saturating_sub(run.started_at) > timeout * 1_000_000 {
                 warn!(vserver = %self.name, "not ready within {timeout} s; killing every process");
                 let _ = self.signal_leader(&run, libc::SIGKILL);
                 return;
@@ -447,8 +449,8 @@ impl Supervisor {
     /// daemon), or its end collected (hooks, last exit), or, when its monitor died without
     /// recording pid 1's end, everything of it ended (as at any other time its monitor dies).
     pub async fn recover(self: &Arc<Self>) {
-        let path = monitor::state_path(&self.paths.run_dir, &self.name);
-        let (run, rebuilt) = match monitor::load_state(&self.paths.run_dir, &self.name) {
+        let path = run::state_path(&self.paths.run_dir, &self.name);
+        let (run, rebuilt) = match run::load_state(&self.paths.run_dir, &self.name) {
             Ok(Some(run)) => (run, false),
             Ok(None) => match self.from_registry() {
                 Some(run) => (run, true),
@@ -479,7 +481,7 @@ impl Supervisor {
         match pinned {
             Some(pidfd) if leader_ok => {
                 if rebuilt {
-                    if let Err(e) = monitor::write_state(&self.paths.run_dir, &run) {
+                    if let Err(e) = run::write_state(&self.paths.run_dir, &run) {
                         warn!(vserver = %self.name, path = %path.display(), error = %e, "cannot write the rebuilt state file");
                     }
                 }
@@ -490,7 +492,7 @@ impl Supervisor {
                 // The monitor lives and pid 1 does not: it is recording the end (or the pids
                 // were recycled); nothing to adopt, and nothing is touched.
                 warn!(vserver = %self.name, pid = run.pid, "pid 1 of the recorded run is gone; not adopted");
-                if let Ok(Some(now)) = monitor::load_state(&self.paths.run_dir, &self.name) {
+                if let Ok(Some(now)) = run::load_state(&self.paths.run_dir, &self.name) {
                     if let Some(exit) = now.exit {
                         self.collect_ended(exit).await;
                     }
@@ -511,7 +513,7 @@ impl Supervisor {
     /// The live run of this vserver in the context registry, if any.
     fn from_registry(&self) -> Option<RunState> {
         let entry = vserver_engine::registry::list(&self.paths.run_dir).into_iter().find(|e| e.name == self.name && e.is_live())?;
-        let signal = self.config().map(|c| c.init.stop_signal.filter(|_| c.fakeinit).unwrap_or(crate::initkind::detect(&c).stop_signal())).unwrap_or(libc::SIGTERM);
+        let signal = self.config().map(|c| c.init.stop_signal.filter(|_| c.fakeinit).unwrap_or(vserver_config::initkind::detect(&c).stop_signal())).unwrap_or(libc::SIGTERM);
         Some(RunState::from_registry(&entry, signal))
     }
 
@@ -595,7 +597,7 @@ impl Supervisor {
     /// Reads this vserver's files again; when they are invalid now, the last good
     /// configuration stays.
     fn reread_config(&self) {
-        let r = crate::config::load_one(&self.paths.config_dir, &self.name, &self.paths.load_options());
+        let r = vserver_config::load_one(&self.paths.config_dir, &self.name, &self.paths.load_options());
         match r.vservers.get(&self.name) {
             Some(cfg) => self.set_config(Some(Arc::new(cfg.clone()))),
             None => {
@@ -665,8 +667,8 @@ impl Supervisor {
                 // pid 1 of a PID namespace takes every process of the namespace with it,
                 // double-forked and setsid'd ones too; the cgroup catches anything else.
                 let _ = self.signal_leader(&run, libc::SIGKILL);
-                let cg = crate::cgroup::membership(&self.name);
-                let emptied = matches!(tokio::task::spawn_blocking(move || crate::cgroup::kill_all(&cg, KILL_GRACE)).await, Ok(Ok(())));
+                let cg = vserver_engine::cgroup::membership(&self.name);
+                let emptied = matches!(tokio::task::spawn_blocking(move || vserver_engine::cgroup::kill_all(&cg, KILL_GRACE)).await, Ok(Ok(())));
                 // Once the cgroups are empty pid 1 ends at once; if they could not be emptied
                 // in KILL_GRACE, waiting as long again changes nothing.
                 let grace = if emptied { KILL_GRACE } else { Duration::from_millis(500) };
@@ -675,7 +677,7 @@ impl Supervisor {
                     Err(_) => {
                         // The run stays: `stop` may be tried again, `kill` and `ps` still reach
                         // it, and it is finished when its last process ends.
-                        let stuck = describe_processes(&crate::cgroup::procs(&crate::cgroup::membership(&self.name)));
+                        let stuck = describe_processes(&vserver_engine::cgroup::procs(&vserver_engine::cgroup::membership(&self.name)));
                         let msg = format!(
                             "{}: processes survived SIGKILL for {} s: {stuck}; a process in uninterruptible sleep (state D) waits on a file system or device (a hung FUSE or NFS mount) and ends only once that answers or is aborted; the vserver stays failed until then",
                             self.name,
@@ -740,7 +742,7 @@ impl Supervisor {
                     .map_err(|_| VServerError::NotRunning(format!("{}: pid 1 is gone", self.name)))?;
                 // Its PID namespace, and its cgroup (which also holds what entered it).
                 let mut pids = processes_in_pid_ns(&ns);
-                pids.extend(crate::cgroup::procs(&crate::cgroup::membership(&self.name)));
+                pids.extend(vserver_engine::cgroup::procs(&vserver_engine::cgroup::membership(&self.name)));
                 pids.sort_unstable();
                 pids.dedup();
                 for pid in pids {

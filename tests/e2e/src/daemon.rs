@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 pub use vserver_api::proxy::{ManagerProxy, VServerProxy};
 pub use vserver_api::{vserver_path, BootReport, VServerError, VServerSummary, BUS_NAME, MANAGER_PATH};
-pub use vserverd::monitor::RunState;
+pub use vserver_config::run::RunState;
 use zbus::fdo::DBusProxy;
 use zbus::proxy::CacheProperties;
 use zbus::Connection;
@@ -559,7 +559,7 @@ esac"#,
 
     /// `RUN_DIR/NAME/state.json`, remembered for cleanup.
     pub fn state(&self, name: &str) -> Option<RunState> {
-        let s = vserverd::monitor::read_state(&self.run_dir, name)?;
+        let s = vserver_config::run::read_state(&self.run_dir, name)?;
         self.track(&s);
         Some(s)
     }

@@ -293,7 +293,7 @@ fn an_unreadable_state_file_is_rebuilt_from_the_registry() {
         assert_eq!(v.state().await.unwrap(), "running");
         assert_eq!(v.leader().await.unwrap(), st.pid as u32);
         assert!(d.daemon_log().contains(&path.display().to_string()), "the log names the file:\n{}", d.daemon_log());
-        assert_eq!(vserverd::monitor::read_state(&d.run_dir, "u1").map(|s| s.pid), Some(st.pid), "the state file is written again");
+        assert_eq!(vserver_config::run::read_state(&d.run_dir, "u1").map(|s| s.pid), Some(st.pid), "the state file is written again");
         d.manager().await.stop_vserver("u1").await.unwrap_or_else(|e| panic!("stop: {e}\n{}", d.daemon_log()));
         nothing_left(&d, "u1");
     });

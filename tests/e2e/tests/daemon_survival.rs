@@ -188,8 +188,8 @@ fn a_recycled_pid_is_never_adopted() {
             booting: false,
             stop_signal: libc::SIGTERM,
         };
-        vserverd::monitor::write_state(&d.run_dir, &fake("ghost1", ms, ls + 1)).unwrap();
-        vserverd::monitor::write_state(&d.run_dir, &fake("ghost2", ms + 1, ls)).unwrap();
+        vserver_config::run::write_state(&d.run_dir, &fake("ghost1", ms, ls + 1)).unwrap();
+        vserver_config::run::write_state(&d.run_dir, &fake("ghost2", ms + 1, ls)).unwrap();
         d.start().await;
         let m = d.manager().await;
         // ghost1's monitor is alive by its identity, its pid 1 is not: nothing to adopt, nothing

@@ -31,10 +31,10 @@ use anyhow::{bail, Context as _, Result};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Dirs {
     /// Where NAME.toml files live.
-    #[arg(long, value_name = "DIR", default_value = vserverd::config::DEFAULT_CONFIG_DIR, help_heading = "Directories")]
+    #[arg(long, value_name = "DIR", default_value = vserver_config::DEFAULT_CONFIG_DIR, help_heading = "Directories")]
     pub config_dir: PathBuf,
     /// Where roots live (NAME appended); kept at mode 0700, the paper's chroot barrier.
-    #[arg(long, value_name = "DIR", default_value = vserverd::config::DEFAULT_ROOT_BASE, help_heading = "Directories")]
+    #[arg(long, value_name = "DIR", default_value = vserver_config::DEFAULT_ROOT_BASE, help_heading = "Directories")]
     pub root_base: PathBuf,
     /// Where templates live (default: ROOT_BASE/.templates).
     #[arg(long, value_name = "DIR", help_heading = "Directories")]
@@ -55,15 +55,15 @@ impl Dirs {
     }
 
     pub fn template_dir(&self) -> PathBuf {
-        self.template_dir.clone().unwrap_or_else(|| vserverd::config::default_template_dir(&self.root_base))
+        self.template_dir.clone().unwrap_or_else(|| vserver_config::default_template_dir(&self.root_base))
     }
 
     pub fn template(&self, name: &str) -> PathBuf {
         self.template_dir().join(name)
     }
 
-    pub fn load_options(&self) -> vserverd::config::LoadOptions {
-        vserverd::config::LoadOptions {
+    pub fn load_options(&self) -> vserver_config::LoadOptions {
+        vserver_config::LoadOptions {
             root_base: self.root_base.clone(),
             template_dir: Some(self.template_dir()),
             host_checks: false,
@@ -173,7 +173,7 @@ impl Drop for Progress {
 
 /// A vserver or template name: the config's rules (it becomes a file and a directory name).
 pub fn check_name(name: &str) -> Result<()> {
-    vserverd::config::values::check_name(name).map_err(|e| anyhow::anyhow!("{e}"))
+    vserver_config::values::check_name(name).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Removes a path it guards when dropped, unless [`Cleanup::keep`] was called.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 
 use super::source::{finish_root, is_btrfs, run_quiet, GuestInit, Source};
-use vserverd::initkind::InitKind;
+use vserver_config::initkind::InitKind;
 use super::{barrier_dir, check_name, exists, remove, temp_beside, Cleanup, Dirs, Progress};
 
 /// How a vserver's root is made.
@@ -42,7 +42,7 @@ impl Mode {
                 let cwd = unsafe { std::os::fd::BorrowedFd::borrow_raw(libc::AT_FDCWD) };
                 vserver_engine::sys::openat2(cwd, &root.display().to_string(), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
                     .ok()
-                    .and_then(|fd| vserverd::initkind::kind_in(std::os::fd::AsFd::as_fd(&fd), "/sbin/init"))
+                    .and_then(|fd| vserver_config::initkind::kind_in(std::os::fd::AsFd::as_fd(&fd), "/sbin/init"))
                     .is_some_and(|k| matches!(k, InitKind::Systemd | InitKind::SysV))
             }
         }
@@ -140,7 +140,7 @@ pub fn build_vserver(dirs: &Dirs, name: &str, mode: &Mode) -> Result<PathBuf> {
     let text = super::config::text(name, &mode.describe(), unified, &dir, own_init);
     write_new(&cfg, &text, &mut cleanup)?;
     // The file must be valid for the daemon: checked with its own parser.
-    let r = vserverd::config::load_one(&dirs.config_dir, name, &dirs.load_options());
+    let r = vserver_config::load_one(&dirs.config_dir, name, &dirs.load_options());
     if !r.vservers.contains_key(name) {
         let diags: Vec<String> = r.errors().map(|d| d.to_string()).collect();
         bail!("the new configuration is not valid:\n{}", diags.join("\n"));
@@ -257,7 +257,7 @@ pub struct Located {
 /// configuration is found at ROOT_BASE/NAME.
 pub fn locate(dirs: &Dirs, name: &str) -> Result<Located> {
     check_name(name)?;
-    let r = vserverd::config::load_one(&dirs.config_dir, name, &dirs.load_options());
+    let r = vserver_config::load_one(&dirs.config_dir, name, &dirs.load_options());
     if let Some(c) = r.vservers.get(name) {
         let (dir, upper, template) = match &c.unified {
             Some(u) => (c.root.parent().context("a unified root has a parent")?.to_path_buf(), Some(u.upper.clone()), Some(u.template.clone())),

@@ -45,15 +45,15 @@ fn row(dirs: &Dirs, name: &str) -> Result<Row> {
 
 /// For a btrfs subvolume root: Some(exclusive bytes when quotas are on).
 fn btrfs_exclusive(root: &std::path::Path) -> Option<((), Option<u64>)> {
-    vserverd::quota::check(root).ok()?;
-    Some(((), vserverd::quota::exclusive(root)))
+    vserver_engine::quota::check(root).ok()?;
+    Some(((), vserver_engine::quota::exclusive(root)))
 }
 
 pub fn run(cli: &Cli, a: &Args) -> Result<u8> {
     let dirs = a.dirs.clone().absolute();
     let names: Vec<String> = match &a.name {
         Some(n) => vec![n.clone()],
-        None => vserverd::config::load_dir(&dirs.config_dir, &dirs.load_options()).vservers.into_keys().collect(),
+        None => vserver_config::load_dir(&dirs.config_dir, &dirs.load_options()).vservers.into_keys().collect(),
     };
     let mut rows = Vec::new();
     let mut code = exit::OK;

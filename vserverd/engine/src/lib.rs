@@ -5,6 +5,7 @@
 //! thread (the daemon re-execs a helper for it). One module per kernel concept.
 
 pub mod caps;
+pub mod cgroup;
 pub mod enter;
 pub mod error;
 pub mod freestanding;
@@ -12,6 +13,7 @@ pub mod guard;
 pub mod join;
 pub mod net;
 pub mod plan;
+pub mod quota;
 pub mod reaper;
 pub mod registry;
 pub mod rootfs;

@@ -84,11 +84,11 @@ impl ManagerIface {
     fn check_config(&self, name: &str) -> (bool, Vec<String>) {
         let paths = &self.daemon.paths;
         let mut r = if name.is_empty() {
-            crate::config::load_dir(&paths.config_dir, &paths.load_options())
+            vserver_config::load_dir(&paths.config_dir, &paths.load_options())
         } else {
-            crate::config::load_one(&paths.config_dir, name, &paths.load_options())
+            vserver_config::load_one(&paths.config_dir, name, &paths.load_options())
         };
-        crate::host_checks(&mut r);
+        vserver_config::limits_checks(&mut r);
         (!r.has_errors(), r.diagnostics.iter().map(|d| d.to_string()).collect())
     }
 
@@ -147,24 +147,24 @@ impl ManagerIface {
 
     #[zbus(name = "ListStats")]
     fn list_stats(&self) -> Vec<VServerStats> {
-        let now = crate::monitor::now_us();
+        let now = vserver_config::run::now_us();
         self.daemon
             .all()
             .into_iter()
             .filter_map(|s| {
                 let run = s.status().run?;
-                let plan = crate::cgroup::membership(&s.name);
-                let st = crate::cgroup::stats(&plan);
+                let plan = vserver_engine::cgroup::membership(&s.name);
+                let st = vserver_engine::cgroup::stats(&plan);
                 let disk = s
                     .config()
                     .filter(|c| c.limits.disk.is_some())
-                    .and_then(|c| crate::quota::usage(&c.root))
+                    .and_then(|c| vserver_engine::quota::usage(&c.root))
                     .unwrap_or((0, 0));
                 Some(VServerStats {
                     name: s.name.clone(),
                     context: run.context,
                     processes: st.processes,
-                    vsz: crate::spectator::vsz(&crate::cgroup::procs(&plan)),
+                    vsz: crate::spectator::vsz(&vserver_engine::cgroup::procs(&plan)),
                     rss: st.memory,
                     user_usec: st.user_usec,
                     system_usec: st.system_usec,

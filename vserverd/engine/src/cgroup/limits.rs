@@ -6,7 +6,32 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::Layout;
 use super::CgroupError;
-use crate::config::Limits;
+use crate::plan::Rlimit;
+
+/// `[limits]`: cgroup limits for the whole vserver, and rlimits for its init.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// pids.max.
+    pub processes: Option<u64>,
+    /// memory.max, bytes.
+    pub memory: Option<u64>,
+    /// memory.swap.max, bytes.
+    pub memory_swap: Option<u64>,
+    /// cpu.weight, 1..=10000.
+    pub cpu_weight: Option<u32>,
+    /// Percent of one CPU (cpu.max quota over period).
+    pub cpu_quota: Option<u32>,
+    /// cpuset.cpus, sorted.
+    pub cpuset: Option<Vec<u32>>,
+    /// io.weight, 1..=10000.
+    pub io_weight: Option<u32>,
+    /// Disk space for the root, bytes.
+    pub disk: Option<u64>,
+    /// Rlimits of init, by their `ulimit` names ("unlimited" is `u64::MAX`).
+    pub rlimits: Vec<Rlimit>,
+    /// Cgroup limits that may be skipped where the host lacks their controller.
+    pub optional: Vec<String>,
+}
 
 /// What the monitor does for one vserver, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

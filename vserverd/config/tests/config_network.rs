@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vserver_engine::net::snapshot::{HostLink, Routing};
 use vserver_engine::plan::{IfAddr, LinkMode};
-use vserverd::config::{self, host_checks, HostNet, LoadOptions, LoadResult};
+use vserver_config::{self as config, host_checks, HostNet, LoadOptions, LoadResult};
 
 struct Dir(PathBuf);
 

@@ -6,9 +6,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use vserver_engine::caps::CapSet;
-use vserver_engine::plan::{BindMount, Flags, Rlimit};
+use vserver_engine::plan::{BindMount, Flags};
 
 use super::values::IpCidr;
+
+/// `[limits]`: defined by the engine, which carries them out.
+pub use vserver_engine::cgroup::Limits;
 
 /// Where vserver roots live unless `root` says otherwise: `/var/lib/vservers/NAME`.
 pub const DEFAULT_ROOT_BASE: &str = "/var/lib/vservers";
@@ -118,31 +121,6 @@ pub struct InitConfig {
     pub ready: Option<Ready>,
     pub restart: Restart,
     pub env: BTreeMap<String, String>,
-}
-
-/// `[limits]`: cgroup limits for the whole vserver, and rlimits for its init.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Limits {
-    /// pids.max.
-    pub processes: Option<u64>,
-    /// memory.max, bytes.
-    pub memory: Option<u64>,
-    /// memory.swap.max, bytes.
-    pub memory_swap: Option<u64>,
-    /// cpu.weight, 1..=10000.
-    pub cpu_weight: Option<u32>,
-    /// Percent of one CPU (cpu.max quota over period).
-    pub cpu_quota: Option<u32>,
-    /// cpuset.cpus, sorted.
-    pub cpuset: Option<Vec<u32>>,
-    /// io.weight, 1..=10000.
-    pub io_weight: Option<u32>,
-    /// Disk space for the root, bytes.
-    pub disk: Option<u64>,
-    /// Rlimits of init, by their `ulimit` names ("unlimited" is `u64::MAX`).
-    pub rlimits: Vec<Rlimit>,
-    /// Cgroup limits that may be skipped where the host lacks their controller.
-    pub optional: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

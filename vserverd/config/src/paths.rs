@@ -19,10 +19,10 @@ pub struct Paths {
 impl Default for Paths {
     fn default() -> Self {
         Paths {
-            config_dir: PathBuf::from(crate::config::DEFAULT_CONFIG_DIR),
+            config_dir: PathBuf::from(crate::DEFAULT_CONFIG_DIR),
             run_dir: PathBuf::from(vserver_engine::registry::DEFAULT_RUN_DIR),
             log_dir: PathBuf::from("/var/log/vservers"),
-            root_base: PathBuf::from(crate::config::DEFAULT_ROOT_BASE),
+            root_base: PathBuf::from(crate::DEFAULT_ROOT_BASE),
             template_dir: None,
         }
     }
@@ -42,8 +42,8 @@ impl Paths {
         self.config_dir.join(format!("{name}.sh"))
     }
 
-    pub fn load_options(&self) -> crate::config::LoadOptions {
-        crate::config::LoadOptions { root_base: self.root_base.clone(), template_dir: self.template_dir.clone(), host_checks: true }
+    pub fn load_options(&self) -> crate::LoadOptions {
+        crate::LoadOptions { root_base: self.root_base.clone(), template_dir: self.template_dir.clone(), host_checks: true }
     }
 
     pub fn config_dir(&self) -> &Path {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use vserver_engine::sys;
 
-use crate::config::{Ready, VServerConfig};
+use crate::{Ready, VServerConfig};
 
 /// What the vserver's pid 1 is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

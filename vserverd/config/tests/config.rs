@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vserver_engine::caps::Capability;
 use vserver_engine::plan::{Init, Network, Resource, Rlimit};
-use vserverd::config::{self, Diagnostic, LoadOptions, LoadResult, NetworkMode, Ready, Restart, Severity};
+use vserver_config::{self as config, Diagnostic, LoadOptions, LoadResult, NetworkMode, Ready, Restart, Severity};
 
 /// A temporary config directory, removed on drop.
 struct Dir(PathBuf);
@@ -76,7 +76,7 @@ fn diagnostic_display_form() {
 
 #[test]
 fn samples_are_valid() {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/vservers");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/vservers");
     let d = Dir::new();
     d.write("web1.toml", &fs::read_to_string(samples.join("example.toml.sample")).unwrap());
     d.write("defaults.toml", &fs::read_to_string(samples.join("defaults.toml.sample")).unwrap());

@@ -153,17 +153,3 @@ fn qgroup_dir(root: &Path) -> Option<String> {
     );
     Some(format!("/sys/fs/btrfs/{uuid}/qgroups/0_{}", look.treeid))
 }
-
-/// The configuration against the roots' filesystems: a `disk` limit on a root that cannot carry
-/// one is an error (checked when the root exists; a root built later is checked at its start).
-pub fn check_config(r: &mut crate::config::LoadResult) {
-    let bad: Vec<(String, String)> = r
-        .vservers
-        .iter()
-        .filter(|(_, cfg)| cfg.limits.disk.is_some() && cfg.root.exists())
-        .filter_map(|(name, cfg)| check(&cfg.root).err().map(|e| (name.clone(), e.to_string())))
-        .collect();
-    for (name, message) in bad {
-        r.invalidate(&name, message);
-    }
-}

@@ -133,3 +133,25 @@ pub(crate) fn check_live(r: &mut LoadResult, dir: &std::path::Path) {
         )),
     }
 }
+
+/// The checks of a loaded configuration against this host's cgroups and the roots' filesystems:
+/// a vserver whose limits need a cgroup controller the host lacks (and not listed in
+/// `limits.optional`), or a `disk` limit on a root that cannot carry one (checked when the root
+/// exists; a root built later is checked at its start), is invalid, so `check` says so and no
+/// start is tried.
+pub fn limits_checks(r: &mut LoadResult) {
+    use vserver_engine::{cgroup, quota};
+    let layout = cgroup::host_layout();
+    let bad: Vec<(String, String)> = r
+        .vservers
+        .iter()
+        .filter_map(|(name, cfg)| {
+            let cgroups = cgroup::plan(layout, name, &cfg.limits, cfg.fakeinit).err().map(|e| e.to_string());
+            let disk = || cfg.limits.disk.filter(|_| cfg.root.exists()).and_then(|_| quota::check(&cfg.root).err()).map(|e| e.to_string());
+            cgroups.or_else(disk).map(|m| (name.clone(), m))
+        })
+        .collect();
+    for (name, message) in bad {
+        r.invalidate(&name, message);
+    }
+}

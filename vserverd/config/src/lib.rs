@@ -17,12 +17,15 @@
 mod cross;
 mod diag;
 mod host;
+pub mod initkind;
 mod launch;
 mod limits;
 mod load;
 mod model;
 mod network;
+pub mod paths;
 mod resolve;
+pub mod run;
 mod schema;
 pub mod values;
 
@@ -30,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Place, Severity};
-pub use host::{host_checks, HostNet, NetworkSites};
+pub use host::{host_checks, limits_checks, HostNet, NetworkSites};
 pub use model::*;
 pub use values::{IpCidr, ValueError};
 

@@ -12,7 +12,7 @@ mod limits;
 mod ops;
 
 pub use layout::{Layout, CGROUP_ROOT};
-pub use limits::{plan, CgroupPlan, GUEST};
+pub use limits::{plan, CgroupPlan, Limits, GUEST};
 pub use ops::{attach, create, kill_all, procs, remove, stats, Stats};
 
 use std::path::{Path, PathBuf};
@@ -41,7 +41,7 @@ pub fn host_layout() -> &'static Layout {
 /// the configuration says now).
 pub fn membership(name: &str) -> CgroupPlan {
     let layout = host_layout();
-    let mut p = plan(layout, name, &crate::config::Limits::default(), false).unwrap_or_default();
+    let mut p = plan(layout, name, &Limits::default(), false).unwrap_or_default();
     for (h, mount) in &layout.v1 {
         let d = mount.join(&layout.parent).join(name);
         if !p.dirs.contains(&d) && d.is_dir() {
@@ -56,7 +56,8 @@ pub fn membership(name: &str) -> CgroupPlan {
 
 /// Before a start: cgroups of `name` left by a crash are removed when empty, or refused with
 /// the processes they still hold (a start must never join processes that are not its own).
-pub fn clear_stale(name: &str) -> Result<(), CgroupError> {
+/// Says whether there was something to remove (the caller logs it).
+pub fn clear_stale(name: &str) -> Result<bool, CgroupError> {
     let m = membership(name);
     let tops: Vec<&PathBuf> = m.v2_dir.iter().chain(m.dirs.iter().filter(|d| !m.v2_dir.as_ref().is_some_and(|v| d.starts_with(v)))).collect();
     for top in tops.into_iter().filter(|d| d.exists()) {
@@ -65,11 +66,11 @@ pub fn clear_stale(name: &str) -> Result<(), CgroupError> {
             return Err(CgroupError::Occupied { path: top.clone(), pids });
         }
     }
-    if m.dirs.iter().chain(&m.v2_dir).any(|d| d.exists()) {
-        tracing::warn!(vserver = name, "removing cgroups left by an earlier run");
+    let stale = m.dirs.iter().chain(&m.v2_dir).any(|d| d.exists());
+    if stale {
         remove(&m);
     }
-    Ok(())
+    Ok(stale)
 }
 
 /// Under a delegated v2 subtree (systemd's `Delegate=yes`), moves the daemon into a leaf of its
@@ -86,18 +87,6 @@ pub fn delegate_self() -> Result<(), CgroupError> {
     std::fs::create_dir_all(&leaf).map_err(|e| CgroupError::io(&leaf, "mkdir", e))?;
     let procs = leaf.join("cgroup.procs");
     std::fs::write(&procs, std::process::id().to_string()).map_err(|e| CgroupError::io(&procs, "move the daemon", e))
-}
-
-/// The configuration against this host's cgroups: a vserver whose limits need a controller the
-/// host lacks (and not listed in `limits.optional`) gets an error and is invalid, so `check`
-/// says so and no start is tried.
-pub fn check_config(r: &mut crate::config::LoadResult) {
-    let layout = host_layout();
-    let bad: Vec<(String, String)> =
-        r.vservers.iter().filter_map(|(name, cfg)| plan(layout, name, &cfg.limits, cfg.fakeinit).err().map(|e| (name.clone(), e.to_string()))).collect();
-    for (name, message) in bad {
-        r.invalidate(&name, message);
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
