@@ -434,11 +434,7 @@ where
     let filter = seccomp::program(entry.flags.lock);
 
     // 1. Pin pid 1, then check it is still the registered process.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, entry.pid, 0) };
-    if pidfd < 0 {
-        return Err(err(&ctx_name, Errno::last()));
-    }
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    let pidfd = sys::pidfd_open(entry.pid).map_err(|e| err(&ctx_name, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
     if sys::start_time(entry.pid) != Some(entry.start_time) {
         return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::ESRCH).with_detail("the context ended"));
     }

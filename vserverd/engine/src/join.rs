@@ -5,7 +5,7 @@
 //! after opening, so a recycled pid can never be joined by mistake.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -52,11 +52,7 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
     sys::scrub_initial_environment();
 
     // Pin pid 1 of the context, then check it is still the registered process.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, entry.pid, 0) };
-    if pidfd < 0 {
-        return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::last()));
-    }
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let pidfd = sys::pidfd_open(entry.pid).map_err(|e| SetupError::new(Step::Join, Some(ctx_name.clone()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
     if sys::start_time(entry.pid) != Some(entry.start_time) {
         return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::ESRCH).with_detail("the context ended"));
     }

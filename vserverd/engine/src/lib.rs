@@ -8,6 +8,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod enter;
 pub mod error;
+pub mod fdpass;
 pub mod freestanding;
 pub mod guard;
 pub mod join;

@@ -27,8 +27,19 @@ use vserver_api::{State, VServerError};
 use vserver_engine::plan::{BindMount, LaunchPlan};
 
 use vserver_config::paths::Paths;
-use crate::supervisor::Supervisor;
 use vserver_engine::freestanding::VTOOL;
+
+/// What the control socket needs of a vserver; its supervisor provides it (the socket knows
+/// nothing else of the daemon).
+pub trait Controlled: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    /// Its state, the run's pid 1 with its start time and the context, and the restart count.
+    fn control_status(&self) -> (State, Option<(i32, u64, u32)>, u32);
+    /// Changes whenever the status does.
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+    fn restart(self: &Arc<Self>) -> impl std::future::Future<Output = Result<(), VServerError>> + Send;
+    fn stop(self: &Arc<Self>) -> impl std::future::Future<Output = Result<(), VServerError>> + Send;
+}
 
 /// Where the guest directory appears inside.
 pub const INSIDE: &str = "/run/vserver";
@@ -112,14 +123,14 @@ fn allowed(name: &str) -> bool {
 
 /// After a start or an adoption: listens on the control socket of the current run of `sup`
 /// until that run is over.
-pub fn serve(sup: &Arc<Supervisor>, paths: &Paths) {
-    let Some(run) = sup.status().run else { return };
-    let key = (run.pid, run.start_time);
-    let dir = guest_dir(paths, &sup.name);
+pub fn serve<V: Controlled>(sup: &Arc<V>, paths: &Paths) {
+    let Some((pid, start_time, _)) = sup.control_status().1 else { return };
+    let key = (pid, start_time);
+    let dir = guest_dir(paths, sup.name());
     if !dir.is_dir() {
         return; // a run started without one (by an older daemon)
     }
-    let path = socket_path(paths, &sup.name);
+    let path = socket_path(paths, sup.name());
     let _ = std::fs::remove_file(&path);
     let old = unsafe { libc::umask(0o177) };
     let bound = std::os::unix::net::UnixListener::bind(&path);
@@ -130,13 +141,13 @@ pub fn serve(sup: &Arc<Supervisor>, paths: &Paths) {
     }) {
         Ok(l) => l,
         Err(e) => {
-            warn!(vserver = %sup.name, error = %e, path = %path.display(), "no control socket");
+            warn!(vserver = %sup.name(), error = %e, path = %path.display(), "no control socket");
             return;
         }
     };
     let sup = Arc::clone(sup);
     tokio::spawn(async move {
-        let mut changed = sup.changed.subscribe();
+        let mut changed = sup.changes();
         loop {
             tokio::select! {
                 r = listener.accept() => match r {
@@ -145,14 +156,14 @@ pub fn serve(sup: &Arc<Supervisor>, paths: &Paths) {
                         tokio::spawn(async move { handle(sup, stream).await });
                     }
                     Err(e) => {
-                        warn!(vserver = %sup.name, error = %e, "control socket");
+                        warn!(vserver = %sup.name(), error = %e, "control socket");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
                 r = changed.changed() => {
-                    let st = sup.status();
-                    let same_run = st.run.as_ref().map(|r| (r.pid, r.start_time)) == Some(key);
-                    if r.is_err() || !same_run || !st.state.is_active() {
+                    let (state, run, _) = sup.control_status();
+                    let same_run = run.map(|(pid, start_time, _)| (pid, start_time)) == Some(key);
+                    if r.is_err() || !same_run || !state.is_active() {
                         break;
                     }
                 }
@@ -163,7 +174,7 @@ pub fn serve(sup: &Arc<Supervisor>, paths: &Paths) {
 }
 
 /// One request: read a line, answer a line, act.
-async fn handle(sup: Arc<Supervisor>, mut stream: tokio::net::UnixStream) {
+async fn handle<V: Controlled>(sup: Arc<V>, mut stream: tokio::net::UnixStream) {
     // Root inside only (the socket's mode says so already).
     let peer = stream.peer_cred().ok();
     if peer.map(|c| c.uid()) != Some(0) {
@@ -179,21 +190,22 @@ async fn handle(sup: Arc<Supervisor>, mut stream: tokio::net::UnixStream) {
         return;
     }
     let request = line.trim();
-    if !allowed(&sup.name) {
-        warn!(vserver = %sup.name, request, peer_pid = pid, "control request refused: rate limit");
+    let name = sup.name();
+    if !allowed(name) {
+        warn!(vserver = %name, request, peer_pid = pid, "control request refused: rate limit");
         let _ = wr.write_all(format!("error rate limited: at most {RATE_LIMIT} requests per {} s\n", RATE_WINDOW.as_secs()).as_bytes()).await;
         return;
     }
-    info!(vserver = %sup.name, request, peer_pid = pid, "control request from inside");
+    info!(vserver = %name, request, peer_pid = pid, "control request from inside");
+    let (state, run, restarts) = sup.control_status();
     let answer = match request {
         "status" => {
-            let st = sup.status();
-            let ctx = st.run.as_ref().map(|r| r.context).unwrap_or(0);
-            format!("ok {} {} context={ctx} restarts={}\n", sup.name, st.state.as_str(), st.restarts)
+            let ctx = run.map(|(_, _, context)| context).unwrap_or(0);
+            format!("ok {name} {} context={ctx} restarts={restarts}\n", state.as_str())
         }
-        "reboot" if sup.status().state == State::Running => "ok rebooting\n".to_string(),
-        "halt" if sup.status().state == State::Running => "ok halting\n".to_string(),
-        "reboot" | "halt" => format!("error {} is {}\n", sup.name, sup.status().state.as_str()),
+        "reboot" if state == State::Running => "ok rebooting\n".to_string(),
+        "halt" if state == State::Running => "ok halting\n".to_string(),
+        "reboot" | "halt" => format!("error {name} is {}\n", state.as_str()),
         _ => "error unknown request (reboot, halt or status)\n".to_string(),
     };
     let _ = wr.write_all(answer.as_bytes()).await;
@@ -209,7 +221,7 @@ async fn handle(sup: Arc<Supervisor>, mut stream: tokio::net::UnixStream) {
         _ => Ok(()),
     };
     if let Err(e) = r {
-        warn!(vserver = %sup.name, request, error = %e, "control request failed");
+        warn!(vserver = %sup.name(), request, error = %e, "control request failed");
     }
 }
 

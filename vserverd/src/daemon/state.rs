@@ -1,5 +1,5 @@
 //! The daemon's shared state: the configuration, one supervisor per vserver, and the D-Bus
-//! objects that show them. Reload, boot order and shutdown live here.
+//! connection that shows them. Reload, boot order and shutdown live here.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -10,7 +10,7 @@ use zbus::Connection;
 
 use vserver_config::{self as config, LoadResult, VServerConfig};
 use vserver_config::paths::Paths;
-use crate::supervisor::Supervisor;
+use crate::daemon::supervisor::Supervisor;
 
 pub struct Daemon {
     pub paths: Arc<Paths>,

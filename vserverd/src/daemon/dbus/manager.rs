@@ -8,8 +8,8 @@ use zbus::object_server::SignalEmitter;
 use zbus::wire::OwnedObjectPath;
 use zbus::{interface, Connection};
 
-use crate::auth::require_host_root;
-use crate::daemon::Daemon;
+use crate::daemon::auth::require_host_root;
+use crate::daemon::state::Daemon;
 
 pub struct ManagerIface {
     pub daemon: Arc<Daemon>,
@@ -77,7 +77,7 @@ impl ManagerIface {
     #[zbus(name = "Reload")]
     async fn reload(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<String>, VServerError> {
         require_host_root(conn, &hdr).await?;
-        Ok(crate::reload(&self.daemon).await)
+        Ok(super::objects::reload(&self.daemon).await)
     }
 
     #[zbus(name = "CheckConfig")]
@@ -125,14 +125,14 @@ impl ManagerIface {
     ) -> Result<(zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd), VServerError> {
         let caller = require_host_root(conn, &hdr).await?;
         let sup = self.daemon.get(name)?;
-        let req = crate::enter::Request {
+        let req = crate::daemon::enter::Request {
             user: user.to_string(),
             argv: command,
             tty,
             term: term.to_string(),
             size: vserver_engine::enter::WinSize { rows, cols: columns },
         };
-        let e = crate::enter::enter(&self.daemon.paths, &sup, req, caller).await?;
+        let e = crate::daemon::enter::enter(&self.daemon.paths, &sup, req, caller).await?;
         Ok((e.input.into(), e.output.into(), e.error.into(), e.status.into()))
     }
 
@@ -142,7 +142,7 @@ impl ManagerIface {
     async fn open_console(&self, name: &str, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<zbus::wire::OwnedFd, VServerError> {
         require_host_root(conn, &hdr).await?;
         let sup = self.daemon.get(name)?;
-        crate::console::connect(&self.daemon.paths, &sup).map(Into::into)
+        crate::daemon::console::connect(&self.daemon.paths, &sup).map(Into::into)
     }
 
     #[zbus(name = "ListStats")]
@@ -164,7 +164,7 @@ impl ManagerIface {
                     name: s.name.clone(),
                     context: run.context,
                     processes: st.processes,
-                    vsz: crate::spectator::vsz(&vserver_engine::cgroup::procs(&plan)),
+                    vsz: crate::daemon::processes::vsz(&vserver_engine::cgroup::procs(&plan)),
                     rss: st.memory,
                     user_usec: st.user_usec,
                     system_usec: st.system_usec,
@@ -182,7 +182,7 @@ impl ManagerIface {
             self.daemon.get(name)?;
         }
         let only = (!name.is_empty()).then_some(name);
-        Ok(crate::spectator::processes(only)
+        Ok(crate::daemon::processes::processes(only)
             .into_iter()
             .map(|p| VProcess { vserver: p.vserver, pid: p.pid, vpid: p.vpid, ppid: p.ppid, command: p.command })
             .collect())
@@ -200,7 +200,7 @@ impl ManagerIface {
     ) -> Result<(), VServerError> {
         require_host_root(conn, &hdr).await?;
         self.daemon.get(name)?;
-        let host_pid = crate::spectator::resolve_pid(name, pid, inner).ok_or_else(|| {
+        let host_pid = crate::daemon::processes::resolve_pid(name, pid, inner).ok_or_else(|| {
             VServerError::invalid_args(format!("{name} has no process {pid} ({} pid)", if inner { "vserver" } else { "host" }))
         })?;
         if unsafe { libc::kill(host_pid as i32, signal) } != 0 {

@@ -6,7 +6,7 @@
 //! a stop that hangs on one vserver never delays another. Status is kept apart from the
 //! operation lock so that properties can always be read.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use vserver_engine::Exit;
 
 use vserver_config::{Ready, Restart, VServerConfig};
 use vserver_config::initkind::InitKind;
-use crate::hooks::{self, Phase, Target};
+use crate::daemon::hooks::{self, Phase, Target};
 use vserver_config::run::{self, MonitorReport, MonitorRequest, RunState};
 use vserver_config::paths::Paths;
 
@@ -68,6 +68,29 @@ fn describe_exit(e: Exit) -> String {
                 _ => format!("killed by {name}"),
             }
         }
+    }
+}
+
+impl crate::daemon::control::Controlled for Supervisor {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn control_status(&self) -> (State, Option<(i32, u64, u32)>, u32) {
+        let st = self.status();
+        (st.state, st.run.map(|r| (r.pid, r.start_time, r.context)), st.restarts)
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    async fn restart(self: &Arc<Self>) -> Result<(), VServerError> {
+        Supervisor::restart(self).await
+    }
+
+    async fn stop(self: &Arc<Self>) -> Result<(), VServerError> {
+        Supervisor::stop(self).await
     }
 }
 
@@ -174,7 +197,7 @@ impl Supervisor {
         self.set_state(State::Starting);
         let started = self.start_run(&cfg, target).await;
         // The next start's monitor, now that this one no longer needs the CPU.
-        crate::pool::refill();
+        crate::daemon::pool::refill();
         match started {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -212,13 +235,13 @@ impl Supervisor {
         let mut plan = cfg.launch_plan(&self.paths.run_dir);
         plan.init_fs.cgroup = cgroup.guest_dir.is_some();
         let notify = (ready == Ready::Notify).then(|| {
-            plan.env.push(("NOTIFY_SOCKET".into(), crate::readiness::INSIDE.into()));
-            crate::control::guest_dir(&self.paths, &self.name).join(crate::readiness::FILE)
+            plan.env.push(("NOTIFY_SOCKET".into(), crate::monitor::readiness::INSIDE.into()));
+            crate::daemon::control::guest_dir(&self.paths, &self.name).join(crate::monitor::readiness::FILE)
         });
         let req = MonitorRequest {
             cgroup: Some(cgroup),
             // The control socket's directory (vreboot, vhalt) is bound in at /run/vserver.
-            plan: crate::control::with_guest_dir(&self.paths, &self.name, plan)?,
+            plan: crate::daemon::control::with_guest_dir(&self.paths, &self.name, plan)?,
             log_file: self.paths.log_file(&self.name),
             log_max_bytes: 1 << 20,
             log_keep: 3,
@@ -228,8 +251,8 @@ impl Supervisor {
         // Where this run's console output will begin in its log (shown if the start fails).
         let log_start = std::fs::metadata(self.paths.log_file(&self.name)).map(|m| m.len()).unwrap_or(0);
         // The monitor is this very program, run from the daemon's own sealed copy.
-        let crate::pool::Monitor { mut child, pidfd, .. } =
-            crate::pool::take().map_err(|e| VServerError::failed(format!("cannot start the monitor: {e}")))?;
+        let crate::daemon::pool::Monitor { mut child, pidfd, .. } =
+            crate::daemon::pool::take().map_err(|e| VServerError::failed(format!("cannot start the monitor: {e}")))?;
         let t_spawned = t0.elapsed();
         let mut stdin = child.stdin.take().expect("piped");
         let body = serde_json::to_vec(&req).expect("request serializes");
@@ -383,7 +406,7 @@ impl Supervisor {
             let _ = tx.send(Some(exit));
             me.on_exit(gen, exit, orphaned).await;
         });
-        crate::control::serve(self, &self.paths);
+        crate::daemon::control::serve(self, &self.paths);
     }
 
     /// Ends what is left of a run whose monitor died without recording pid 1's end (documented
@@ -475,7 +498,7 @@ impl Supervisor {
         }
         let monitor_ok = vserver_engine::sys::start_time(run.monitor_pid) == Some(run.monitor_start_time);
         let leader_ok = vserver_engine::sys::start_time(run.pid) == Some(run.start_time);
-        let pinned = monitor_ok.then(|| pidfd_open(run.monitor_pid).ok()).flatten();
+        let pinned = monitor_ok.then(|| vserver_engine::sys::pidfd_open(run.monitor_pid).ok()).flatten();
         // Checked again now that the pid is pinned: a recycled pid is never adopted.
         let pinned = pinned.filter(|_| vserver_engine::sys::start_time(run.monitor_pid) == Some(run.monitor_start_time));
         match pinned {
@@ -844,14 +867,6 @@ fn strip_escapes(s: &str) -> String {
         }
     }
     out
-}
-
-pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Resolves when the process a pidfd pins has ended (a pidfd polls readable then).

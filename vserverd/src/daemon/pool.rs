@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 
 use tokio::process::{Child, Command};
 
-use crate::supervisor::pidfd_open;
+use vserver_engine::sys::pidfd_open;
 
 /// A monitor process, and a pidfd taken while it was still our unreaped child (so its pid can
 /// never be a recycled one).

@@ -1,20 +1,19 @@
-//! The D-Bus adapters: thin interfaces over the daemon and its supervisors. Every mutating
-//! method checks its caller first (`auth`), then forwards to one supervisor.
-
-pub mod manager;
-pub mod vserver;
+//! The objects on the bus: one per vserver, published and removed as the configuration changes,
+//! with the Manager's VServerNew / VServerRemoved signals and each vserver's PropertiesChanged.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use tracing::warn;
-use vserver_api::{vserver_path, MANAGER_PATH};
+use tracing::info;
+use vserver_api::{vserver_path, MANAGER_INTERFACE, MANAGER_PATH};
 use zbus::object_server::SignalEmitter;
 use zbus::wire::OwnedObjectPath;
 use zbus::Connection;
 
-use crate::daemon::Daemon;
-use crate::supervisor::Supervisor;
+use super::vserver;
+use crate::daemon::state::Daemon;
+use crate::daemon::supervisor::Supervisor;
 
 /// Serves the object of one vserver and relays its status changes as PropertiesChanged.
 pub async fn publish(conn: &Connection, sup: Arc<Supervisor>) -> zbus::Result<()> {
@@ -47,7 +46,7 @@ pub async fn publish(conn: &Connection, sup: Arc<Supervisor>) -> zbus::Result<()
     });
     let emitter = SignalEmitter::new(conn, MANAGER_PATH)?;
     let p = OwnedObjectPath::try_from(path).map_err(|e| zbus::Error::Failure(e.to_string()))?;
-    manager::ManagerIface::vserver_new(&emitter, &sup.name, p).await
+    emitter.emit(MANAGER_INTERFACE, "VServerNew", &(sup.name.as_str(), p)).await
 }
 
 /// Removes the object of a vserver that is gone from the configuration.
@@ -56,7 +55,7 @@ pub async fn unpublish(conn: &Connection, name: &str) -> zbus::Result<()> {
     conn.object_server().remove::<vserver::VServerIface, _>(path.as_str()).await?;
     let emitter = SignalEmitter::new(conn, MANAGER_PATH)?;
     let p = OwnedObjectPath::try_from(path).map_err(|e| zbus::Error::Failure(e.to_string()))?;
-    manager::ManagerIface::vserver_removed(&emitter, name, p).await
+    emitter.emit(MANAGER_INTERFACE, "VServerRemoved", &(name, p)).await
 }
 
 /// Publishes and unpublishes after a (re)load.
@@ -74,4 +73,13 @@ pub async fn sync_objects(daemon: &Arc<Daemon>, added: &[String], removed: &[Str
             }
         }
     }
+}
+
+/// Re-reads the configuration and applies it; returns the diagnostics, one per line.
+pub async fn reload(daemon: &Arc<Daemon>) -> Vec<String> {
+    let result = daemon.load_config();
+    let (added, removed) = daemon.apply(&result);
+    sync_objects(daemon, &added, &removed).await;
+    info!(vservers = result.vservers.len(), invalid = result.invalid.len(), "configuration loaded");
+    daemon.diagnostics.lock().unwrap().clone()
 }

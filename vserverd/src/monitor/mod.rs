@@ -7,6 +7,9 @@
 //! From then on everything goes through files in `RUN_DIR/NAME/` (see `vserver_config::run`):
 //! `state.json` holds pid 1's identity and, once it has ended, how. The console (a pty the monitor holds) is copied to `LOG_DIR/NAME.log`, rotated by size.
 
+pub mod console;
+pub mod readiness;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -103,14 +106,14 @@ struct Running {
     sfd: SignalFd,
     cg: vserver_engine::cgroup::CgroupPlan,
     log: ConsoleLog,
-    viewers: crate::console::Viewers,
+    viewers: console::Viewers,
     boot: Option<Boot>,
 }
 
 /// A pid 1 that has not said it is ready yet: its notify socket, and the report channel the
 /// daemon waits on for [`MonitorReport::Ready`].
 struct Boot {
-    socket: crate::readiness::NotifySocket,
+    socket: crate::monitor::readiness::NotifySocket,
     report: File,
 }
 
@@ -118,7 +121,7 @@ struct Boot {
 struct Console<'a> {
     master: std::os::fd::BorrowedFd<'a>,
     log: &'a mut ConsoleLog,
-    viewers: &'a mut crate::console::Viewers,
+    viewers: &'a mut console::Viewers,
 }
 
 fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), SetupError> {
@@ -172,7 +175,7 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
 
     // Bound before pid 1 exists, so that nothing it says is lost.
     let notify = match &req.notify {
-        Some(p) => Some(crate::readiness::NotifySocket::bind(p).map_err(|e| {
+        Some(p) => Some(crate::monitor::readiness::NotifySocket::bind(p).map_err(|e| {
             SetupError::new(vserver_engine::Step::HostSetup, Some(p.display().to_string()), e).with_detail("pid 1's notify socket")
         })?),
         None => None,
@@ -211,7 +214,7 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
     // The log and the viewers' socket exist before anyone is told the vserver runs: a client
     // that attaches the moment it is reported running finds the socket listening.
     let log = ConsoleLog::open(&req.log_file, req.log_max_bytes, req.log_keep);
-    let viewers = crate::console::Viewers::open(&crate::console::socket_path(&run_dir, &plan.name));
+    let viewers = console::Viewers::open(&console::socket_path(&run_dir, &plan.name));
     if let Err(e) = write_state(&run_dir, &state) {
         let _ = nix::sys::signal::kill(Pid::from_raw(ctx.pid), Signal::SIGKILL);
         let _ = ctx.wait();

@@ -7,8 +7,8 @@ use vserver_api::VServerError;
 use zbus::message::Header;
 use zbus::{interface, Connection, Variant};
 
-use crate::auth::require_host_root;
-use crate::supervisor::Supervisor;
+use crate::daemon::auth::require_host_root;
+use crate::daemon::supervisor::Supervisor;
 
 pub struct VServerIface {
     sup: Arc<Supervisor>,

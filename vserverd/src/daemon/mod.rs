@@ -1,0 +1,17 @@
+//! `vserverd`, the daemon: one supervisor per vserver ([`supervisor`]) in the daemon's state
+//! ([`state`]), shown on the bus ([`dbus`]), started, adopted and reloaded by [`run`]; the
+//! monitors it starts ([`pool`]), the hooks it runs, the control socket inside each vserver,
+//! the enter helper it execs, and the checks of its callers ([`auth`]).
+
+pub mod auth;
+pub mod console;
+pub mod control;
+pub mod dbus;
+pub mod enter;
+pub mod hooks;
+pub mod notify;
+pub mod pool;
+pub mod processes;
+pub mod run;
+pub mod state;
+pub mod supervisor;
