@@ -69,3 +69,61 @@ fn destroy_never_follows_a_symlink_out_of_the_root() {
         assert!(err.contains("no such vserver"), "{err}");
     });
 }
+
+/// `destroy` and `start` exclude each other (the name's lock, taken by the daemon for a start and
+/// by `vserverctl destroy` from its check to its deletion): raced twelve times, never both
+/// succeed, and a vserver that started still has its root and its configuration.
+#[test]
+fn destroy_and_start_raced_never_both_succeed() {
+    require_root!();
+    let t = TestDir::new("b-race");
+    let bus = TestBus::start();
+    block_on(async {
+        let mut d = TestDaemon::new(&t, &bus);
+        d.start().await;
+        let (mut started, mut destroyed) = (0, 0);
+        for round in 0..12u64 {
+            let root = d.ctl_root("racer");
+            // Enough files that a deletion takes a while: a start that slipped in after the
+            // destroy's check would run on a root being deleted under it.
+            fs::create_dir_all(root.join("var/filler")).unwrap();
+            for i in 0..2000 {
+                fs::write(root.join(format!("var/filler/{i}")), "x").unwrap();
+            }
+            d.config("racer", &format!("context = {}\n{CTL_INIT}", 700 + round));
+            d.manager().await.reload().await.unwrap();
+            let args: Vec<String> = ["destroy", "--force", "racer", "--config-dir", &d.config_dir.display().to_string()]
+                .into_iter()
+                .map(String::from)
+                .chain(["--root-base".into(), d.root_base.display().to_string(), "--run-dir".into(), d.run_dir.display().to_string()])
+                .collect();
+            let address = d.address.clone();
+            let destroy = std::thread::spawn(move || {
+                std::process::Command::new(bin("vserverctl")).args(&args).env("DBUS_SYSTEM_BUS_ADDRESS", address).output().unwrap()
+            });
+            // The start a little later each round, so that each side is first in some rounds.
+            let m = d.manager().await;
+            tokio::time::sleep(std::time::Duration::from_millis(2 * round)).await;
+            let start = m.start_vserver("racer").await;
+            let destroy = destroy.join().unwrap();
+            let gone = !d.root_base.join("racer").exists();
+            match (&start, destroy.status.success()) {
+                (Ok(()), true) => panic!("round {round}: both the start and the destroy succeeded:\n{}", String::from_utf8_lossy(&destroy.stderr)),
+                (Ok(()), false) => {
+                    started += 1;
+                    assert!(!gone && d.config_dir.join("racer.toml").exists(), "round {round}: a started vserver lost its files");
+                    assert_eq!(fs::read_dir(root.join("var/filler")).unwrap().count(), 2000, "round {round}: a started vserver lost files");
+                    d.manager().await.stop_vserver("racer").await.unwrap();
+                    ok(&ctl(&d, &["destroy", "--force", "racer"]));
+                }
+                (Err(_), true) => {
+                    destroyed += 1;
+                    assert!(gone, "round {round}");
+                }
+                (Err(e), false) => panic!("round {round}: neither: {e}; {}", String::from_utf8_lossy(&destroy.stderr)),
+            }
+            assert!(!d.root_base.join("racer").exists());
+        }
+        eprintln!("started first {started} times, destroyed first {destroyed} times");
+    });
+}

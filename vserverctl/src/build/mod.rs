@@ -40,7 +40,7 @@ pub struct Dirs {
     #[arg(long, value_name = "DIR", help_heading = "Directories")]
     pub template_dir: Option<PathBuf>,
     /// vserverd's runtime state (a vserver with state there may be running).
-    #[arg(long, value_name = "DIR", default_value = "/run/vservers", help_heading = "Directories")]
+    #[arg(long, value_name = "DIR", default_value = vserver_engine::registry::DEFAULT_RUN_DIR, help_heading = "Directories")]
     pub run_dir: PathBuf,
 }
 

@@ -46,13 +46,19 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<u8> {
     let dirs = a.dirs.clone().absolute();
     let located = ops::locate(&dirs, &a.name)?;
     ops::check_deletable(&dirs, &located.dir)?;
+    // Held from the check to the deletion: vserverd takes the same lock to start it.
+    let _lock = match vserver_config::run::try_lock_name(&dirs.run_dir, &a.name) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => bail!("vserver {} is starting (vserverd holds its lock); stop it first", a.name),
+        Err(e) => bail!("cannot take the lock {}: {e}", vserver_config::run::lock_path(&dirs.run_dir, &a.name).display()),
+    };
     match state(cli, &a.name).await {
         Ok(Some(s)) if !matches!(State::parse(&s), Some(State::Stopped) | Some(State::Failed)) => {
             bail!("vserver {} is {s}; stop it first", a.name)
         }
         Ok(_) => {}
         Err(why) => {
-            let state_file = dirs.run_dir.join(&a.name).join("state.json");
+            let state_file = vserver_config::run::state_path(&dirs.run_dir, &a.name);
             if !a.force {
                 bail!("cannot ask vserverd whether {} runs ({why}); --force destroys it when no monitor state exists for it", a.name);
             }

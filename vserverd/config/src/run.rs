@@ -135,6 +135,34 @@ pub fn now_us() -> u64 {
 /// Where the daemon tells a monitor its shared `vserver-init` is (the daemon's init pool).
 pub const SHARED_INIT_ENV: &str = "VSERVER_SHARED_INIT";
 
+/// `RUN_DIR/.locks/NAME`, locked (`flock`, exclusive) by the daemon while it starts NAME and by
+/// `vserverctl destroy` while it checks and deletes NAME: a start cannot slip in between a
+/// destroy's check and its deletion, nor a destroy into a start. (Names never begin with `.`.)
+/// Released when dropped, or when its holder dies; never inherited by a child (close-on-exec).
+#[derive(Debug)]
+pub struct NameLock {
+    _file: fs::File,
+}
+
+pub fn lock_path(run_dir: &Path, name: &str) -> PathBuf {
+    run_dir.join(".locks").join(name)
+}
+
+/// Takes the lock of `name` without waiting: `Ok(None)` when another process holds it.
+pub fn try_lock_name(run_dir: &Path, name: &str) -> std::io::Result<Option<NameLock>> {
+    use std::os::fd::AsRawFd;
+    let path = lock_path(run_dir, name);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(None) } else { Err(e) };
+    }
+    Ok(Some(NameLock { _file: file }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +186,18 @@ mod tests {
         };
         write_state(&dir, &s).unwrap();
         assert_eq!(read_state(&dir, "web1"), Some(s));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_name_lock_excludes_a_second_holder_until_dropped() {
+        let dir = std::env::temp_dir().join(format!("vserver-config-lock-test-{}", std::process::id()));
+        let a = try_lock_name(&dir, "web1").unwrap();
+        assert!(a.is_some());
+        assert!(try_lock_name(&dir, "web1").unwrap().is_none(), "held: a second taker is refused");
+        assert!(try_lock_name(&dir, "web2").unwrap().is_some(), "another name has its own lock");
+        drop(a);
+        assert!(try_lock_name(&dir, "web1").unwrap().is_some(), "free once dropped");
         let _ = fs::remove_dir_all(&dir);
     }
 }

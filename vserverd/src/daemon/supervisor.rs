@@ -194,6 +194,16 @@ impl Supervisor {
             let problems = self.problems.lock().unwrap().join("\n");
             VServerError::ConfigInvalid(format!("{} has no valid configuration (`vserverctl check {}`):\n{problems}", self.name, self.name))
         })?;
+        // A destroy under way holds the name's lock (vserverctl takes it to check and delete);
+        // the start holds it until its run is reported, so neither slips into the other.
+        let _name = match run::try_lock_name(&self.paths.run_dir, &self.name) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return Err(VServerError::Busy(format!("{} is being destroyed (`vserverctl destroy` holds its lock)", self.name))),
+            Err(e) => {
+                let path = run::lock_path(&self.paths.run_dir, &self.name);
+                return Err(VServerError::failed(format!("{}: cannot take the lock {}: {e}", self.name, path.display())));
+            }
+        };
         self.set_state(State::Starting);
         let started = self.start_run(&cfg, target).await;
         // The next start's monitor, now that this one no longer needs the CPU.
