@@ -210,10 +210,15 @@ impl fmt::Display for CtlError {
                             None => write!(f, "fix it, then run `vserverctl check`"),
                         }
                     }
-                    Kind::StartFailed => write!(
-                        f,
-                        "{who} failed to start: {msg}\n(see `vserverctl logs {who}` and `journalctl -u vserverd`)"
-                    ),
+                    Kind::StartFailed => {
+                        write!(f, "{who} failed to start: {msg}")?;
+                        if let VServerError::StartFailed(failure) = err {
+                            if !failure.console.is_empty() {
+                                write!(f, "\nthe console's last lines:\n{}", indent(&failure.console))?;
+                            }
+                        }
+                        write!(f, "\n(see `vserverctl logs {who}` and `journalctl -u vserverd`)")
+                    }
                     Kind::HookFailed => write!(
                         f,
                         "cannot {action}: a hook failed: {msg}\n(see `vserverctl logs {who}` and `journalctl -u vserverd`)"
@@ -310,7 +315,7 @@ mod tests {
             VServerError::NotRunning("x".into()),
             VServerError::Busy("x".into()),
             VServerError::ConfigInvalid("a:1:1: error: x".into()),
-            VServerError::StartFailed("x".into()),
+            VServerError::StartFailed(vserver_api::StartFailure::new("x")),
             VServerError::HookFailed("x".into()),
             VServerError::StopFailed("x".into()),
             VServerError::Refused("x".into()),
@@ -368,8 +373,10 @@ mod tests {
         assert!(invalid.contains("\n  a.toml:1:2: error: x\n  a.toml:3:4: error: y\n"), "{invalid}");
         assert!(invalid.ends_with("`vserverctl check web1`"), "{invalid}");
 
-        let failed = api(Some("web1"), VServerError::StartFailed("mount /proc: EPERM".into())).to_string();
-        assert!(failed.contains("web1 failed to start: mount /proc: EPERM"), "{failed}");
+        let mut failure = vserver_api::StartFailure::new("mount /proc: EPERM");
+        failure.console = "last words".into();
+        let failed = api(Some("web1"), VServerError::StartFailed(failure)).to_string();
+        assert!(failed.contains("web1 failed to start: mount /proc: EPERM\nthe console's last lines:\n  last words\n"), "{failed}");
         assert!(failed.contains("vserverctl logs web1"), "{failed}");
 
         let not = api(Some("web1"), VServerError::NotRunning("web1".into())).to_string();

@@ -36,15 +36,18 @@ fn rc_starts_report_a_failing_start_command_and_leave_nothing() {
         d.start().await;
         let m = d.manager().await;
 
-        let e = m.start_vserver("missing").await.unwrap_err().to_string();
-        assert!(e.contains("the start command \"/etc/init.d/nowhere 3\" failed (exited 127)"), "{e}");
-        assert!(e.contains("vserver-init: cannot run /etc/init.d/nowhere: No such file or directory"), "the console's last lines: {e}");
+        // The failure travels as fields: the step, and the console's last lines apart from the message.
+        let VServerError::StartFailed(f) = m.start_vserver("missing").await.unwrap_err() else { panic!("not StartFailed") };
+        assert!(f.message.contains("the start command \"/etc/init.d/nowhere 3\" failed (exited 127)"), "{f:?}");
+        assert_eq!(f.step, "ready", "{f:?}");
+        assert!(f.console.contains("vserver-init: cannot run /etc/init.d/nowhere: No such file or directory"), "the console's last lines: {f:?}");
+        assert!(!f.message.contains("vserver-init: cannot run"), "the console is a field of its own: {f:?}");
         assert_eq!(d.state_of("missing").await, "failed");
         nothing_left(&d, "missing");
 
-        let e = m.start_vserver("fails").await.unwrap_err().to_string();
-        assert!(e.contains("failed (exited 3)") && e.contains("about to fail") && e.contains("the reason"), "{e}");
-        assert!(!e.contains("nowhere"), "only this run's lines: {e}");
+        let VServerError::StartFailed(f) = m.start_vserver("fails").await.unwrap_err() else { panic!("not StartFailed") };
+        assert!(f.message.contains("failed (exited 3)") && f.console.contains("about to fail") && f.console.contains("the reason"), "{f:?}");
+        assert!(!f.console.contains("nowhere"), "only this run's lines: {f:?}");
         nothing_left(&d, "fails");
 
         let t0 = Instant::now();

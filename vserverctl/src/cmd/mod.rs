@@ -181,7 +181,7 @@ mod tests {
 
         let code = for_each_name(&names, None, |n| async move {
             match n.as_str() {
-                "b" => Err(CtlError::api("start b", Some("b"), VServerError::StartFailed("x".into()))),
+                "b" => Err(CtlError::api("start b", Some("b"), VServerError::StartFailed(vserver_api::StartFailure::new("x")))),
                 _ => Ok(()),
             }
         })

@@ -3,6 +3,7 @@
 //! standard `org.freedesktop.DBus.Error.*` names (the `DBusError` derive cannot mix the two
 //! prefixes, so the trait is implemented here by hand).
 
+use std::collections::HashMap;
 use std::fmt;
 
 use zbus::message::{Header, Message};
@@ -21,8 +22,8 @@ pub enum VServerError {
     Busy(String),
     /// The configuration has errors (`path:line:col: error: message`, one per line).
     ConfigInvalid(String),
-    /// Building the context failed: the message names the step, the path and the errno.
-    StartFailed(String),
+    /// The start failed: the message, and what failed as fields ([`StartFailure`]).
+    StartFailed(StartFailure),
     /// A hook exited non-zero.
     HookFailed(String),
     /// The stop did not end every process in time.
@@ -37,8 +38,62 @@ pub enum VServerError {
     Failed(String),
 }
 
+/// What a failed start carries besides its message. On the bus the error's body is the message
+/// then these fields as `a{sv}` (`step`, `path`, `errno`, `detail`, `console`; those that are
+/// empty or 0 are left out), so a client that reads only the first string still has the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartFailure {
+    /// The whole story in one line, for clients that show only that.
+    pub message: String,
+    /// The engine's step that failed (`mount-proc`, `pivot-root`, …), or the daemon's
+    /// (`cgroup`, `quota`, `monitor`, `ready`); empty when unknown.
+    pub step: String,
+    /// The object the step acted on.
+    pub path: String,
+    /// The errno, 0 when none.
+    pub errno: i32,
+    /// What else the failing side said.
+    pub detail: String,
+    /// The last lines the vserver's console showed in this run.
+    pub console: String,
+}
+
+impl StartFailure {
+    pub fn new(message: impl Into<String>) -> StartFailure {
+        StartFailure { message: message.into(), ..Default::default() }
+    }
+
+    fn fields(&self) -> HashMap<&'static str, zbus::Variant<'_>> {
+        let mut f = HashMap::new();
+        for (k, v) in [("step", &self.step), ("path", &self.path), ("detail", &self.detail), ("console", &self.console)] {
+            if !v.is_empty() {
+                f.insert(k, zbus::Variant::from(v.as_str()));
+            }
+        }
+        if self.errno != 0 {
+            f.insert("errno", zbus::Variant::from(self.errno));
+        }
+        f
+    }
+
+    /// The fields of an error reply's body (after the message), where it has them.
+    fn read_fields(&mut self, msg: &Message) {
+        let Ok((_, fields)) = msg.body().deserialize::<(String, HashMap<String, zbus::OwnedVariant>)>() else { return };
+        let text = |k: &str| fields.get(k).and_then(|v| String::try_from(v.clone()).ok()).unwrap_or_default();
+        self.step = text("step");
+        self.path = text("path");
+        self.detail = text("detail");
+        self.console = text("console");
+        self.errno = fields.get("errno").and_then(|v| i32::try_from(v.clone()).ok()).unwrap_or(0);
+    }
+}
+
 /// Makes the variant of one error name from its message.
 type Make = fn(String) -> VServerError;
+
+fn start_failed(m: String) -> VServerError {
+    VServerError::StartFailed(StartFailure::new(m))
+}
 
 const OWN: &[(&str, Make)] = &[
     ("org.vserverd.VServer1.NoSuchVServer", VServerError::NoSuchVServer),
@@ -46,7 +101,7 @@ const OWN: &[(&str, Make)] = &[
     ("org.vserverd.VServer1.NotRunning", VServerError::NotRunning),
     ("org.vserverd.VServer1.Busy", VServerError::Busy),
     ("org.vserverd.VServer1.ConfigInvalid", VServerError::ConfigInvalid),
-    ("org.vserverd.VServer1.StartFailed", VServerError::StartFailed),
+    ("org.vserverd.VServer1.StartFailed", start_failed),
     ("org.vserverd.VServer1.HookFailed", VServerError::HookFailed),
     ("org.vserverd.VServer1.StopFailed", VServerError::StopFailed),
     ("org.vserverd.VServer1.Refused", VServerError::Refused),
@@ -112,20 +167,23 @@ impl VServerError {
             | VServerError::NotRunning(m)
             | VServerError::Busy(m)
             | VServerError::ConfigInvalid(m)
-            | VServerError::StartFailed(m)
             | VServerError::HookFailed(m)
             | VServerError::StopFailed(m)
             | VServerError::Refused(m)
             | VServerError::AccessDenied(m)
             | VServerError::InvalidArgs(m)
             | VServerError::Failed(m) => Some(m),
+            VServerError::StartFailed(f) => Some(&f.message),
         }
     }
 }
 
 impl DBusError for VServerError {
     fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
-        Message::error(call, self.name()).build(&(self.message(),))
+        match self {
+            VServerError::StartFailed(f) => Message::error(call, self.name()).build(&(f.message.as_str(), f.fields())),
+            _ => Message::error(call, self.name()).build(&(self.message(),)),
+        }
     }
 
     fn name(&self) -> ErrorName<'_> {
@@ -146,7 +204,13 @@ impl From<zbus::Error> for VServerError {
             _ => return VServerError::ZBus(e),
         };
         match OWN.iter().find(|(n, _)| *n == name) {
-            Some((_, make)) => make(desc),
+            Some((_, make)) => match (make(desc), &e) {
+                (VServerError::StartFailed(mut f), zbus::Error::MethodError(_, _, msg)) => {
+                    f.read_fields(msg);
+                    VServerError::StartFailed(f)
+                }
+                (made, _) => made,
+            },
             None => VServerError::ZBus(e),
         }
     }

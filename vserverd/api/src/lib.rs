@@ -11,6 +11,6 @@ pub mod names;
 pub mod proxy;
 pub mod types;
 
-pub use error::VServerError;
+pub use error::{StartFailure, VServerError};
 pub use names::{escape_path_component, unescape_path_component, vserver_path, BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, VSERVER_INTERFACE};
 pub use types::{BootReport, State, VProcess, VServerStats, VServerSummary};

@@ -8,6 +8,7 @@ pub mod console;
 pub mod control;
 pub mod dbus;
 pub mod enter;
+pub mod error;
 pub mod hooks;
 pub mod notify;
 pub mod pool;

@@ -33,7 +33,7 @@ impl Daemon {
     pub fn get(&self, name: &str) -> Result<Arc<Supervisor>, VServerError> {
         self.supervisors.read().unwrap().get(name).cloned().ok_or_else(|| {
             VServerError::NoSuchVServer(format!(
-                "no vserver named {name:?} (is {}/{name}.toml there? `vserverctl list --all` shows the known ones)",
+                "no vserver named {name:?} (no {}/{name}.toml)",
                 self.paths.config_dir.display()
             ))
         })

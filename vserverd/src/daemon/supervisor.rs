@@ -19,6 +19,7 @@ use vserver_engine::Exit;
 
 use vserver_config::{Ready, Restart, VServerConfig};
 use vserver_config::initkind::InitKind;
+use crate::daemon::error::StartError;
 use crate::daemon::hooks::{self, Phase, Target};
 use vserver_config::run::{self, MonitorReport, MonitorRequest, RunState};
 use vserver_config::paths::Paths;
@@ -192,13 +193,13 @@ impl Supervisor {
         }
         let cfg = self.config().ok_or_else(|| {
             let problems = self.problems.lock().unwrap().join("\n");
-            VServerError::ConfigInvalid(format!("{} has no valid configuration (`vserverctl check {}`):\n{problems}", self.name, self.name))
+            VServerError::ConfigInvalid(format!("{} has no valid configuration:\n{problems}", self.name))
         })?;
         // A destroy under way holds the name's lock (vserverctl takes it to check and delete);
         // the start holds it until its run is reported, so neither slips into the other.
         let _name = match run::try_lock_name(&self.paths.run_dir, &self.name) {
             Ok(Some(lock)) => lock,
-            Ok(None) => return Err(VServerError::Busy(format!("{} is being destroyed (`vserverctl destroy` holds its lock)", self.name))),
+            Ok(None) => return Err(VServerError::Busy(format!("{} is being destroyed (its lock {} is held)", self.name, run::lock_path(&self.paths.run_dir, &self.name).display()))),
             Err(e) => {
                 let path = run::lock_path(&self.paths.run_dir, &self.name);
                 return Err(VServerError::failed(format!("{}: cannot take the lock {}: {e}", self.name, path.display())));
@@ -224,7 +225,7 @@ impl Supervisor {
     async fn start_run(self: &Arc<Self>, cfg: &Arc<VServerConfig>, target: Target) -> Result<(), VServerError> {
         let t0 = Instant::now();
         // Cgroups left by a crash: removed when empty, refused when they hold processes.
-        if vserver_engine::cgroup::clear_stale(&self.name).map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))? {
+        if vserver_engine::cgroup::clear_stale(&self.name).map_err(|err| StartError::Cgroup { name: self.name.clone(), err })? {
             warn!(vserver = %self.name, "removed cgroups left by an earlier run");
         }
         hooks::run(&self.paths, cfg, Phase::PreStart, target).await.map_err(|e| VServerError::HookFailed(e.to_string()))?;
@@ -233,7 +234,7 @@ impl Supervisor {
         std::fs::create_dir_all(&run_dir).map_err(|e| VServerError::failed(format!("{}: {e}", run_dir.display())))?;
         let _ = std::fs::remove_file(run::state_path(&self.paths.run_dir, &self.name));
         if let Some(bytes) = cfg.limits.disk {
-            vserver_engine::quota::apply(&cfg.root, bytes).map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
+            vserver_engine::quota::apply(&cfg.root, bytes).map_err(|err| StartError::Quota { name: self.name.clone(), err })?;
         }
         // What pid 1 is decides how it is stopped and when it is ready.
         let kind = vserver_config::initkind::detect(cfg);
@@ -241,7 +242,7 @@ impl Supervisor {
         let stop_signal = if cfg.fakeinit { cfg.init.stop_signal.unwrap_or(kind.stop_signal()) } else { libc::SIGTERM };
         // A real init manages its own cgroup tree, one level below the vserver's limits.
         let cgroup = vserver_engine::cgroup::plan(vserver_engine::cgroup::host_layout(), &self.name, &cfg.limits, cfg.fakeinit)
-            .map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
+            .map_err(|err| StartError::Cgroup { name: self.name.clone(), err })?;
         let mut plan = cfg.launch_plan(&self.paths.run_dir);
         plan.init_fs.cgroup = cgroup.guest_dir.is_some();
         let notify = (ready == Ready::Notify).then(|| {
@@ -283,10 +284,9 @@ impl Supervisor {
             Some(MonitorReport::Failed(err)) => {
                 let _ = child.wait().await;
                 let _ = std::fs::remove_dir_all(&run_dir);
-                let msg = format!("{}: start failed: {err}", self.name);
                 warn!(vserver = %self.name, step = %err.step, path = ?err.path, errno = err.errno, "start failed");
                 hooks::run(&self.paths, cfg, Phase::PostStop, Target::Stop).await.ok();
-                return Err(VServerError::StartFailed(msg));
+                return Err(StartError::Setup { name: self.name.clone(), err }.into());
             }
             Some(MonitorReport::Ready) | None => {
                 // The monitor died before it said anything: pid 1, if it was exec'd already,
@@ -295,7 +295,7 @@ impl Supervisor {
                 self.end_orphaned(None).await;
                 let _ = std::fs::remove_dir_all(&run_dir);
                 hooks::run(&self.paths, cfg, Phase::PostStop, Target::Stop).await.ok();
-                return Err(VServerError::StartFailed(format!("{}: its monitor ended ({status}) before it reported the start; every process of the vserver was ended", self.name)));
+                return Err(StartError::MonitorDied { name: self.name.clone(), status }.into());
             }
         };
         if run.booting {
@@ -345,9 +345,9 @@ impl Supervisor {
                 }
             };
             if let Some(why) = why {
-                let tail = console_tail(&self.paths.log_file(&self.name), log_start, CONSOLE_TAIL_LINES);
+                let console = console_tail(&self.paths.log_file(&self.name), log_start, CONSOLE_TAIL_LINES);
                 warn!(vserver = %self.name, "start failed: {why}");
-                return Err(VServerError::StartFailed(format!("{}: start failed: {why}{tail}", self.name)));
+                return Err(StartError::NotReady { name: self.name.clone(), why, console }.into());
             }
             run.booting = false;
         }
@@ -836,8 +836,8 @@ fn describe_processes(pids: &[i32]) -> String {
 const CONSOLE_TAIL_LINES: usize = 15;
 
 /// The last `n` lines a run wrote to its console log from offset `since` on (from the start
-/// if the log was rotated meanwhile), without terminal escapes and control characters, as a
-/// block to append to a message ("" when there is nothing).
+/// if the log was rotated meanwhile), without terminal escapes and control characters, one per
+/// line ("" when there is nothing).
 pub fn console_tail(log: &std::path::Path, since: u64, n: usize) -> String {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut f) = std::fs::File::open(log) else { return String::new() };
@@ -848,11 +848,8 @@ pub fn console_tail(log: &std::path::Path, since: u64, n: usize) -> String {
     let _ = f.read_to_end(&mut bytes);
     let text = strip_escapes(&String::from_utf8_lossy(&bytes));
     let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
-    if lines.is_empty() {
-        return String::new();
-    }
     let from = lines.len().saturating_sub(n);
-    format!("\nthe console's last lines ({}):\n  {}", log.display(), lines[from..].join("\n  "))
+    lines[from..].join("\n")
 }
 
 /// Text without ANSI escape sequences (CSI `ESC [ … letter`, and two-byte ones) or other
@@ -913,7 +910,7 @@ mod tests {
         text.push_str("vserver-init: cannot run /etc/init.d/rc: No such file or directory\n");
         std::fs::write(&log, format!("an earlier run\n{text}")).unwrap();
         let tail = console_tail(&log, 15, 3);
-        assert!(tail.ends_with("line 28\n  [  OK  ] line 29\n  vserver-init: cannot run /etc/init.d/rc: No such file or directory"), "{tail}");
+        assert!(tail.ends_with("line 28\n[  OK  ] line 29\nvserver-init: cannot run /etc/init.d/rc: No such file or directory"), "{tail}");
         assert!(!tail.contains('\x1b') && !tail.contains('\r') && !tail.contains("line 27"), "{tail}");
         assert_eq!(console_tail(&dir.join("missing.log"), 0, 3), "");
         // Only what this run wrote; all of it after a rotation.

@@ -246,7 +246,10 @@ fn booted(boot: Boot, state: &mut RunState, run_dir: &Path, log: &mut ConsoleLog
     if let Err(e) = write_state(run_dir, state) {
         log.write(format!("vserver-monitor: {}: {e}\n", state_path(run_dir, &state.name).display()).as_bytes());
     }
-    let Boot { mut report, .. } = boot;
+    // The socket goes before the daemon hears of it: whoever sees the vserver running finds
+    // no notify socket left.
+    let Boot { socket, mut report } = boot;
+    drop(socket);
     let line = serde_json::to_string(&MonitorReport::Ready).expect("report serializes");
     // A daemon restarted meanwhile no longer reads it: it watches the state file.
     let _ = writeln!(report, "{line}");
