@@ -253,3 +253,55 @@ pub fn boot_waves(configs: &[Arc<VServerConfig>]) -> Vec<Vec<Arc<VServerConfig>>
     }
     waves
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The valid configurations of `files` (name, TOML), loaded from a scratch directory.
+    fn configs(files: &[(&str, &str)]) -> Vec<Arc<VServerConfig>> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("vserverd-waves-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, toml) in files {
+            std::fs::write(dir.join(format!("{name}.toml")), toml).unwrap();
+        }
+        let opts = config::LoadOptions { root_base: dir.join("roots"), template_dir: None, host_checks: false };
+        let r = config::load_dir(&dir, &opts);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(r.invalid.is_empty(), "{:?}", r.diagnostics);
+        r.vservers.into_values().map(Arc::new).collect()
+    }
+
+    fn names(waves: &[Vec<Arc<VServerConfig>>]) -> Vec<Vec<&str>> {
+        waves.iter().map(|w| w.iter().map(|c| c.name.as_str()).collect()).collect()
+    }
+
+    #[test]
+    fn waves_follow_priority_then_name() {
+        let c = configs(&[("b", "priority = 10\n"), ("a", "priority = 10\n"), ("z", "priority = 5\n"), ("m", "priority = 20\n")]);
+        assert_eq!(names(&boot_waves(&c)), vec![vec!["z"], vec!["a", "b"], vec!["m"]]);
+    }
+
+    #[test]
+    fn a_dependency_starts_in_an_earlier_wave() {
+        let c = configs(&[("web", "depends = [\"db\"]\n"), ("db", ""), ("cache", "")]);
+        assert_eq!(names(&boot_waves(&c)), vec![vec!["cache", "db"], vec!["web"]]);
+    }
+
+    #[test]
+    fn a_dependency_of_a_later_priority_is_pulled_forward_alone() {
+        let c = configs(&[("web", "priority = 1\ndepends = [\"db\"]\n"), ("db", "priority = 50\ndepends = [\"store\"]\n"), ("store", "priority = 90\n"), ("late", "priority = 90\n")]);
+        assert_eq!(names(&boot_waves(&c)), vec![vec!["store"], vec!["db"], vec!["web"], vec!["late"]]);
+    }
+
+    #[test]
+    fn a_dependency_that_is_not_onboot_does_not_hold_the_wave() {
+        // Only the vservers given take part; a `depends` on one not in the set is satisfied.
+        let all = configs(&[("web", "depends = [\"db\"]\n"), ("db", "")]);
+        let web: Vec<_> = all.into_iter().filter(|c| c.name == "web").collect();
+        assert_eq!(names(&boot_waves(&web)), vec![vec!["web"]]);
+    }
+}

@@ -3,8 +3,10 @@
 //! pid 1 ends by itself (restart policy, reboot, halt).
 //!
 //! One operation at a time: a second request while one runs is refused with `Busy` at once, so
-//! a stop that hangs on one vserver never delays another. Status is kept apart from the
-//! operation lock so that properties can always be read.
+//! a stop that hangs on one vserver never delays another. What the supervisor knows (status,
+//! configuration, current run's exit channel, reboots) is one state behind one lock, apart from
+//! the operation lock so that properties can always be read; the state moves only as
+//! [`allowed`] says.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -45,17 +47,55 @@ pub struct Status {
 pub struct Supervisor {
     pub name: String,
     paths: Arc<Paths>,
+    /// One operation (start, stop, restart) at a time.
     op: tokio::sync::Mutex<()>,
-    config: Mutex<Option<Arc<VServerConfig>>>,
-    status: Mutex<Status>,
-    /// The exit of the current run, once its monitor has ended.
-    exit_rx: Mutex<Option<watch::Receiver<Option<Exit>>>>,
-    generation: Mutex<u64>,
-    reboots: Mutex<Vec<Instant>>,
-    /// The diagnostics that make its configuration invalid (empty when it is valid).
-    problems: Mutex<Vec<String>>,
+    inner: Mutex<Inner>,
     /// Bumped on every status change; the D-Bus object emits PropertiesChanged from it.
     pub changed: watch::Sender<u64>,
+}
+
+/// Everything a supervisor knows, behind one lock. Its state changes only through
+/// [`Inner::enter`], which allows the moves of [`allowed`] and no other.
+struct Inner {
+    status: Status,
+    config: Option<Arc<VServerConfig>>,
+    /// The diagnostics that make its configuration invalid (empty when it is valid).
+    problems: Vec<String>,
+    /// The exit of the current run, once its monitor has ended.
+    exit_rx: Option<watch::Receiver<Option<Exit>>>,
+    /// Bumped for each run taken on: a late event of an older run is recognised and ignored.
+    generation: u64,
+    /// Reboots asked for from inside, within the last REBOOT_WINDOW.
+    reboots: Vec<Instant>,
+}
+
+impl Inner {
+    /// Moves to `to` if the state machine allows it from where it is; says whether it did.
+    fn enter(&mut self, to: State, name: &str) -> bool {
+        let from = self.status.state;
+        if !allowed(from, to) {
+            warn!(vserver = %name, from = from.as_str(), to = to.as_str(), "state change refused");
+            return false;
+        }
+        self.status.state = to;
+        true
+    }
+}
+
+/// The moves of a vserver's state machine: `stopped → starting → (booting →) running →
+/// stopping → stopped`, `failed` from anywhere, and a run taken on (adopted, recovered) from
+/// stopped or failed. A failed run that still has processes may be stopped again.
+pub fn allowed(from: State, to: State) -> bool {
+    use State::*;
+    match (from, to) {
+        (_, Failed) => true,
+        (Stopped | Failed, Starting) => true,
+        (Stopped | Failed | Starting, Booting | Running) => true,
+        (Booting, Running) => true,
+        (Booting | Running | Failed, Stopping) => true,
+        (Starting | Booting | Running | Stopping | Failed, Stopped) => true,
+        (from, to) => from == to,
+    }
 }
 
 fn describe_exit(e: Exit) -> String {
@@ -102,22 +142,35 @@ impl Supervisor {
             name: name.to_string(),
             paths,
             op: tokio::sync::Mutex::new(()),
-            config: Mutex::new(config),
-            status: Mutex::new(Status { state: State::Stopped, run: None, restarts: 0, last_exit: String::new(), last_error: String::new() }),
-            exit_rx: Mutex::new(None),
-            generation: Mutex::new(0),
-            reboots: Mutex::new(Vec::new()),
-            problems: Mutex::new(Vec::new()),
+            inner: Mutex::new(Inner {
+                status: Status { state: State::Stopped, run: None, restarts: 0, last_exit: String::new(), last_error: String::new() },
+                config,
+                problems: Vec::new(),
+                exit_rx: None,
+                generation: 0,
+                reboots: Vec::new(),
+            }),
             changed,
         })
     }
 
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap()
+    }
+
+    /// Changes what the supervisor knows under its lock, then tells the watchers.
+    fn update<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        let r = f(&mut self.inner());
+        self.notify();
+        r
+    }
+
     pub fn status(&self) -> Status {
-        self.status.lock().unwrap().clone()
+        self.inner().status.clone()
     }
 
     pub fn set_problems(&self, problems: Vec<String>) {
-        *self.problems.lock().unwrap() = problems;
+        self.inner().problems = problems;
     }
 
     /// Its context number: the running one, else the configured one.
@@ -146,17 +199,18 @@ impl Supervisor {
     }
 
     pub fn config(&self) -> Option<Arc<VServerConfig>> {
-        self.config.lock().unwrap().clone()
+        self.inner().config.clone()
     }
 
     /// A new configuration from a reload; a running vserver keeps running (it takes the new
     /// configuration at its next start).
     pub fn set_config(&self, cfg: Option<Arc<VServerConfig>>) {
-        if cfg.is_some() {
-            self.problems.lock().unwrap().clear();
-        }
-        *self.config.lock().unwrap() = cfg;
-        self.notify();
+        self.update(|i| {
+            if cfg.is_some() {
+                i.problems.clear();
+            }
+            i.config = cfg;
+        });
     }
 
     fn notify(&self) {
@@ -164,8 +218,7 @@ impl Supervisor {
     }
 
     fn set_state(&self, state: State) {
-        self.status.lock().unwrap().state = state;
-        self.notify();
+        self.update(|i| i.enter(state, &self.name));
     }
 
     fn lock_op(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, VServerError> {
@@ -192,7 +245,7 @@ impl Supervisor {
             )));
         }
         let cfg = self.config().ok_or_else(|| {
-            let problems = self.problems.lock().unwrap().join("\n");
+            let problems = self.inner().problems.join("\n");
             VServerError::ConfigInvalid(format!("{} has no valid configuration:\n{problems}", self.name))
         })?;
         // A destroy under way holds the name's lock (vserverctl takes it to check and delete);
@@ -212,11 +265,10 @@ impl Supervisor {
         match started {
             Ok(()) => Ok(()),
             Err(e) => {
-                let mut st = self.status.lock().unwrap();
-                st.state = State::Failed;
-                st.last_error = e.to_string();
-                drop(st);
-                self.notify();
+                self.update(|i| {
+                    i.enter(State::Failed, &self.name);
+                    i.status.last_error = e.to_string();
+                });
                 Err(e)
             }
         }
@@ -300,12 +352,10 @@ impl Supervisor {
         };
         if run.booting {
             // pid 1 runs; the start is done when it says it is ready.
-            {
-                let mut st = self.status.lock().unwrap();
-                st.state = State::Booting;
-                st.run = Some(run.clone());
-            }
-            self.notify();
+            self.update(|i| {
+                i.enter(State::Booting, &self.name);
+                i.status.run = Some(run.clone());
+            });
             let deadline = t0 + Duration::from_secs(cfg.init.start_timeout as u64);
             let heard = tokio::time::timeout_at(deadline.into(), lines.next_line()).await;
             let why = match heard {
@@ -380,21 +430,16 @@ impl Supervisor {
     /// Takes `run` as the current run and watches its monitor.
     fn attach(self: &Arc<Self>, run: RunState, pidfd: OwnedFd) {
         let (tx, rx) = watch::channel(None);
-        *self.exit_rx.lock().unwrap() = Some(rx);
-        let gen = {
-            let mut g = self.generation.lock().unwrap();
-            *g += 1;
-            *g
-        };
         let booting = run.booting;
-        {
-            let mut st = self.status.lock().unwrap();
-            st.state = if booting { State::Booting } else { State::Running };
-            st.run = Some(run);
-            st.last_error.clear();
-            st.last_exit.clear();
-        }
-        self.notify();
+        let gen = self.update(|i| {
+            i.exit_rx = Some(rx);
+            i.generation += 1;
+            i.enter(if booting { State::Booting } else { State::Running }, &self.name);
+            i.status.run = Some(run);
+            i.status.last_error.clear();
+            i.status.last_exit.clear();
+            i.generation
+        });
         if booting {
             // Adopted while booting: the report channel went with the old daemon; the state
             // file says when pid 1 is ready.
@@ -452,17 +497,18 @@ impl Supervisor {
         let timeout = self.config().map(|c| c.init.start_timeout as u64).unwrap_or(90);
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let st = self.status();
-            let Some(run) = st.run.filter(|_| st.state == State::Booting && *self.generation.lock().unwrap() == gen) else { return };
+            let (st, current) = {
+                let i = self.inner();
+                (i.status.clone(), i.generation == gen)
+            };
+            let Some(run) = st.run.filter(|_| st.state == State::Booting && current) else { return };
             match run::read_state(&self.paths.run_dir, &self.name) {
                 Some(s) if s.exit.is_none() && !s.booting => {
-                    let mut st = self.status.lock().unwrap();
-                    if st.state == State::Booting {
-                        st.state = State::Running;
-                        st.run = Some(s);
-                    }
-                    drop(st);
-                    self.notify();
+                    self.update(|i| {
+                        if i.status.state == State::Booting && i.enter(State::Running, &self.name) {
+                            i.status.run = Some(s);
+                        }
+                    });
                     return;
                 }
                 Some(s) if s.exit.is_some() => return, // its monitor's end is handled by on_exit
@@ -551,11 +597,10 @@ impl Supervisor {
     }
 
     fn set_exit(&self, state: State, last_exit: String) {
-        let mut st = self.status.lock().unwrap();
-        st.state = state;
-        st.last_exit = last_exit;
-        drop(st);
-        self.notify();
+        self.update(|i| {
+            i.enter(state, &self.name);
+            i.status.last_exit = last_exit;
+        });
     }
 
     /// A run that ended while the daemon was down: record how, run the post-stop hooks.
@@ -565,11 +610,8 @@ impl Supervisor {
             let _ = hooks::run(&self.paths, &cfg, Phase::PostStop, Target::Stop).await;
         }
         let _ = std::fs::remove_dir_all(self.paths.vserver_run_dir(&self.name));
-        let mut st = self.status.lock().unwrap();
-        st.last_exit = describe_exit(exit);
-        st.state = if matches!(exit, Exit::Code(0)) || exit.is_halt() { State::Stopped } else { State::Failed };
-        drop(st);
-        self.notify();
+        let state = if matches!(exit, Exit::Code(0)) || exit.is_halt() { State::Stopped } else { State::Failed };
+        self.set_exit(state, describe_exit(exit));
     }
 
     // --- exits -------------------------------------------------------------------------------
@@ -580,18 +622,14 @@ impl Supervisor {
         let st = self.status();
         // A failed stop keeps the run until its last process has ended.
         let ours = matches!(st.state, State::Running | State::Booting) || (st.state == State::Failed && st.run.is_some());
-        if *self.generation.lock().unwrap() != gen || !ours {
+        if self.inner().generation != gen || !ours {
             return;
         }
         info!(vserver = %self.name, exit = %describe_exit(exit), "pid 1 ended");
         let target = if exit.is_reboot() { Target::Reboot } else { Target::Stop };
         self.finish(exit, target).await;
         if orphaned {
-            let mut st = self.status.lock().unwrap();
-            st.state = State::Failed;
-            st.last_exit = "its monitor died; every process was killed".into();
-            drop(st);
-            self.notify();
+            self.set_exit(State::Failed, "its monitor died; every process was killed".into());
         }
         let restart_policy = self.config().map(|c| c.init.restart).unwrap_or(Restart::No);
         let again = if exit.is_reboot() {
@@ -610,8 +648,7 @@ impl Supervisor {
             self.set_state(State::Failed);
         }
         if again {
-            self.status.lock().unwrap().restarts += 1;
-            self.notify();
+            self.update(|i| i.status.restarts += 1);
             // A reboot is a full restart: the configuration is read again. A restart per
             // `init.restart` is a new start.
             let target = if exit.is_reboot() {
@@ -641,7 +678,7 @@ impl Supervisor {
     }
 
     fn reboot_allowed(&self) -> bool {
-        let mut r = self.reboots.lock().unwrap();
+        let r = &mut self.inner().reboots;
         let now = Instant::now();
         r.retain(|t| now.duration_since(*t) < REBOOT_WINDOW);
         r.push(now);
@@ -656,16 +693,16 @@ impl Supervisor {
             }
         }
         let _ = std::fs::remove_dir_all(self.paths.vserver_run_dir(&self.name));
-        let mut st = self.status.lock().unwrap();
-        st.last_exit = describe_exit(exit);
-        st.run = None;
-        st.state = if matches!(exit, Exit::Code(0)) || exit.is_halt() || target == Target::Stop && exit == Exit::Signal(libc::SIGKILL) {
+        let state = if matches!(exit, Exit::Code(0)) || exit.is_halt() || target == Target::Stop && exit == Exit::Signal(libc::SIGKILL) {
             State::Stopped
         } else {
             State::Failed
         };
-        drop(st);
-        self.notify();
+        self.update(|i| {
+            i.status.run = None;
+            i.status.last_exit = describe_exit(exit);
+            i.enter(state, &self.name);
+        });
     }
 
     // --- stop --------------------------------------------------------------------------------
@@ -691,7 +728,7 @@ impl Supervisor {
         // The signal chosen at its start, for the init it started.
         let signal = run.stop_signal;
         let timeout = Duration::from_secs(cfg.as_ref().map(|c| c.init.stop_timeout as u64).unwrap_or(30));
-        let mut rx = self.exit_rx.lock().unwrap().clone().expect("a running vserver has an exit channel");
+        let mut rx = self.inner().exit_rx.clone().expect("a running vserver has an exit channel");
         let _ = self.signal_leader(&run, signal);
         let exit = match tokio::time::timeout(timeout, wait_exit(&mut rx)).await {
             Ok(e) => e,
@@ -717,11 +754,10 @@ impl Supervisor {
                             KILL_GRACE.as_secs()
                         );
                         warn!(vserver = %self.name, "{msg}");
-                        let mut st = self.status.lock().unwrap();
-                        st.state = State::Failed;
-                        st.last_error = msg.clone();
-                        drop(st);
-                        self.notify();
+                        self.update(|i| {
+                            i.enter(State::Failed, &self.name);
+                            i.status.last_error = msg.clone();
+                        });
                         return Err(VServerError::StopFailed(msg));
                     }
                 }
@@ -754,7 +790,7 @@ impl Supervisor {
         if self.status().state == State::Running {
             self.stop_locked(Target::Reboot).await?;
         }
-        self.status.lock().unwrap().restarts += 1;
+        self.update(|i| i.status.restarts += 1);
         self.start_locked(Target::Reboot).await
     }
 
@@ -896,6 +932,57 @@ async fn wait_pidfd(fd: OwnedFd) {
 
 #[cfg(test)]
 mod tests {
+    use vserver_api::State::*;
+
+    #[test]
+    fn the_state_machine_allows_the_lifecycle() {
+        // start, boot, ready, stop; a plain start; a failed start; adoption; a stop that failed
+        // and is tried again.
+        for path in [
+            &[Stopped, Starting, Booting, Running, Stopping, Stopped][..],
+            &[Stopped, Starting, Running, Stopping, Stopped],
+            &[Failed, Starting, Failed],
+            &[Stopped, Running, Stopped],
+            &[Failed, Booting, Running, Failed],
+            &[Running, Stopping, Failed, Stopping, Stopped],
+            &[Booting, Stopped, Starting, Running],
+        ] {
+            for w in path.windows(2) {
+                assert!(allowed(w[0], w[1]), "{:?} → {:?} in {path:?}", w[0], w[1]);
+            }
+        }
+    }
+
+    #[test]
+    fn the_state_machine_refuses_the_rest() {
+        for (from, to) in [
+            (Running, Starting),
+            (Booting, Starting),
+            (Stopping, Starting),
+            (Starting, Stopping),
+            (Stopping, Running),
+            (Stopping, Booting),
+            (Running, Booting),
+            (Stopped, Stopping),
+        ] {
+            assert!(!allowed(from, to), "{from:?} → {to:?}");
+        }
+        // Failure is reachable from everywhere.
+        for from in [Stopped, Starting, Booting, Running, Stopping, Failed] {
+            assert!(allowed(from, Failed));
+        }
+    }
+
+    #[test]
+    fn a_refused_move_leaves_the_state_as_it_was() {
+        let sup = Supervisor::new("t", Arc::new(Paths::default()), None);
+        sup.set_state(Starting);
+        sup.set_state(Stopping);
+        assert_eq!(sup.status().state, Starting);
+        sup.set_state(Running);
+        assert_eq!(sup.status().state, Running);
+    }
+
     use super::*;
 
     #[test]
