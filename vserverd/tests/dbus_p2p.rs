@@ -147,8 +147,8 @@ fn introspection_matches_the_checked_in_xml() {
     });
 }
 
-/// The lines of our interfaces in an introspection document, indented by depth (child nodes
-/// and the standard interfaces left out).
+/// The `org.vserverd.VServer1.*` interfaces of an introspection document's own object (child
+/// nodes are left out), one element per line, indented by depth.
 fn vserver_interfaces(xml: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut inside = false;
