@@ -55,6 +55,18 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f)
 }
 
+/// The fixture of most daemon tests: a scratch directory named after `name`, a private bus with
+/// the project's policy, and a [`TestDaemon`] on them (not started: configure its vservers,
+/// then `d.start().await`). Everything is removed when `f` returns or panics.
+pub fn with_daemon(name: &str, f: impl AsyncFnOnce(&mut TestDaemon<'_>)) {
+    let t = crate::TestDir::new(name);
+    let bus = TestBus::start();
+    block_on(async {
+        let mut d = TestDaemon::new(&t, &bus);
+        f(&mut d).await;
+    })
+}
+
 /// Polls `f` every 20 ms until it gives `Some`, for at most `timeout`; panics saying `what`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where

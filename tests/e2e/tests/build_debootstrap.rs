@@ -9,16 +9,13 @@ use std::time::Duration;
 
 use build_support::*;
 use vserver_e2e::daemon::*;
-use vserver_e2e::{require_root, TestDir};
+use vserver_e2e::require_root;
 
 #[test]
 #[cfg_attr(not(vserver_heavy), ignore = "heavy: set VSERVER_HEAVY=1 (or pass --ignored)")]
 fn debootstrap_minbase_vserver_runs_apt_get() {
     require_root!();
-    let t = TestDir::new("b-deb");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("b-deb", async |d| {
         let out = run(
             std::process::Command::new(bin("vserverctl"))
                 .args(["build", "deb", "--debootstrap", "bookworm", "--variant", "minbase", "--init", "none"])

@@ -76,10 +76,7 @@ fn destroy_never_follows_a_symlink_out_of_the_root() {
 #[test]
 fn destroy_and_start_raced_never_both_succeed() {
     require_root!();
-    let t = TestDir::new("b-race");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("b-race", async |d| {
         d.start().await;
         let (mut started, mut destroyed) = (0, 0);
         for round in 0..12u64 {

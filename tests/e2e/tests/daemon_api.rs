@@ -6,7 +6,7 @@ use std::fs;
 use std::time::Duration;
 
 use vserver_e2e::daemon::*;
-use vserver_e2e::{require_root, TestDir};
+use vserver_e2e::require_root;
 use zbus::fdo::PropertiesProxy;
 use zbus::proxy::CacheProperties;
 
@@ -19,10 +19,7 @@ const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
 #[test]
 fn manager_methods_and_their_errors() {
     require_root!();
-    let t = TestDir::new("d-manager");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-manager", async |d| {
         d.ctl_root("a");
         d.config("a", &format!("context = 401\nonboot = true\n{CTL_INIT}"));
         d.config("bad", "context = 402\ncolour = \"red\"\n");
@@ -131,10 +128,7 @@ fn manager_methods_and_their_errors() {
 #[test]
 fn vserver_object_methods_properties_and_signals() {
     require_root!();
-    let t = TestDir::new("d-object");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-object", async |d| {
         let root = d.ctl_root("web-1.x");
         d.config(
             "web-1.x",

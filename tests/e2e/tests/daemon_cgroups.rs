@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use vserver_e2e::daemon::*;
-use vserver_e2e::{require_root, TestDir};
+use vserver_e2e::require_root;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -23,10 +23,7 @@ fn read(p: &Path) -> String {
 #[test]
 fn limits_are_written_and_pid_1_is_in_the_cgroup_before_it_runs() {
     require_root!();
-    let t = TestDir::new("cg-limits");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("cg-limits", async |d| {
         let root = d.root("lim");
         d.config(
             "lim",
@@ -64,10 +61,7 @@ fn limits_are_written_and_pid_1_is_in_the_cgroup_before_it_runs() {
 #[test]
 fn a_fork_loop_is_killed_to_the_last_process_within_the_timeout() {
     require_root!();
-    let t = TestDir::new("cg-bomb");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("cg-bomb", async |d| {
         d.root("bomb");
         // pid 1 ignores SIGTERM, and a shell keeps forking sleepers (double-forked, setsid'd).
         d.config(
@@ -96,10 +90,7 @@ fn a_fork_loop_is_killed_to_the_last_process_within_the_timeout() {
 #[test]
 fn stat_ps_and_vkill_see_and_act_on_the_vservers_processes() {
     require_root!();
-    let t = TestDir::new("cg-spect");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("cg-spect", async |d| {
         d.root("spec");
         d.config(
             "spec",

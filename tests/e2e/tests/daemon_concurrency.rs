@@ -143,10 +143,7 @@ fn concurrent_start_and_stop_on_one_vserver() {
 #[test]
 fn a_stop_racing_a_restart_by_policy_ends_stopped() {
     require_root!();
-    let t = TestDir::new("d-race-restart");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-race-restart", async |d| {
         d.ctl_root("r");
         d.config("r", &format!("context = 802\n{CTL_INIT}restart = \"always\"\n[hooks]\npre_start = [\"/bin/sleep\", \"0.1\"]\n"));
         d.start().await;

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use vserver_e2e::daemon::*;
-use vserver_e2e::{require_root, TestDir};
+use vserver_e2e::require_root;
 
 const CONFIG_INVALID: &str = "org.vserverd.VServer1.ConfigInvalid";
 
@@ -85,10 +85,7 @@ fn check(diags: &[String], d: &TestDaemon) {
 #[test]
 fn every_error_class_is_reported_with_its_position() {
     require_root!();
-    let t = TestDir::new("d-badcfg");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-badcfg", async |d| {
         for (file, text, _) in cases() {
             let p = d.config_dir.join(file);
             fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -135,10 +132,7 @@ fn every_error_class_is_reported_with_its_position() {
 #[test]
 fn an_error_in_defaults_toml_invalidates_every_vserver() {
     require_root!();
-    let t = TestDir::new("d-defaults");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-defaults", async |d| {
         d.ctl_root("x");
         d.config("x", &format!("context = 620\n{CTL_INIT}"));
         fs::write(d.config_dir.join("defaults.toml"), "onboot = true\nroot = \"/srv/all\"\n").unwrap();
@@ -162,10 +156,7 @@ fn an_error_in_defaults_toml_invalidates_every_vserver() {
 #[test]
 fn a_bad_edit_never_stops_a_running_vserver_and_a_good_one_applies_at_the_next_start() {
     require_root!();
-    let t = TestDir::new("d-edit");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-edit", async |d| {
         d.ctl_root("keep");
         d.config("keep", &format!("context = 621\n{CTL_INIT}"));
         d.start().await;

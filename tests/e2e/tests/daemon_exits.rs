@@ -17,10 +17,7 @@ fn lines(path: &std::path::Path) -> Vec<String> {
 #[test]
 fn pid1_exiting_is_a_stop_or_a_failure_when_restart_is_no() {
     require_root!();
-    let t = TestDir::new("d-exit-no");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-exit-no", async |d| {
         d.ctl_root("ok0");
         d.ctl_root("bad3");
         d.config("ok0", &format!("context = 201\n{CTL_INIT}restart = \"no\"\n"));
@@ -159,10 +156,7 @@ fn reboot_inside_is_a_full_restart_with_the_configuration_re_read() {
 #[test]
 fn reboots_are_rate_limited() {
     require_root!();
-    let t = TestDir::new("d-rebootloop");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-rebootloop", async |d| {
         let root = d.root("loop");
         d.script(&root, "/bin/reboot-now", "echo boot >> /tmp/events\nreboot -f\nsleep 10");
         d.config("loop", "context = 207\nflags = [\"fakeinit\"]\n[init]\ncommand = [\"/bin/reboot-now\"]\nrestart = \"always\"\n");

@@ -58,10 +58,7 @@ fn rc_vserver(d: &TestDaemon, name: &str, context: u32) -> PathBuf {
 #[test]
 fn a_monitor_killed_outright_takes_its_vserver_with_it() {
     require_root!();
-    let t = TestDir::new("f-mon");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("f-mon", async |d| {
         rc_vserver(&d, "m1", 701);
         d.start().await;
         let m = d.manager().await;
@@ -84,10 +81,7 @@ fn a_monitor_killed_outright_takes_its_vserver_with_it() {
 #[test]
 fn a_monitor_killed_while_its_vserver_boots_fails_the_start_and_leaves_nothing() {
     require_root!();
-    let t = TestDir::new("f-monboot");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("f-monboot", async |d| {
         let root = d.root("m2");
         d.script(&root, "/etc/init.d/rc", "sleep 1000 & while [ ! -e /go ]; do sleep 0.05; done");
         d.config("m2", "context = 702\n[init]\ncommand = [\"/etc/init.d/rc\", \"3\"]\nstop_timeout = 1\n");
@@ -107,10 +101,7 @@ fn a_monitor_killed_while_its_vserver_boots_fails_the_start_and_leaves_nothing()
 #[test]
 fn a_monitor_that_died_while_the_daemon_was_down_takes_its_vserver_with_it() {
     require_root!();
-    let t = TestDir::new("f-mondown");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("f-mondown", async |d| {
         rc_vserver(&d, "m3", 703);
         d.start().await;
         d.manager().await.start_vserver("m3").await.unwrap();
@@ -128,10 +119,7 @@ fn a_monitor_that_died_while_the_daemon_was_down_takes_its_vserver_with_it() {
 #[test]
 fn a_stop_ends_and_removes_cgroups_nested_below_the_vservers_own() {
     require_root!();
-    let t = TestDir::new("f-nested");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("f-nested", async |d| {
         rc_vserver(&d, "n1", 704);
         d.start().await;
         let m = d.manager().await;
@@ -156,10 +144,7 @@ fn a_stop_ends_and_removes_cgroups_nested_below_the_vservers_own() {
 fn a_guest_frozen_by_a_v1_freezer_or_its_v2_cgroup_is_thawed_and_killed() {
     require_root!();
     let freezer = Path::new("/sys/fs/cgroup/freezer");
-    let t = TestDir::new("f-frozen");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("f-frozen", async |d| {
         rc_vserver(&d, "z1", 705);
         d.start().await;
         let m = d.manager().await;
@@ -193,10 +178,7 @@ fn a_guest_frozen_by_a_v1_freezer_or_its_v2_cgroup_is_thawed_and_killed() {
 #[test]
 fn a_cgroup_left_by_a_crash_is_removed_or_named_by_the_next_start() {
     require_root!();
-    let t = TestDir::new("f-stale");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("f-stale", async |d| {
         rc_vserver(&d, "s1", 706);
         d.start().await;
         let m = d.manager().await;
@@ -277,10 +259,7 @@ fn a_process_stuck_on_a_hung_fuse_mount_fails_the_stop_clearly() {
 #[test]
 fn an_unreadable_state_file_is_rebuilt_from_the_registry() {
     require_root!();
-    let t = TestDir::new("f-state");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("f-state", async |d| {
         rc_vserver(&d, "u1", 709);
         d.start().await;
         d.manager().await.start_vserver("u1").await.unwrap();
@@ -387,10 +366,7 @@ fn a_second_daemon_on_the_same_bus_is_refused() {
 #[test]
 fn a_panic_in_the_daemon_is_covered_by_its_restart_and_the_adoption() {
     require_root!();
-    let t = TestDir::new("f-panic");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("f-panic", async |d| {
         rc_vserver(&d, "p1", 712);
         rc_vserver(&d, "p2", 713);
         // The daemon panics in p1's start (a test-only trigger, in debug builds only).
@@ -418,10 +394,7 @@ fn a_panic_in_the_daemon_is_covered_by_its_restart_and_the_adoption() {
 #[test]
 fn an_exec_that_a_stop_overtakes_says_the_vserver_is_stopping() {
     require_root!();
-    let t = TestDir::new("f-race");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("f-race", async |d| {
         rc_vserver(&d, "r1", 714);
         d.start().await;
         let m = d.manager().await;

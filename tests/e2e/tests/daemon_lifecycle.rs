@@ -16,10 +16,7 @@ fn comm(pid: i32) -> String {
 #[test]
 fn rc_style_vserver_starts_runs_its_services_and_stops() {
     require_root!();
-    let t = TestDir::new("d-rc");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-rc", async |d| {
         let root = d.rc_root("web");
         d.config("web", "context = 101\n[init]\nstop_timeout = 2\n");
         d.start().await;
@@ -78,10 +75,7 @@ fn rc_style_vserver_starts_runs_its_services_and_stops() {
 #[test]
 fn fakeinit_vserver_runs_busybox_init_and_stops_with_its_stop_signal() {
     require_root!();
-    let t = TestDir::new("d-fake");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-fake", async |d| {
         let root = d.root("init1");
         fs::write(
             root.join("etc/inittab"),
@@ -111,10 +105,7 @@ fn fakeinit_vserver_runs_busybox_init_and_stops_with_its_stop_signal() {
 #[test]
 fn stop_of_an_init_that_ignores_its_signal_kills_everything_within_the_timeout() {
     require_root!();
-    let t = TestDir::new("d-stubborn");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-stubborn", async |d| {
         let root = d.root("stub");
         // pid 1 ignores SIGTERM; its children double-fork into new sessions and ignore it too.
         d.script(
@@ -220,10 +211,7 @@ fn hooks_run_in_order_with_their_environment() {
 #[test]
 fn hook_failures_are_reported_and_a_failed_post_start_stops_the_vserver() {
     require_root!();
-    let t = TestDir::new("d-hookfail");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-hookfail", async |d| {
         d.ctl_root("pre");
         d.ctl_root("post");
         d.config("pre", &format!("context = 105\n{CTL_INIT}[hooks]\npre_start = [\"/bin/false\"]\n"));
@@ -250,10 +238,7 @@ fn hook_failures_are_reported_and_a_failed_post_start_stops_the_vserver() {
 fn relative_directories_are_taken_from_the_daemons_working_directory() {
     // The monitors run in "/": the daemon must hand them absolute paths.
     require_root!();
-    let t = TestDir::new("d-relative");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-relative", async |d| {
         let root = d.ctl_root("rel");
         d.config("rel", &format!("context = 107\n{CTL_INIT}"));
         d.start_with(&["--config-dir", "etc", "--run-dir", "vrun", "--log-dir", "log", "--root-base", "vservers"]).await;

@@ -22,10 +22,7 @@ fn nothing_left(d: &TestDaemon, name: &str) {
 #[test]
 fn rc_starts_report_a_failing_start_command_and_leave_nothing() {
     require_root!();
-    let t = TestDir::new("st-rc");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("st-rc", async |d| {
         d.root("missing");
         d.config("missing", "context = 121\n[init]\ncommand = [\"/etc/init.d/nowhere\", \"3\"]\n");
         let root = d.root("fails");
@@ -65,10 +62,7 @@ fn rc_starts_report_a_failing_start_command_and_leave_nothing() {
 #[test]
 fn an_rc_start_is_done_when_its_start_command_is() {
     require_root!();
-    let t = TestDir::new("st-wait");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("st-wait", async |d| {
         let root = d.root("w");
         d.script(&root, "/etc/init.d/rc", "sleep 1; echo started > /tmp/started; sleep 1000 &");
         d.config("w", "context = 124\n[init]\ncommand = [\"/etc/init.d/rc\", \"3\"]\nstop = [\"/bin/true\"]\nstop_timeout = 2\n");
@@ -101,10 +95,7 @@ fn an_rc_start_is_done_when_its_start_command_is() {
 #[test]
 fn only_pid_1_can_say_ready() {
     require_root!();
-    let t = TestDir::new("st-notify");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("st-notify", async |d| {
         let root = d.root("n");
         // A child of pid 1 says READY=1 first (ignored); pid 1 itself says it once /go exists.
         d.script(

@@ -78,10 +78,7 @@ fn vservers_survive_a_daemon_sigkill_and_are_re_adopted() {
 #[test]
 fn vservers_survive_a_daemon_sigterm() {
     require_root!();
-    let t = TestDir::new("d-sigterm");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-sigterm", async |d| {
         d.ctl_root("a");
         d.config("a", &format!("context = 303\n{CTL_INIT}"));
         d.start().await;
@@ -160,10 +157,7 @@ fn a_vserver_ending_while_the_daemon_is_down_keeps_its_exit_status() {
 #[test]
 fn a_recycled_pid_is_never_adopted() {
     require_root!();
-    let t = TestDir::new("d-recycled");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("d-recycled", async |d| {
         d.ctl_root("ghost1");
         d.ctl_root("ghost2");
         d.config("ghost1", &format!("context = 308\n{CTL_INIT}"));

@@ -7,17 +7,14 @@ use std::time::Duration;
 
 use vserver_e2e::daemon::*;
 use vserver_e2e::pty::{run, vserverctl, PtySession};
-use vserver_e2e::{require_root, TestDir};
+use vserver_e2e::require_root;
 
 const T: Duration = Duration::from_secs(15);
 
 #[test]
 fn console_attach_sees_output_takes_input_and_detaches() {
     require_root!();
-    let t = TestDir::new("console");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("console", async |d| {
         let root = d.root("c1");
         d.script(
             &root,

@@ -103,10 +103,7 @@ fn vreboot_restarts_its_own_vserver_and_no_other() {
 #[test]
 fn the_control_socket_is_for_root_inside_rate_limited_and_survives_a_daemon_restart() {
     require_root!();
-    let t = TestDir::new("control-limits");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("control-limits", async |d| {
         let root = d.ctl_root("c");
         fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\n").unwrap();
         d.config("c", &format!("context = 553\n{CTL_INIT}"));

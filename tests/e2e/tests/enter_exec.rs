@@ -15,10 +15,7 @@ const T: Duration = Duration::from_secs(20);
 #[test]
 fn exec_on_pipes_keeps_streams_apart_and_passes_exit_codes() {
     require_root!();
-    let t = TestDir::new("exec-pipes");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("exec-pipes", async |d| {
         d.ctl_root("x1");
         d.config("x1", &format!("context = 511\n{CTL_INIT}"));
         d.start().await;
@@ -144,10 +141,7 @@ fn exec_as_a_user_of_the_vserver() {
 #[test]
 fn private_stopped_and_unauthorised_are_refused() {
     require_root!();
-    let t = TestDir::new("exec-refused");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("exec-refused", async |d| {
         d.ctl_root("priv");
         d.ctl_root("open");
         d.config("priv", "context = 513\nflags = [\"fakeinit\", \"private\"]\n[init]\ncommand = [\"/bin/ctl-init\"]\nstop_timeout = 2\n");
@@ -202,10 +196,7 @@ fn private_stopped_and_unauthorised_are_refused() {
 #[test]
 fn exec_into_an_rc_style_vserver() {
     require_root!();
-    let t = TestDir::new("exec-rc");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("exec-rc", async |d| {
         d.rc_root("rc1");
         d.config("rc1", "context = 515\n[init]\nstop_timeout = 2\n");
         d.start().await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use vserver_e2e::daemon::*;
 use vserver_e2e::pty::{vserverctl, PtySession};
-use vserver_e2e::{require_root, Report, TestDir};
+use vserver_e2e::{require_root, Report};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -25,10 +25,7 @@ fn report_from_terminal(text: &str) -> Report {
 #[test]
 fn enter_gives_a_login_shell_on_a_pty_of_the_vserver() {
     require_root!();
-    let t = TestDir::new("enter-pty");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("enter-pty", async |d| {
         let root = d.ctl_root("e1");
         fs::create_dir_all(root.join("root")).unwrap();
         d.config(
@@ -106,10 +103,7 @@ fn enter_gives_a_login_shell_on_a_pty_of_the_vserver() {
 #[test]
 fn enter_runs_a_command_on_a_pty_and_passes_its_exit_code() {
     require_root!();
-    let t = TestDir::new("enter-cmd");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("enter-cmd", async |d| {
         d.ctl_root("e2");
         d.config("e2", &format!("context = 502\n{CTL_INIT}"));
         d.start().await;

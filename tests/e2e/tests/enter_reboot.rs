@@ -86,10 +86,7 @@ fn reboot_inside_an_rc_vserver_restarts_it() {
 #[test]
 fn halt_and_poweroff_inside_an_rc_vserver_stop_it() {
     require_root!();
-    let t = TestDir::new("rc-halt");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("rc-halt", async |d| {
         let root = rc_root(&d, "h");
         d.config("h", &format!("context = 532\n{RC}restart = \"always\"\n"));
         d.start().await;
@@ -119,10 +116,7 @@ fn halt_and_poweroff_inside_an_rc_vserver_stop_it() {
 #[test]
 fn a_stop_command_that_reboots_restarts_the_vserver() {
     require_root!();
-    let t = TestDir::new("rc-stop-reboot");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("rc-stop-reboot", async |d| {
         let root = rc_root(&d, "s");
         // The stop command is `rc reboot`, which ends with `reboot -f`.
         d.config("s", "context = 533\n[init]\ncommand = [\"/etc/init.d/rc\", \"3\"]\nstop = [\"/etc/init.d/rc\", \"reboot\"]\nstop_timeout = 5\n");
@@ -144,10 +138,7 @@ fn a_stop_command_that_reboots_restarts_the_vserver() {
 #[test]
 fn a_reboot_loop_ends_in_failed_and_leaves_the_others_alone() {
     require_root!();
-    let t = TestDir::new("rc-loop");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("rc-loop", async |d| {
         let root = d.root("loop");
         d.script(&root, "/etc/init.d/rc", "echo boot >> /tmp/boots\nreboot\nsleep 100");
         d.config("loop", "context = 534\n[init]\ncommand = [\"/etc/init.d/rc\", \"3\"]\nstop_timeout = 5\n");

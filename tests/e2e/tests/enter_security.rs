@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use vserver_e2e::daemon::*;
 use vserver_e2e::pty::{run, vserverctl};
-use vserver_e2e::{require_root, Report, TestDir};
+use vserver_e2e::{require_root, Report};
 
 const T: Duration = Duration::from_secs(30);
 const MARKER: &str = "VSERVER_RACE_MARKER";
@@ -26,10 +26,7 @@ fn all_pids() -> Vec<i32> {
 #[test]
 fn the_enter_helper_is_out_of_reach_and_holds_nothing_for_inside() {
     require_root!();
-    let t = TestDir::new("enter-helper");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("enter-helper", async |d| {
         d.ctl_root("h1");
         d.config("h1", &format!("context = 521\n{CTL_INIT}"));
         d.start().await;
@@ -140,10 +137,7 @@ fn count(r: &Report, key: &str) -> u64 {
 #[test]
 fn root_inside_racing_gets_nothing_of_the_host() {
     require_root!();
-    let t = TestDir::new("enter-race");
-    let bus = TestBus::start();
-    block_on(async {
-        let mut d = TestDaemon::new(&t, &bus);
+    with_daemon("enter-race", async |d| {
         for (name, ctx, caps) in [("r1", 522, ""), ("r2", 523, "[capabilities]\ndrop = [\"SYS_PTRACE\"]\n")] {
             let root = d.ctl_root(name);
             fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n").unwrap();
