@@ -126,9 +126,9 @@ fn main() {
         let p = plan(&root, &run_dir, Network::None);
         let mut v = Vec::with_capacity(runs);
         for i in 0..runs + runs.min(10) {
-            let birth = vserver_engine::spawn::Birth { cgroup: None, netns: Some(vserver_engine::net::ns::made_ahead().expect("netns")) };
+            let placement = vserver_engine::Placement { cgroups: None, netns: Some(vserver_engine::net::ns::made_ahead().expect("netns")) };
             let t = Instant::now();
-            let c = vserver_engine::spawn::spawn_in(&p, birth, |_, _| Ok(())).expect("engine spawn");
+            let c = vserver_engine::spawn_in(&p, placement).expect("engine spawn");
             let e = c.wait().expect("wait");
             if i >= runs.min(10) {
                 v.push(t.elapsed());

@@ -206,7 +206,7 @@ impl TestDir {
         populate_root_at(&self.root());
     }
 
-    /// Copies the shared libraries `spawn-plan` needs into the root: the rc-mode reaper is a
+    /// Copies the shared libraries `spawn-plan` needs into the root: the rc-mode vserver-init is a
     /// re-exec of that (dynamically linked) binary inside the vserver.
     pub fn add_host_libs(&self) {
         let out = Command::new("ldd").arg(spawn_plan_bin()).output().expect("ldd");

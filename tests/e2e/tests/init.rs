@@ -27,14 +27,14 @@ fn fakeinit_exit_code_is_reported() {
 }
 
 #[test]
-fn rc_mode_has_the_reaper_as_pid_1() {
+fn rc_mode_has_vserver_init_as_pid_1() {
     let t = test_dir!("rc");
-    // The reaper is a re-exec of the (dynamically linked) helper: give the root its libraries.
+    // vserver-init is a re-exec of the (dynamically linked) helper: give the root its libraries.
     // rc_mode_works_in_a_root_without_the_hosts_libraries checks the bare case.
     t.add_host_libs();
     let r = t.report(&t.plan(rc(&["/probe", "report"])));
     assert_ne!(r.get("pid"), "1", "the start command is not pid 1");
-    assert_eq!(r.get("ppid"), "1", "the reaper started it");
+    assert_eq!(r.get("ppid"), "1", "vserver-init started it");
     let procs = r.all("proc");
     assert_eq!(procs.len(), 2, "{procs:?}");
     assert!(procs[0].starts_with("1 ") && procs[0] != "1 probe", "{procs:?}");
@@ -99,7 +99,7 @@ fn rc_mode_stop_runs_the_stop_command() {
     });
     let run = t.start(&plan);
     let pid = run.pid1.expect("started");
-    // Let the reaper start the service before asking it to stop.
+    // Let vserver-init start the service before asking it to stop.
     std::thread::sleep(std::time::Duration::from_millis(100));
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let r = run.wait(std::time::Duration::from_secs(10));
@@ -110,7 +110,7 @@ fn rc_mode_stop_runs_the_stop_command() {
 
 #[test]
 fn rc_mode_pid_1_binary_is_not_writable() {
-    // /proc/1/exe of the reaper must not lead to a writable host binary (the runc CVE-2019-5736 shape).
+    // /proc/1/exe of vserver-init must not lead to a writable host binary (the runc CVE-2019-5736 shape).
     let t = test_dir!("rc-exe");
     t.add_host_libs();
     let helper = std::fs::read(env!("CARGO_BIN_EXE_spawn-plan")).unwrap();
@@ -118,6 +118,6 @@ fn rc_mode_pid_1_binary_is_not_writable() {
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{r:?}");
     assert!(lines[0].starts_with("err "), "writing /proc/1/exe: {}", lines[0]);
-    assert!(lines[1].starts_with("ok bytes="), "the reaper's binary is readable (positive control): {}", lines[1]);
+    assert!(lines[1].starts_with("ok bytes="), "vserver-init's binary is readable (positive control): {}", lines[1]);
     assert_eq!(std::fs::read(env!("CARGO_BIN_EXE_spawn-plan")).unwrap(), helper, "the host binary changed");
 }

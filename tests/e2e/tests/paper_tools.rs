@@ -95,7 +95,7 @@ fn new_context_hides_the_host_and_announces_its_number() {
     let stdout = text(&out);
     let mut lines = stdout.lines();
     let count: usize = lines.next().unwrap().trim().parse().expect("a process count");
-    // The reaper, sh, ps and wc: nothing of the host.
+    // vserver-init, sh, ps and wc: nothing of the host.
     assert!(count <= 5, "a new context should see almost nothing, saw {count} processes:\n{stdout}");
     assert!(!stdout.contains("sleep"), "the host's sleep is visible inside:\n{stdout}");
     assert!(stdout.contains("kill=failed"), "kill of a host process must fail inside:\n{stdout}");

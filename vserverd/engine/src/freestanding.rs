@@ -2,7 +2,7 @@
 //! without libc or loader and embedded here: they run inside a vserver, whose root may hold
 //! neither, and each costs a vserver only a few pages.
 
-/// pid 1 of an rc-style context (`c/init.c`): see [`crate::reaper`].
+/// pid 1 of an rc-style context (`c/init.c`): see [`crate::vserver_init`].
 pub static INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/init"));
 
 /// `vreboot`, `vhalt`, `vstatus` (`c/vtool.c`): root inside asks the daemon, through its

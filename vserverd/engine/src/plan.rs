@@ -41,7 +41,7 @@ impl Flags {
 pub enum Init {
     /// The paper's `fakeinit`: the vserver's own init (for example `/sbin/init`) is pid 1.
     Fake { argv: Vec<String> },
-    /// The paper's default: a tiny reaper is pid 1; it runs `start`, reaps orphans, and at stop
+    /// The paper's default: a tiny `vserver-init` is pid 1; it runs `start`, reaps orphans, and at stop
     /// runs `stop` (if any) before ending every process.
     Rc {
         start: Vec<String>,

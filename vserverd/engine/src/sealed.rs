@@ -5,7 +5,7 @@
 //! more, write through it (the runc `/proc/self/exe` attack). So every binary that builds
 //! contexts first re-execs itself from a sealed in-memory copy: `/proc/PID/exe` then leads to a
 //! memfd sealed against writing, growing and shrinking, whose seals cannot be removed. The
-//! engine's own pid 1 for rc-style contexts runs from such a memfd too ([`crate::reaper`]). The
+//! engine's own pid 1 for rc-style contexts runs from such a memfd too ([`crate::vserver_init`]). The
 //! copy is made once per program start (the daemon's monitors are exec'd from the daemon's own
 //! sealed copy, through `/proc/self/exe`, and copy nothing).
 

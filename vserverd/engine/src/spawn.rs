@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{SetupError, Step, StepExt};
 use crate::plan::{Init, LaunchPlan, LinkMode, Network};
-use crate::{caps, net, reaper, registry, rootfs, seccomp, sys};
+use crate::{caps, cgroup, net, vserver_init, registry, rootfs, seccomp, sys};
 
 pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -146,43 +146,30 @@ struct Prepared {
 enum ExecTarget {
     /// A program of the vserver (argv[0]), found in its root after the pivot.
     Program,
-    /// `vserver-init` from its sealed memfd ([`reaper`]): it runs the start command.
+    /// `vserver-init` from its sealed memfd ([`vserver_init`](crate::vserver_init)): it runs the start command.
     Init(RawFd),
 }
 
 /// Builds the context the plan describes.
 pub fn spawn(plan: &LaunchPlan) -> Result<Context, SetupError> {
-    spawn_with(plan, |_| Ok(()))
+    spawn_in(plan, Placement::default())
 }
 
-/// Builds the context; `host_steps` runs in the parent for the child's pid before the child
-/// goes on (cgroup placement, network links). An error there ends the child.
-pub fn spawn_with<F>(plan: &LaunchPlan, host_steps: F) -> Result<Context, SetupError>
-where
-    F: FnOnce(i32) -> Result<(), SetupError>,
-{
-    spawn_in(plan, Birth::default(), |pid, _| host_steps(pid))
-}
-
-/// Where pid 1 is born: kernel objects its builder made or chose ahead of the clone.
+/// Where pid 1 is placed: its cgroups, and kernel objects its builder made ahead of the clone.
+/// All data: the engine carries it out, no caller code runs inside a spawn.
 #[derive(Debug, Default)]
-pub struct Birth<'a> {
-    /// A cgroup v2 directory pid 1 is born in (`CLONE_INTO_CGROUP`): no migration afterwards,
-    /// which would wait for an RCU grace period.
-    pub cgroup: Option<&'a std::path::Path>,
+pub struct Placement<'a> {
+    /// The vserver's cgroups, made already ([`cgroup::create`]): pid 1 is born in the v2 one
+    /// (`CLONE_INTO_CGROUP`: no migration afterwards, which would wait for an RCU grace period)
+    /// and put in the others before it runs a single step.
+    pub cgroups: Option<&'a cgroup::CgroupPlan>,
     /// A network namespace made ahead with `lo` up ([`net::ns::made_ahead`]), for a plan with
     /// its own network: pid 1 is born in it instead of a new one.
     pub netns: Option<OwnedFd>,
 }
 
-/// Builds the context with pid 1 born as `birth` says. `host_steps` runs in the parent for the
-/// child's pid before the child goes on, and is told whether the child was born in the cgroup
-/// (a kernel without `clone3` cgroups, or a cgroup that refuses, falls back to a plain clone:
-/// then the caller places it).
-pub fn spawn_in<F>(plan: &LaunchPlan, birth: Birth<'_>, host_steps: F) -> Result<Context, SetupError>
-where
-    F: FnOnce(i32, bool) -> Result<(), SetupError>,
-{
+/// Builds the context with pid 1 placed as `placement` says.
+pub fn spawn_in(plan: &LaunchPlan, placement: Placement<'_>) -> Result<Context, SetupError> {
     validate(plan)?;
     if sys::thread_count() != Some(1) {
         return Err(SetupError::detail(
@@ -195,24 +182,25 @@ where
     if plan.context != 0 {
         registry::check_free(&plan.run_dir, plan.context)?;
     }
-    let cgroup_fd = match birth.cgroup {
+    let v2_dir = placement.cgroups.and_then(|c| c.v2_dir.as_deref());
+    let cgroup_fd = match v2_dir {
         Some(dir) => Some(sys::open_cgroup_dir(dir).step(Step::HostSetup, &dir.display().to_string())?),
         None => None,
     };
-    let netns = birth.netns.filter(|_| plan.network == Network::None);
-    spawn_prepared(plan, &prepared, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns, host_steps)
+    let netns = placement.netns.filter(|_| plan.network == Network::None);
+    spawn_prepared(plan, &prepared, placement.cgroups, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns)
 }
 
-fn spawn_prepared<F>(
+/// The parent's side, in order: clone pid 1 (into its cgroup and namespace when made ahead),
+/// place it in its cgroups, attach its links, let it go, read its steps until its exec, and
+/// register the context.
+fn spawn_prepared(
     plan: &LaunchPlan,
     prepared: &Prepared,
+    cgroups: Option<&cgroup::CgroupPlan>,
     cgroup: Option<RawFd>,
     netns: Option<OwnedFd>,
-    host_steps: F,
-) -> Result<Context, SetupError>
-where
-    F: FnOnce(i32, bool) -> Result<(), SetupError>,
-{
+) -> Result<Context, SetupError> {
     let (parent_sock, child_sock) =
         socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).step(Step::SyncChannel, "socketpair")?;
 
@@ -261,8 +249,13 @@ where
         }
         Err(e)
     };
-    if let Err(e) = host_steps(pid, born_in) {
-        return fail_with(e, &mut network);
+    // Its cgroups before it runs a single step: the v2 one it was born in (unless the kernel or
+    // the cgroup refused, and it was cloned plainly), the v1 ones a hybrid host needs.
+    if let Some(cg) = cgroups {
+        let already = if born_in { cg.v2_dir.as_deref() } else { None };
+        if let Err(e) = cgroup::attach(cg, pid, already) {
+            return fail_with(e.into(), &mut network);
+        }
     }
     let mut step_times = Vec::new();
     if !plan.links.is_empty() {
@@ -443,7 +436,7 @@ fn prepare(plan: &LaunchPlan) -> Result<Prepared, SetupError> {
                 _ => None,
             };
             let start = cstrings(start, "the start command")?;
-            (ExecTarget::Init(reaper::binary()?), reaper::argv(&start, stop.as_deref(), *exit_with_start, envp.len())?)
+            (ExecTarget::Init(vserver_init::binary()?), vserver_init::argv(&start, stop.as_deref(), *exit_with_start, envp.len())?)
         }
     };
     Ok(Prepared { exec, argv, envp, filter, trace: std::env::var_os("VSERVER_TRACE_STEPS").is_some() })
@@ -534,7 +527,7 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
     }
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     if let ExecTarget::Init(fd) = prep.exec {
-        return reaper::exec(fd, &prep.argv, &prep.envp);
+        return vserver_init::exec(fd, &prep.argv, &prep.envp);
     }
     exec(prep)
 }

@@ -27,7 +27,7 @@ static READY: Mutex<Option<Monitor>> = Mutex::new(None);
 /// monitor opens: all the vservers share its pages instead of one copy each.
 fn shared_init() -> Option<&'static str> {
     static PATH: OnceLock<Option<String>> = OnceLock::new();
-    PATH.get_or_init(|| vserver_engine::reaper::binary().ok().map(|fd| format!("/proc/{}/fd/{fd}", std::process::id()))).as_deref()
+    PATH.get_or_init(|| vserver_engine::vserver_init::binary().ok().map(|fd| format!("/proc/{}/fd/{fd}", std::process::id()))).as_deref()
 }
 
 fn spawn() -> std::io::Result<Monitor> {

@@ -385,7 +385,7 @@ impl Supervisor {
                 Err(_) => {
                     // Not ready in time: everything goes, as at the end of a stop's timeout.
                     warn!(vserver = %self.name, "not ready within {} s; killing every process", cfg.init.start_timeout);
-                    let _ = self.signal_leader(&run, libc::SIGKILL);
+                    let _ = self.signal_pid1(&run, libc::SIGKILL);
                     let cg = vserver_engine::cgroup::membership(&self.name);
                     let _ = tokio::task::spawn_blocking(move || vserver_engine::cgroup::kill_all(&cg, KILL_GRACE)).await;
                     let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
@@ -516,7 +516,7 @@ impl Supervisor {
             }
             if run::now_us().saturating_sub(run.started_at) > timeout * 1_000_000 {
                 warn!(vserver = %self.name, "not ready within {timeout} s; killing every process");
-                let _ = self.signal_leader(&run, libc::SIGKILL);
+                let _ = self.signal_pid1(&run, libc::SIGKILL);
                 return;
             }
         }
@@ -729,14 +729,14 @@ impl Supervisor {
         let signal = run.stop_signal;
         let timeout = Duration::from_secs(cfg.as_ref().map(|c| c.init.stop_timeout as u64).unwrap_or(30));
         let mut rx = self.inner().exit_rx.clone().expect("a running vserver has an exit channel");
-        let _ = self.signal_leader(&run, signal);
+        let _ = self.signal_pid1(&run, signal);
         let exit = match tokio::time::timeout(timeout, wait_exit(&mut rx)).await {
             Ok(e) => e,
             Err(_) => {
                 warn!(vserver = %self.name, "did not stop within {} s; killing every process", timeout.as_secs());
                 // pid 1 of a PID namespace takes every process of the namespace with it,
                 // double-forked and setsid'd ones too; the cgroup catches anything else.
-                let _ = self.signal_leader(&run, libc::SIGKILL);
+                let _ = self.signal_pid1(&run, libc::SIGKILL);
                 let cg = vserver_engine::cgroup::membership(&self.name);
                 let emptied = matches!(tokio::task::spawn_blocking(move || vserver_engine::cgroup::kill_all(&cg, KILL_GRACE)).await, Ok(Ok(())));
                 // Once the cgroups are empty pid 1 ends at once; if they could not be emptied
@@ -772,7 +772,7 @@ impl Supervisor {
         Ok(())
     }
 
-    fn signal_leader(&self, run: &RunState, signal: i32) -> Result<(), VServerError> {
+    fn signal_pid1(&self, run: &RunState, signal: i32) -> Result<(), VServerError> {
         if vserver_engine::sys::start_time(run.pid) != Some(run.start_time) {
             return Err(VServerError::NotRunning(format!("{}: pid 1 is gone", self.name)));
         }
@@ -805,7 +805,7 @@ impl Supervisor {
             return Err(VServerError::NotRunning(format!("{} is {}", self.name, st.state.as_str())));
         };
         match whom {
-            "leader" => self.signal_leader(&run, signal),
+            "leader" => self.signal_pid1(&run, signal),
             "all" => {
                 let ns = std::fs::read_link(format!("/proc/{}/ns/pid", run.pid))
                     .map_err(|_| VServerError::NotRunning(format!("{}: pid 1 is gone", self.name)))?;

@@ -30,10 +30,10 @@ pub fn main(name: &str) -> ! {
     let _ = nix::unistd::setsid();
     // What does not depend on the request is made while we wait for it (a ready monitor waits
     // for the next start): the console pty, and a network namespace with `lo` up.
-    let ahead = Ahead { console: open_console().ok(), netns: vserver_engine::net::ns::made_ahead().ok() };
+    let prepared = Prepared { console: open_console().ok(), netns: vserver_engine::net::ns::made_ahead().ok() };
     if let Some(path) = std::env::var_os(SHARED_INIT_ENV) {
         // Otherwise the engine makes a copy of its own.
-        vserver_engine::reaper::share(Path::new(&path));
+        vserver_engine::vserver_init::share(Path::new(&path));
     }
     // Read once now, not during the start.
     vserver_engine::caps::last_cap();
@@ -42,7 +42,7 @@ pub fn main(name: &str) -> ! {
     // The report channel is stdout now; pid 1 gets the console pty as 0, 1 and 2.
     let report = unsafe { OwnedFd::from_raw_fd(libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3)) };
     let mut report = File::from(report);
-    match run(req, ahead, &mut report) {
+    match run(req, prepared, &mut report) {
         Ok(()) => std::process::exit(0),
         Err(e) => {
             let line = serde_json::to_string(&MonitorReport::Failed(e)).expect("report serializes");
@@ -92,7 +92,7 @@ fn open_console() -> Result<(OwnedFd, String, OwnedFd), SetupError> {
 }
 
 /// Kernel objects a monitor makes before its request arrives.
-struct Ahead {
+struct Prepared {
     console: Option<(OwnedFd, String, OwnedFd)>,
     netns: Option<OwnedFd>,
 }
@@ -124,8 +124,8 @@ struct Console<'a> {
     viewers: &'a mut console::Viewers,
 }
 
-fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), SetupError> {
-    let Running { ctx, mut state, run_dir, master, sfd, cg, mut log, mut viewers, mut boot } = start(req, ahead, report)?;
+fn run(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<(), SetupError> {
+    let Running { ctx, mut state, run_dir, master, sfd, cg, mut log, mut viewers, mut boot } = start(req, prepared, report)?;
     // The setup's heap (the request, the plan, the engine's buffers) and stack go back to the
     // kernel: a monitor lives as long as its vserver, and one per vserver runs.
     unsafe { libc::malloc_trim(0) };
@@ -151,10 +151,10 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
 /// Builds the context and reports it. Not inlined: its frames (the engine's among them) lie
 /// below the serve loop's, whose stack stays small once they are given back.
 #[inline(never)]
-fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running, SetupError> {
+fn start(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<Running, SetupError> {
     let mut plan = req.plan;
     let run_dir = plan.run_dir.clone();
-    let (master, slave, slave_fd) = match ahead.console {
+    let (master, slave, slave_fd) = match prepared.console {
         Some(c) => c,
         None => open_console()?,
     };
@@ -181,15 +181,12 @@ fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running
         None => None,
     };
     let cg = req.cgroup.clone().unwrap_or_default();
-    vserver_engine::cgroup::create(&cg).map_err(cgroup_error)?;
+    vserver_engine::cgroup::create(&cg)?;
     // Sync point 2 of the engine: pid 1 enters its cgroups before it runs a single step. It is
     // born in its v2 cgroup (no migration: a migration waits for an RCU grace period, several
     // milliseconds); the v1 hierarchies a hybrid host needs for limits take it afterwards.
-    let born_in = cg.v2_dir.as_deref();
-    let birth = vserver_engine::spawn::Birth { cgroup: born_in, netns: ahead.netns };
-    let ctx = match vserver_engine::spawn::spawn_in(&plan, birth, |pid, born| {
-        vserver_engine::cgroup::attach(&cg, pid, if born { born_in } else { None }).map_err(cgroup_error)
-    }) {
+    let placement = vserver_engine::Placement { cgroups: Some(&cg), netns: prepared.netns };
+    let ctx = match vserver_engine::spawn_in(&plan, placement) {
         Ok(ctx) => ctx,
         Err(e) => {
             vserver_engine::cgroup::remove(&cg);
@@ -276,16 +273,6 @@ fn release_stack_below_here() {
     if end > bottom {
         unsafe { libc::madvise(bottom as *mut libc::c_void, end - bottom, libc::MADV_DONTNEED) };
     }
-}
-
-fn cgroup_error(e: vserver_engine::cgroup::CgroupError) -> SetupError {
-    let path = match &e {
-        vserver_engine::cgroup::CgroupError::Io { path, .. }
-        | vserver_engine::cgroup::CgroupError::NotEmpty { path, .. }
-        | vserver_engine::cgroup::CgroupError::Occupied { path, .. } => Some(path.display().to_string()),
-        vserver_engine::cgroup::CgroupError::MissingController { .. } => None,
-    };
-    SetupError::detail(vserver_engine::Step::HostSetup, path, e.to_string())
 }
 
 /// Copies the console to the log and to its viewers (and what they type to it) until pid 1

@@ -106,3 +106,14 @@ impl CgroupError {
         CgroupError::Io { path: path.into(), op: op.to_string(), message: e.to_string() }
     }
 }
+
+/// A cgroup failure as a step of the context's setup (made before pid 1 exists, or placing it).
+impl From<CgroupError> for crate::SetupError {
+    fn from(e: CgroupError) -> crate::SetupError {
+        let path = match &e {
+            CgroupError::Io { path, .. } | CgroupError::NotEmpty { path, .. } | CgroupError::Occupied { path, .. } => Some(path.display().to_string()),
+            CgroupError::MissingController { .. } => None,
+        };
+        crate::SetupError::detail(crate::Step::HostSetup, path, e.to_string())
+    }
+}

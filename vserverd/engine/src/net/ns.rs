@@ -31,7 +31,7 @@ pub fn netlink_in(ns: &OwnedFd) -> Result<Netlink, NlError> {
 
 /// A new network namespace with `lo` up, made ahead of the context it is for: making one is
 /// the costliest part of a context's clone (about half a millisecond), so a builder that waits
-/// for its next request makes it while it waits ([`crate::spawn::Birth::netns`]). The calling
+/// for its next request makes it while it waits ([`crate::spawn::Placement::netns`]). The calling
 /// thread enters it, brings `lo` up and goes back.
 pub fn made_ahead() -> Result<OwnedFd, Errno> {
     let own = open("/proc/thread-self/ns/net")?;
