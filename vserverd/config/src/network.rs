@@ -6,8 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::diag::{Loc, Sink};
 use super::model::{NetworkConfig, NetworkMode};
-use super::resolve::{checked, int_in};
-use super::schema::{NetworkLayer, OneOrMany};
+use super::schema::{checked, int_in, NetworkLayer, OneOrMany};
 use super::values::{check_interface, parse_mac, IpCidr};
 
 /// Where the network values were written: for checks made after resolving (across vservers,

@@ -2,7 +2,6 @@
 //! problem reported at its place (one bad value does not hide the next).
 
 use std::collections::BTreeMap;
-use std::ops::RangeInclusive;
 use std::path::{Component, Path, PathBuf};
 
 use vserver_engine::caps::{CapSet, Capability};
@@ -10,7 +9,7 @@ use vserver_engine::plan::{BindMount, Flags};
 
 use super::diag::{Loc, Sink};
 use super::model::*;
-use super::schema::{At, CapsLayer, HooksLayer, InitLayer, Layer, MountLayer, Strings};
+use super::schema::{checked, int_in, At, CapsLayer, HooksLayer, InitLayer, Layer, MountLayer, Strings};
 use super::values::{check_hostname, parse_signal};
 use super::{limits, network, LoadOptions};
 
@@ -92,32 +91,6 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
         files,
     };
     Resolved { config, context, depends, net_sites }
-}
-
-/// Reports `result`'s error at `at`; gives the value when it is good.
-pub(crate) fn checked<T: Clone, E: std::fmt::Display>(sink: &mut Sink, at: &At<T>, result: Result<(), E>) -> Option<T> {
-    match result {
-        Ok(()) => Some(at.value.clone()),
-        Err(e) => {
-            sink.error(&at.loc(), e.to_string());
-            None
-        }
-    }
-}
-
-/// An integer within `range`, converted to `T`.
-pub(crate) fn int_in<T: TryFrom<i64>>(
-    sink: &mut Sink,
-    at: &At<i64>,
-    range: RangeInclusive<i64>,
-    key: &str,
-) -> Option<T> {
-    if range.contains(&at.value) {
-        T::try_from(at.value).ok()
-    } else {
-        sink.error(&at.loc(), format!("`{key}` must be from {} to {}, not {}", range.start(), range.end(), at.value));
-        None
-    }
 }
 
 /// An absolute path without `..`; `not_root` refuses `/` itself.

@@ -3,11 +3,12 @@
 //! replace, tables merge. Values are checked later (see `resolve`), against the merged layer.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use super::diag::Loc;
+use super::diag::{Loc, Sink};
 
 /// A value with its place: the byte span in its file, and the file (set when merged).
 #[derive(Debug, Clone)]
@@ -210,3 +211,29 @@ pub(crate) struct HooksLayer {
     pub post_stop: Option<Strings>,
 }
 overlay_fields!(HooksLayer { pre_start, post_start, pre_stop, post_stop });
+
+/// Reports `result`'s error at `at`; gives the value when it is good.
+pub(crate) fn checked<T: Clone, E: std::fmt::Display>(sink: &mut Sink, at: &At<T>, result: Result<(), E>) -> Option<T> {
+    match result {
+        Ok(()) => Some(at.value.clone()),
+        Err(e) => {
+            sink.error(&at.loc(), e.to_string());
+            None
+        }
+    }
+}
+
+/// An integer within `range`, converted to `T`.
+pub(crate) fn int_in<T: TryFrom<i64>>(
+    sink: &mut Sink,
+    at: &At<i64>,
+    range: RangeInclusive<i64>,
+    key: &str,
+) -> Option<T> {
+    if range.contains(&at.value) {
+        T::try_from(at.value).ok()
+    } else {
+        sink.error(&at.loc(), format!("`{key}` must be from {} to {}, not {}", range.start(), range.end(), at.value));
+        None
+    }
+}

@@ -4,6 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
+/// Where the daemon and the engine keep run state (`NAME/state.json`, `contexts/`, `.locks/`).
+pub const DEFAULT_RUN_DIR: &str = "/run/vservers";
+
 use serde::{Deserialize, Serialize};
 
 use crate::caps::CapSet;
@@ -309,7 +312,7 @@ impl LaunchPlan {
             tmpfs: Vec::new(),
             init_fs: InitFs::default(),
             console: None,
-            run_dir: PathBuf::from(crate::registry::DEFAULT_RUN_DIR),
+            run_dir: PathBuf::from(DEFAULT_RUN_DIR),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::error::{SetupError, Step};
 use crate::plan::Flags;
 use crate::sys;
 
-pub const DEFAULT_RUN_DIR: &str = "/run/vservers";
+pub use crate::plan::DEFAULT_RUN_DIR;
 
 /// Contexts that `chcontext` allocates without `--ctx` come from here up (as util-vserver's
 /// dynamic contexts did); configured vservers use numbers below.
