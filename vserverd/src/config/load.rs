@@ -13,12 +13,45 @@ use super::{cross, LoadOptions, LoadResult};
 
 /// The config files of a directory.
 #[derive(Default)]
-struct Listing {
-    defaults: Option<PathBuf>,
+pub(crate) struct Listing {
+    pub defaults: Option<PathBuf>,
     /// NAME -> NAME.toml.
-    vservers: BTreeMap<String, PathBuf>,
+    pub vservers: BTreeMap<String, PathBuf>,
     /// NAME.toml.d directories, by NAME.
-    dropin_dirs: BTreeMap<String, PathBuf>,
+    pub dropin_dirs: BTreeMap<String, PathBuf>,
+}
+
+/// Where the loader finds its files: the directory on disk, or files given as text
+/// (`super::memory`).
+pub(crate) trait Tree {
+    /// The config files of the directory `dir`.
+    fn list(&self, dir: &Path, early: &mut Vec<Diagnostic>) -> std::io::Result<Listing>;
+    /// The `*.toml` files of the drop-in directory `dir`, in lexical order of their names.
+    fn dropins(&self, dir: &Path, early: &mut Vec<Diagnostic>) -> Vec<PathBuf>;
+    fn read(&self, path: &Path) -> std::io::Result<String>;
+    /// The modification time of a file (which of two equal contexts was written first).
+    fn modified(&self, path: &Path) -> Option<std::time::SystemTime>;
+}
+
+/// The files of a directory on disk.
+pub(crate) struct Disk;
+
+impl Tree for Disk {
+    fn list(&self, dir: &Path, early: &mut Vec<Diagnostic>) -> std::io::Result<Listing> {
+        list(dir, early)
+    }
+
+    fn dropins(&self, dir: &Path, early: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+        dropins(dir, early)
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        fs::read_to_string(path)
+    }
+
+    fn modified(&self, path: &Path) -> Option<std::time::SystemTime> {
+        fs::metadata(path).and_then(|m| m.modified()).ok()
+    }
 }
 
 fn list(dir: &Path, early: &mut Vec<Diagnostic>) -> std::io::Result<Listing> {
@@ -64,8 +97,8 @@ fn dropins(dir: &Path, early: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
 }
 
 /// Reads and parses one file; its text is kept in `sources` for positions.
-fn parse(path: &Path, sources: &mut Vec<Source>, early: &mut Vec<Diagnostic>) -> Option<(usize, Layer)> {
-    let text = match fs::read_to_string(path) {
+fn parse(tree: &dyn Tree, path: &Path, sources: &mut Vec<Source>, early: &mut Vec<Diagnostic>) -> Option<(usize, Layer)> {
+    let text = match tree.read(path) {
         Ok(t) => t,
         Err(e) => {
             early.push(Diagnostic::file_error(path, format!("cannot read: {e}")));
@@ -110,8 +143,12 @@ struct Files {
 }
 
 pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
+    load_tree(&Disk, dir, opts)
+}
+
+pub(crate) fn load_tree(tree: &dyn Tree, dir: &Path, opts: &LoadOptions) -> LoadResult {
     let mut early = Vec::new();
-    let listing = match list(dir, &mut early) {
+    let listing = match tree.list(dir, &mut early) {
         Ok(l) => l,
         Err(e) => {
             let d = Diagnostic::file_error(dir, format!("cannot read the config directory: {e}"));
@@ -122,7 +159,7 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
     let mut invalid = BTreeSet::new();
 
     // Phase 1: read and parse every file.
-    let defaults = listing.defaults.as_ref().map(|p| parse(p, &mut sources, &mut early));
+    let defaults = listing.defaults.as_ref().map(|p| parse(tree, p, &mut sources, &mut early));
     for (name, path) in &listing.dropin_dirs {
         if !listing.vservers.contains_key(name) {
             let msg = format!("drop-in directory without {name}.toml: ignored");
@@ -136,9 +173,9 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
             invalid.insert(name.clone());
         }
         let mut paths = vec![path.clone()];
-        paths.extend(listing.dropin_dirs.get(name).map(|d| dropins(d, &mut early)).unwrap_or_default());
+        paths.extend(listing.dropin_dirs.get(name).map(|d| tree.dropins(d, &mut early)).unwrap_or_default());
         let main = sources.len();
-        let layers: Vec<_> = paths.iter().map(|p| parse(p, &mut sources, &mut early)).collect();
+        let layers: Vec<_> = paths.iter().map(|p| parse(tree, p, &mut sources, &mut early)).collect();
         paths.splice(0..0, listing.defaults.clone());
         parsed.insert(name.clone(), Files { main, layers, paths });
     }
@@ -181,7 +218,7 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
         all.insert(name, resolved);
     }
     let known: BTreeSet<String> = listing.vservers.keys().cloned().collect();
-    cross::contexts(&mut all, &main, &mut invalid, &mut sink);
+    cross::contexts(&mut all, &main, &mut invalid, &mut sink, &|p| tree.modified(p));
     cross::depends(&all, &known, &mut invalid, &mut sink);
     cross::addresses(&all, &mut invalid, &mut sink);
     if !defaults_ok {
