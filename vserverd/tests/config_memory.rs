@@ -101,3 +101,32 @@ fn a_later_file_of_the_same_path_replaces_the_earlier() {
     let r = config::load_files(dir, &[("a.toml", "nice = 40\n"), ("a.toml", "nice = 4\n")], &opts());
     assert_eq!(r.vservers["a"].nice, Some(4));
 }
+
+/// Found by the fuzz target `config`: a control character in a comment made a TOML error
+/// without a message (`a.toml:1:4: error: `).
+#[test]
+fn a_toml_error_always_says_what_is_wrong() {
+    let r = config::load_files(Path::new("/x"), &[("a.toml", "# '\u{e}\n")], &opts());
+    assert_eq!(r.diagnostics.len(), 1);
+    let d = &r.diagnostics[0];
+    assert_eq!((d.line, d.col), (1, 4));
+    assert!(d.message.contains("\\u{e}"), "{d}");
+}
+
+/// Found by the fuzz target `config`: names from the file (keys of `[limits]` and
+/// `[init.env]`, unknown keys) were written raw into diagnostics, line breaks too.
+#[test]
+fn every_diagnostic_is_one_line() {
+    let files = [
+        ("a.toml", "[limits]\n\"bad\\nlimit\" = 1\n"),
+        ("b.toml", "[init.env]\n\"A\\rB\" = \"x\\u0000\"\n"),
+        ("c.toml", "\"key\\u2028x\" = 1\n"),
+    ];
+    let r = config::load_files(Path::new("/x"), &files, &opts());
+    assert_eq!(r.invalid.len(), 3, "{:#?}", r.diagnostics);
+    for d in &r.diagnostics {
+        let shown = d.to_string();
+        assert!(!shown.contains(['\n', '\r', '\u{2028}']), "{shown:?}");
+    }
+    assert!(r.diagnostics[0].message.contains("bad\\nlimit"), "{}", r.diagnostics[0]);
+}

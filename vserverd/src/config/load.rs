@@ -114,7 +114,11 @@ fn parse(tree: &dyn Tree, path: &Path, sources: &mut Vec<Source>, early: &mut Ve
         Err(e) => {
             let src = &sources[index];
             let (line, col) = e.span().map_or((1, 1), |s| src.position(s.start));
-            let message = e.message().trim().replace('\n', "; ");
+            let message = match e.message().trim() {
+                // Some errors come without a message (a control character in a comment).
+                "" => format!("unexpected character {:?}", e.span().and_then(|s| src.text.get(s.start..)?.chars().next()).unwrap_or('\0')),
+                m => m.replace('\n', "; "),
+            };
             early.push(Diagnostic::new(path, line, col, super::Severity::Error, message));
             None
         }
