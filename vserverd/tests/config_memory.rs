@@ -130,3 +130,16 @@ fn every_diagnostic_is_one_line() {
     }
     assert!(r.diagnostics[0].message.contains("bad\\nlimit"), "{}", r.diagnostics[0]);
 }
+
+/// Found by the fuzz target `config`: the default host name is the vserver's name made a host
+/// name; a name that makes none needs `hostname`.
+#[test]
+fn a_default_host_name_is_a_host_name() {
+    let files = [("db_1.toml", ""), ("-.toml", ""), ("_.toml", "hostname = \"under\"\n")];
+    let r = config::load_files(Path::new("/x"), &files, &opts());
+    assert_eq!(r.vservers["db_1"].hostname, "db-1");
+    assert_eq!(r.vservers["_"].hostname, "under");
+    assert!(r.invalid.contains("-"));
+    assert_eq!(r.diagnostics.len(), 1, "{:#?}", r.diagnostics);
+    assert_eq!(r.diagnostics[0].to_string(), "/x/-.toml:1:1: error: the vserver name `-` makes no host name: set `hostname`");
+}

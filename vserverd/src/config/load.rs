@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::diag::{Diagnostic, Loc, Sink, Source};
 use super::resolve::{resolve, Resolved};
 use super::schema::{Layer, Overlay};
-use super::values::check_name;
+use super::values::{check_name, default_hostname};
 use super::{cross, LoadOptions, LoadResult};
 
 /// The config files of a directory.
@@ -215,6 +215,10 @@ pub(crate) fn load_tree(tree: &dyn Tree, dir: &Path, opts: &LoadOptions) -> Load
             merged.overlay(layer, index);
         }
         let before = sink.error_count();
+        if merged.hostname.is_none() && check_name(&name).is_ok() && default_hostname(&name).is_none() {
+            let loc = Loc { file: files.main, span: 0..0 };
+            sink.error(&loc, format!("the vserver name `{name}` makes no host name: set `hostname`"));
+        }
         let resolved = resolve(&name, merged, files.paths, opts, &mut sink);
         if sink.error_count() > before {
             invalid.insert(name.clone());

@@ -73,6 +73,19 @@ pub fn check_hostname(name: &str) -> Result<(), ValueError> {
     Ok(())
 }
 
+/// The host name of a vserver without `hostname`: its name, made a host name where it is not
+/// one (a vserver name may hold `_` and labels a host name may not: `db_1` is `db-1`, `a..b`
+/// is `a.b`, `-x-` is `x`). `None` when nothing of the name is left (`-`, `_`).
+pub fn default_hostname(name: &str) -> Option<String> {
+    if check_hostname(name).is_ok() {
+        return Some(name.to_string());
+    }
+    let mapped: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
+    let labels: Vec<&str> = mapped.split('.').map(|l| l.trim_matches('-')).filter(|l| !l.is_empty()).collect();
+    let host = labels.join(".");
+    check_hostname(&host).is_ok().then_some(host)
+}
+
 /// A size in bytes: `"4096"`, `"512K"`, `"512M"`, `"1.5G"`, `"2T"`, `"1P"` (binary units; an
 /// optional `B` or `iB` after the unit is accepted).
 pub fn parse_size(text: &str) -> Result<u64, ValueError> {
@@ -271,6 +284,24 @@ mod tests {
         assert!(check_hostname("web1.example.org").is_ok());
         assert!(check_hostname("-web").is_err());
         assert!(check_hostname("a..b").is_err());
+    }
+
+    /// Found by the fuzz target `config`: a vserver named `-` (or `db_1`) got its name as its
+    /// host name, which `hostname = "db_1"` itself is refused as.
+    #[test]
+    fn default_host_names_are_host_names() {
+        assert_eq!(default_hostname("web1").as_deref(), Some("web1"));
+        assert_eq!(default_hostname("web1.example.org").as_deref(), Some("web1.example.org"));
+        assert_eq!(default_hostname("db_1").as_deref(), Some("db-1"));
+        assert_eq!(default_hostname("web-1_x.y").as_deref(), Some("web-1-x.y"));
+        assert_eq!(default_hostname("a..b").as_deref(), Some("a.b"));
+        assert_eq!(default_hostname("-x-._y_").as_deref(), Some("x.y"));
+        assert_eq!(default_hostname("x."), Some("x".into()));
+        for none in ["-", "_", "-.-", "_._"] {
+            assert_eq!(default_hostname(none), None, "{none:?}");
+        }
+        let long = format!("{}_", "x".repeat(63));
+        assert_eq!(default_hostname(&long), Some("x".repeat(63)));
     }
 
     #[test]
