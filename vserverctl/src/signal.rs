@@ -1,104 +1,15 @@
-//! Signal names and numbers for `kill -s`.
-
-/// The standard Linux signals by name (without the `SIG` prefix).
-const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("IOT", libc::SIGIOT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD),
-    ("CLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("POLL", libc::SIGPOLL),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
-];
-
-fn rtmin() -> i32 {
-    libc::SIGRTMIN()
-}
-
-fn rtmax() -> i32 {
-    libc::SIGRTMAX()
-}
+//! Signal names and numbers for `kill -s`: the API's own ([`vserver_api::signal`]), so that
+//! every signal this parses the daemon accepts, and the configuration's `init.stop_signal` too.
 
 /// Parses a signal given as a name (`TERM`, `SIGTERM`, `term`, `RTMIN+2`, `SIGRTMAX-1`) or a
-/// number (`15`). Signal 0 and numbers beyond the real-time range are refused.
+/// number (`15`). Signal 0, 32 and 33 (glibc's own) and numbers beyond SIGRTMAX are refused.
 pub fn parse(s: &str) -> Result<i32, String> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Err("empty signal; give a name like TERM or a number like 15".into());
-    }
-    if t.bytes().all(|b| b.is_ascii_digit()) {
-        return match t.parse::<i32>() {
-            Ok(n) if (1..=rtmax()).contains(&n) => Ok(n),
-            _ => Err(format!("signal number {t} is out of range 1..={}", rtmax())),
-        };
-    }
-    let upper = t.to_ascii_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(&(_, n)) = SIGNALS.iter().find(|(name, _)| *name == bare) {
-        return Ok(n);
-    }
-    if let Some(n) = parse_realtime(bare) {
-        return Ok(n);
-    }
-    Err(format!("unknown signal {s:?}; give a name like TERM, SIGKILL, HUP, RTMIN+1, or a number"))
-}
-
-fn parse_realtime(bare: &str) -> Option<i32> {
-    let (base, rest) = if let Some(rest) = bare.strip_prefix("RTMIN") {
-        (rtmin(), rest)
-    } else if let Some(rest) = bare.strip_prefix("RTMAX") {
-        (rtmax(), rest)
-    } else {
-        return None;
-    };
-    let n = if rest.is_empty() {
-        base
-    } else if let Some(off) = rest.strip_prefix('+') {
-        base + off.parse::<i32>().ok()?
-    } else if let Some(off) = rest.strip_prefix('-') {
-        base - off.parse::<i32>().ok()?
-    } else {
-        return None;
-    };
-    (rtmin()..=rtmax()).contains(&n).then_some(n)
+    vserver_api::signal::parse(s).map_err(|e| e.to_string())
 }
 
 /// The conventional name of a signal number (`SIGTERM`, `SIGRTMIN+3`), for messages.
 pub fn name(n: i32) -> String {
-    if let Some((name, _)) = SIGNALS.iter().find(|(_, v)| *v == n) {
-        return format!("SIG{name}");
-    }
-    if (rtmin()..=rtmax()).contains(&n) {
-        return if n == rtmin() { "SIGRTMIN".into() } else { format!("SIGRTMIN+{}", n - rtmin()) };
-    }
-    format!("signal {n}")
+    vserver_api::signal::name(n)
 }
 
 #[cfg(test)]
@@ -127,6 +38,20 @@ mod tests {
         assert!(parse("-9").is_err());
         assert!(parse(&(libc::SIGRTMAX() + 1).to_string()).is_err());
         assert!(parse("99999999999").is_err());
+        assert!(parse("32").unwrap_err().contains("reserved"));
+        assert!(parse("33").is_err());
+    }
+
+    #[test]
+    fn the_names_are_this_system_s() {
+        assert_eq!(vserver_api::signal::RTMIN, libc::SIGRTMIN());
+        assert_eq!(vserver_api::signal::RTMAX, libc::SIGRTMAX());
+        for (name, n) in vserver_api::signal::NAMES {
+            let sys = nix::sys::signal::Signal::try_from(n).unwrap_or_else(|_| panic!("{name}"));
+            if !["IOT", "CLD", "POLL"].contains(&name) {
+                assert_eq!(sys.as_str(), format!("SIG{name}"));
+            }
+        }
     }
 
     #[test]

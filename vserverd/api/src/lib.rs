@@ -9,6 +9,7 @@
 pub mod error;
 pub mod names;
 pub mod proxy;
+pub mod signal;
 pub mod types;
 
 pub use error::{StartFailure, VServerError};

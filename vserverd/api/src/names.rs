@@ -25,18 +25,29 @@ pub fn escape_path_component(name: &str) -> String {
     out
 }
 
-/// The inverse of [`escape_path_component`]; `None` for an element it cannot have produced.
+/// The inverse of [`escape_path_component`]; `None` for an element it cannot have produced
+/// (so that one name has one element and one element one name).
 pub fn unescape_path_component(elem: &str) -> Option<String> {
-    if elem == "_" {
-        return Some(String::new());
+    match elem {
+        "" => return None,
+        "_" => return Some(String::new()),
+        _ => {}
     }
     let bytes = elem.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'_' {
+            // Two lowercase hex digits of a byte that is escaped.
             let hex = elem.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return None;
+            }
+            let b = u8::from_str_radix(hex, 16).ok()?;
+            if b.is_ascii_alphanumeric() {
+                return None;
+            }
+            out.push(b);
             i += 3;
         } else if bytes[i].is_ascii_alphanumeric() {
             out.push(bytes[i]);
@@ -67,5 +78,17 @@ mod tests {
         assert_eq!(escape_path_component("web-1.x"), "web_2d1_2ex");
         assert_eq!(vserver_path("a_b"), "/org/vserverd/VServer1/vserver/a_5fb");
         assert_eq!(unescape_path_component("bad_zz"), None);
+    }
+
+    /// Found by the fuzz target `names`: elements that escaping never makes were read as names
+    /// (`_41` as `A`, `_2F` as `/`, the empty element as the empty name), so that two object
+    /// paths named one vserver.
+    #[test]
+    fn only_the_elements_escaping_makes_are_read() {
+        for elem in ["", "_41", "a_30", "_2F", "_+1", "_-1"] {
+            assert_eq!(unescape_path_component(elem), None, "{elem:?}");
+        }
+        assert_eq!(unescape_path_component("_2f").as_deref(), Some("/"));
+        assert_eq!(unescape_path_component("_").as_deref(), Some(""));
     }
 }

@@ -8,7 +8,8 @@ use super::model::{FIRST_ALLOCATED_CONTEXT, MAX_STATIC_CONTEXT};
 use super::resolve::Resolved;
 
 /// Reports duplicate contexts, then gives every vserver without `context` the lowest free
-/// number from 1000 up, in name order. `main` maps a name to the source index of its NAME.toml.
+/// number from 1000 up, in name order. `main` maps a name to the source index of its NAME.toml;
+/// `modified` gives a file's modification time.
 ///
 /// Of two vservers that say the same number, the one whose `context` line was written first
 /// (its file's modification time; the name on a tie) keeps it and the newcomer gets the error:
@@ -18,9 +19,10 @@ pub(crate) fn contexts(
     main: &BTreeMap<String, usize>,
     invalid: &mut BTreeSet<String>,
     sink: &mut Sink,
+    modified: &dyn Fn(&std::path::Path) -> Option<std::time::SystemTime>,
 ) {
     let mut owner: BTreeMap<u32, (String, Option<Loc>)> = BTreeMap::new();
-    let written = |loc: &Loc| std::fs::metadata(&sink.sources[loc.file].path).and_then(|m| m.modified()).ok();
+    let written = |loc: &Loc| modified(&sink.sources[loc.file].path);
     let mut given: Vec<(Option<std::time::SystemTime>, &String, u32, &Loc)> =
         all.iter().filter_map(|(name, r)| r.context.as_ref().map(|(n, loc)| (written(loc), name, *n, loc))).collect();
     given.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));

@@ -32,8 +32,10 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// The message is kept on one line: a line break or another control character in it (a
+    /// name quoted from the file) is written escaped, as `\n`.
     pub fn new(path: &Path, line: usize, col: usize, severity: Severity, message: impl Into<String>) -> Self {
-        Diagnostic { path: path.to_path_buf(), line, col, severity, message: message.into() }
+        Diagnostic { path: path.to_path_buf(), line, col, severity, message: one_line(message.into()) }
     }
 
     /// An error about a whole file, at `1:1`.
@@ -50,6 +52,15 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}: {}: {}", self.path.display(), self.line, self.col, self.severity, self.message)
     }
+}
+
+/// `message` with its control characters and line separators escaped.
+fn one_line(message: String) -> String {
+    let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !message.contains(breaks) {
+        return message;
+    }
+    message.chars().map(|c| if breaks(c) { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
 
 /// Where a value was written: a file, a 1-based line and column (for diagnostics made after

@@ -21,6 +21,7 @@ pub mod initkind;
 mod launch;
 mod limits;
 mod load;
+mod memory;
 mod model;
 mod network;
 pub mod paths;
@@ -111,6 +112,15 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
         host::check_live(&mut r, dir);
     }
     r
+}
+
+/// Loads a config directory given as text, as [`load_dir`] loads `dir` without its host
+/// checks: `files` are (path relative to `dir`, text), such as `("web1.toml", "context = 5")`,
+/// `("defaults.toml", …)` or `("web1.toml.d/10-net.toml", …)`; other paths are ignored. No
+/// file is read (diagnostics name `dir` joined with the relative path). For tests and the
+/// fuzz target `config`.
+pub fn load_files(dir: &Path, files: &[(&str, &str)], opts: &LoadOptions) -> LoadResult {
+    load::load_tree(&memory::Memory::new(dir, files), dir, opts)
 }
 
 /// Loads the directory (contexts and dependencies are checked across all vservers) and keeps

@@ -8,17 +8,50 @@ use std::path::{Path, PathBuf};
 use super::diag::{Diagnostic, Loc, Sink, Source};
 use super::resolve::{resolve, Resolved};
 use super::schema::{Layer, Overlay};
-use super::values::check_name;
+use super::values::{check_name, default_hostname};
 use super::{cross, LoadOptions, LoadResult};
 
 /// The config files of a directory.
 #[derive(Default)]
-struct Listing {
-    defaults: Option<PathBuf>,
+pub(crate) struct Listing {
+    pub defaults: Option<PathBuf>,
     /// NAME -> NAME.toml.
-    vservers: BTreeMap<String, PathBuf>,
+    pub vservers: BTreeMap<String, PathBuf>,
     /// NAME.toml.d directories, by NAME.
-    dropin_dirs: BTreeMap<String, PathBuf>,
+    pub dropin_dirs: BTreeMap<String, PathBuf>,
+}
+
+/// Where the loader finds its files: the directory on disk, or files given as text
+/// (`super::memory`).
+pub(crate) trait Tree {
+    /// The config files of the directory `dir`.
+    fn list(&self, dir: &Path, early: &mut Vec<Diagnostic>) -> std::io::Result<Listing>;
+    /// The `*.toml` files of the drop-in directory `dir`, in lexical order of their names.
+    fn dropins(&self, dir: &Path, early: &mut Vec<Diagnostic>) -> Vec<PathBuf>;
+    fn read(&self, path: &Path) -> std::io::Result<String>;
+    /// The modification time of a file (which of two equal contexts was written first).
+    fn modified(&self, path: &Path) -> Option<std::time::SystemTime>;
+}
+
+/// The files of a directory on disk.
+pub(crate) struct Disk;
+
+impl Tree for Disk {
+    fn list(&self, dir: &Path, early: &mut Vec<Diagnostic>) -> std::io::Result<Listing> {
+        list(dir, early)
+    }
+
+    fn dropins(&self, dir: &Path, early: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+        dropins(dir, early)
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        fs::read_to_string(path)
+    }
+
+    fn modified(&self, path: &Path) -> Option<std::time::SystemTime> {
+        fs::metadata(path).and_then(|m| m.modified()).ok()
+    }
 }
 
 fn list(dir: &Path, early: &mut Vec<Diagnostic>) -> std::io::Result<Listing> {
@@ -64,8 +97,8 @@ fn dropins(dir: &Path, early: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
 }
 
 /// Reads and parses one file; its text is kept in `sources` for positions.
-fn parse(path: &Path, sources: &mut Vec<Source>, early: &mut Vec<Diagnostic>) -> Option<(usize, Layer)> {
-    let text = match fs::read_to_string(path) {
+fn parse(tree: &dyn Tree, path: &Path, sources: &mut Vec<Source>, early: &mut Vec<Diagnostic>) -> Option<(usize, Layer)> {
+    let text = match tree.read(path) {
         Ok(t) => t,
         Err(e) => {
             early.push(Diagnostic::file_error(path, format!("cannot read: {e}")));
@@ -81,7 +114,11 @@ fn parse(path: &Path, sources: &mut Vec<Source>, early: &mut Vec<Diagnostic>) ->
         Err(e) => {
             let src = &sources[index];
             let (line, col) = e.span().map_or((1, 1), |s| src.position(s.start));
-            let message = e.message().trim().replace('\n', "; ");
+            let message = match e.message().trim() {
+                // Some errors come without a message (a control character in a comment).
+                "" => format!("unexpected character {:?}", e.span().and_then(|s| src.text.get(s.start..)?.chars().next()).unwrap_or('\0')),
+                m => m.replace('\n', "; "),
+            };
             early.push(Diagnostic::new(path, line, col, super::Severity::Error, message));
             None
         }
@@ -110,8 +147,12 @@ struct Files {
 }
 
 pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
+    load_tree(&Disk, dir, opts)
+}
+
+pub(crate) fn load_tree(tree: &dyn Tree, dir: &Path, opts: &LoadOptions) -> LoadResult {
     let mut early = Vec::new();
-    let listing = match list(dir, &mut early) {
+    let listing = match tree.list(dir, &mut early) {
         Ok(l) => l,
         Err(e) => {
             let d = Diagnostic::file_error(dir, format!("cannot read the config directory: {e}"));
@@ -122,7 +163,7 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
     let mut invalid = BTreeSet::new();
 
     // Phase 1: read and parse every file.
-    let defaults = listing.defaults.as_ref().map(|p| parse(p, &mut sources, &mut early));
+    let defaults = listing.defaults.as_ref().map(|p| parse(tree, p, &mut sources, &mut early));
     for (name, path) in &listing.dropin_dirs {
         if !listing.vservers.contains_key(name) {
             let msg = format!("drop-in directory without {name}.toml: ignored");
@@ -136,9 +177,9 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
             invalid.insert(name.clone());
         }
         let mut paths = vec![path.clone()];
-        paths.extend(listing.dropin_dirs.get(name).map(|d| dropins(d, &mut early)).unwrap_or_default());
+        paths.extend(listing.dropin_dirs.get(name).map(|d| tree.dropins(d, &mut early)).unwrap_or_default());
         let main = sources.len();
-        let layers: Vec<_> = paths.iter().map(|p| parse(p, &mut sources, &mut early)).collect();
+        let layers: Vec<_> = paths.iter().map(|p| parse(tree, p, &mut sources, &mut early)).collect();
         paths.splice(0..0, listing.defaults.clone());
         parsed.insert(name.clone(), Files { main, layers, paths });
     }
@@ -174,6 +215,10 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
             merged.overlay(layer, index);
         }
         let before = sink.error_count();
+        if merged.hostname.is_none() && check_name(&name).is_ok() && default_hostname(&name).is_none() {
+            let loc = Loc { file: files.main, span: 0..0 };
+            sink.error(&loc, format!("the vserver name `{name}` makes no host name: set `hostname`"));
+        }
         let resolved = resolve(&name, merged, files.paths, opts, &mut sink);
         if sink.error_count() > before {
             invalid.insert(name.clone());
@@ -181,7 +226,7 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
         all.insert(name, resolved);
     }
     let known: BTreeSet<String> = listing.vservers.keys().cloned().collect();
-    cross::contexts(&mut all, &main, &mut invalid, &mut sink);
+    cross::contexts(&mut all, &main, &mut invalid, &mut sink, &|p| tree.modified(p));
     cross::depends(&all, &known, &mut invalid, &mut sink);
     cross::addresses(&all, &mut invalid, &mut sink);
     if !defaults_ok {

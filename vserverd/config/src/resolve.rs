@@ -10,7 +10,7 @@ use vserver_engine::plan::{BindMount, Flags};
 use super::diag::{Loc, Sink};
 use super::model::*;
 use super::schema::{checked, int_in, At, CapsLayer, HooksLayer, InitLayer, Layer, MountLayer, Strings};
-use super::values::{check_hostname, parse_signal};
+use super::values::{check_hostname, default_hostname, parse_signal};
 use super::{limits, network, LoadOptions};
 
 /// A resolved vserver with what the checks across vservers need.
@@ -58,7 +58,8 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
     };
     let hostname = match hostname {
         Some(h) => checked(sink, &h, check_hostname(&h.value)).unwrap_or_default(),
-        None => name.to_string(),
+        // The loader reports a name that makes none.
+        None => default_hostname(name).unwrap_or_default(),
     };
     let domainname = domainname.and_then(|d| checked(sink, &d, check_hostname(&d.value)));
     let context =

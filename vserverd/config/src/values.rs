@@ -16,8 +16,8 @@ pub enum ValueError {
     HostName(String, &'static str),
     #[error("invalid size {0:?} (expected bytes, or a number with K, M, G, T or P, such as \"512M\")")]
     Size(String),
-    #[error("unknown signal {0:?} (expected a name such as SIGTERM, TERM, SIGPWR or SIGRTMIN+3)")]
-    Signal(String),
+    #[error(transparent)]
+    Signal(vserver_api::signal::SignalError),
     #[error("invalid CPU quota {0:?} (expected a percentage of one CPU above 0, such as \"150%\")")]
     CpuQuota(String),
     #[error("invalid CPU list {0:?} (expected CPU numbers and ranges, such as \"0-1,3\")")]
@@ -73,6 +73,19 @@ pub fn check_hostname(name: &str) -> Result<(), ValueError> {
     Ok(())
 }
 
+/// The host name of a vserver without `hostname`: its name, made a host name where it is not
+/// one (a vserver name may hold `_` and labels a host name may not: `db_1` is `db-1`, `a..b`
+/// is `a.b`, `-x-` is `x`). `None` when nothing of the name is left (`-`, `_`).
+pub fn default_hostname(name: &str) -> Option<String> {
+    if check_hostname(name).is_ok() {
+        return Some(name.to_string());
+    }
+    let mapped: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
+    let labels: Vec<&str> = mapped.split('.').map(|l| l.trim_matches('-')).filter(|l| !l.is_empty()).collect();
+    let host = labels.join(".");
+    check_hostname(&host).is_ok().then_some(host)
+}
+
 /// A size in bytes: `"4096"`, `"512K"`, `"512M"`, `"1.5G"`, `"2T"`, `"1P"` (binary units; an
 /// optional `B` or `iB` after the unit is accepted).
 pub fn parse_size(text: &str) -> Result<u64, ValueError> {
@@ -108,81 +121,11 @@ pub fn parse_size(text: &str) -> Result<u64, ValueError> {
     u64::try_from(scaled / scale).map_err(|_| err())
 }
 
-/// glibc's SIGRTMIN, which init systems inside (systemd: SIGRTMIN+3) count from.
-const SIGRTMIN: i32 = 34;
-const SIGRTMAX: i32 = 64;
-
-const SIGNALS: [(&str, i32); 31] = [
-    ("HUP", 1),
-    ("INT", 2),
-    ("QUIT", 3),
-    ("ILL", 4),
-    ("TRAP", 5),
-    ("ABRT", 6),
-    ("IOT", 6),
-    ("BUS", 7),
-    ("FPE", 8),
-    ("KILL", 9),
-    ("USR1", 10),
-    ("SEGV", 11),
-    ("USR2", 12),
-    ("PIPE", 13),
-    ("ALRM", 14),
-    ("TERM", 15),
-    ("STKFLT", 16),
-    ("CHLD", 17),
-    ("CONT", 18),
-    ("STOP", 19),
-    ("TSTP", 20),
-    ("TTIN", 21),
-    ("TTOU", 22),
-    ("URG", 23),
-    ("XCPU", 24),
-    ("XFSZ", 25),
-    ("VTALRM", 26),
-    ("PROF", 27),
-    ("WINCH", 28),
-    ("IO", 29),
-    ("PWR", 30),
-];
-
-/// A signal number from a name: `SIGTERM`, `TERM`, `sigpwr`, `SIGRTMIN+3`, `RTMAX-1`, `SIGSYS`,
-/// or a number from 1 to 64.
+/// A signal number from a name or a number: `SIGTERM`, `TERM`, `sigpwr`, `SIGRTMIN+3`,
+/// `RTMAX-1`, `15`: the API's own rules ([`vserver_api::signal::parse`]), so that what the
+/// configuration accepts, `Kill` accepts too (32 and 33, glibc's own, are refused by both).
 pub fn parse_signal(text: &str) -> Result<i32, ValueError> {
-    let err = || ValueError::Signal(text.to_string());
-    let upper = text.trim().to_ascii_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Ok(n) = bare.parse::<i32>() {
-        return if (1..=SIGRTMAX).contains(&n) && !bare.starts_with('+') { Ok(n) } else { Err(err()) };
-    }
-    if bare == "SYS" {
-        return Ok(31);
-    }
-    if bare == "POLL" {
-        return Ok(29);
-    }
-    if let Some(&(_, n)) = SIGNALS.iter().find(|(name, _)| *name == bare) {
-        return Ok(n);
-    }
-    let offset = |rest: &str, sign: char| -> Result<i32, ValueError> {
-        match rest.strip_prefix(sign) {
-            None if rest.is_empty() => Ok(0),
-            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.parse().map_err(|_| err()),
-            _ => Err(err()),
-        }
-    };
-    let n = if let Some(rest) = bare.strip_prefix("RTMIN") {
-        SIGRTMIN + offset(rest, '+')?
-    } else if let Some(rest) = bare.strip_prefix("RTMAX") {
-        SIGRTMAX - offset(rest, '-')?
-    } else {
-        return Err(err());
-    };
-    if (SIGRTMIN..=SIGRTMAX).contains(&n) {
-        Ok(n)
-    } else {
-        Err(err())
-    }
+    vserver_api::signal::parse(text).map_err(ValueError::Signal)
 }
 
 /// A CPU quota in percent of one CPU: `"150%"` is one and a half CPUs.
@@ -323,7 +266,7 @@ mod tests {
         assert_eq!(parse_signal("RTMAX-1"), Ok(63));
         assert_eq!(parse_signal("SIGRTMAX"), Ok(64));
         assert_eq!(parse_signal("15"), Ok(15));
-        for bad in ["", "SIG", "SIGFOO", "SIGRTMIN+31", "SIGRTMIN-1", "SIGRTMIN+", "0", "65", "+15", "RTMAX+1"] {
+        for bad in ["", "SIG", "SIGFOO", "SIGRTMIN+31", "SIGRTMIN-1", "SIGRTMIN+", "0", "65", "+15", "RTMAX+1", "32", "33"] {
             assert!(parse_signal(bad).is_err(), "{bad:?} must be refused");
         }
     }
@@ -341,6 +284,24 @@ mod tests {
         assert!(check_hostname("web1.example.org").is_ok());
         assert!(check_hostname("-web").is_err());
         assert!(check_hostname("a..b").is_err());
+    }
+
+    /// Found by the fuzz target `config`: a vserver named `-` (or `db_1`) got its name as its
+    /// host name, which `hostname = "db_1"` itself is refused as.
+    #[test]
+    fn default_host_names_are_host_names() {
+        assert_eq!(default_hostname("web1").as_deref(), Some("web1"));
+        assert_eq!(default_hostname("web1.example.org").as_deref(), Some("web1.example.org"));
+        assert_eq!(default_hostname("db_1").as_deref(), Some("db-1"));
+        assert_eq!(default_hostname("web-1_x.y").as_deref(), Some("web-1-x.y"));
+        assert_eq!(default_hostname("a..b").as_deref(), Some("a.b"));
+        assert_eq!(default_hostname("-x-._y_").as_deref(), Some("x.y"));
+        assert_eq!(default_hostname("x."), Some("x".into()));
+        for none in ["-", "_", "-.-", "_._"] {
+            assert_eq!(default_hostname(none), None, "{none:?}");
+        }
+        let long = format!("{}_", "x".repeat(63));
+        assert_eq!(default_hostname(&long), Some("x".repeat(63)));
     }
 
     #[test]

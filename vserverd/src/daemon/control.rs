@@ -173,6 +173,64 @@ pub fn serve<V: Controlled>(sup: &Arc<V>, paths: &Paths) {
     });
 }
 
+/// The most read of a request: a request is one short word and a newline.
+pub const MAX_REQUEST: usize = 128;
+
+/// A request on the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Reboot,
+    Halt,
+    Status,
+}
+
+impl Request {
+    /// One request line (white space around it is ignored); `None` for anything else.
+    pub fn parse(line: &str) -> Option<Request> {
+        match line.trim() {
+            "reboot" => Some(Request::Reboot),
+            "halt" => Some(Request::Halt),
+            "status" => Some(Request::Status),
+            _ => None,
+        }
+    }
+}
+
+/// The request line in what was read from the socket (at most [`MAX_REQUEST`] bytes are
+/// looked at, up to the first newline), trimmed; `None` when nothing came or it is not UTF-8
+/// (the connection is then closed without an answer).
+pub fn request_line(read: &[u8]) -> Option<&str> {
+    let read = &read[..read.len().min(MAX_REQUEST)];
+    if read.is_empty() {
+        return None;
+    }
+    let line = read.split(|b| *b == b'\n').next().unwrap_or_default();
+    std::str::from_utf8(line).ok().map(str::trim)
+}
+
+/// The vserver that asks, as its answer needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker<'a> {
+    pub name: &'a str,
+    pub state: State,
+    pub context: u32,
+    pub restarts: u32,
+}
+
+/// The answer to a request line (one line, `ok …` or `error …`), and what to do once it is
+/// sent: only a request answered `ok` acts, and only `reboot` and `halt` of a running vserver
+/// are answered `ok` with an act.
+pub fn answer(line: &str, asker: &Asker) -> (String, Option<Request>) {
+    let Asker { name, state, context, restarts } = *asker;
+    match Request::parse(line) {
+        Some(Request::Status) => (format!("ok {name} {} context={context} restarts={restarts}\n", state.as_str()), None),
+        Some(Request::Reboot) if state == State::Running => ("ok rebooting\n".into(), Some(Request::Reboot)),
+        Some(Request::Halt) if state == State::Running => ("ok halting\n".into(), Some(Request::Halt)),
+        Some(Request::Reboot | Request::Halt) => (format!("error {name} is {}\n", state.as_str()), None),
+        None => ("error unknown request (reboot, halt or status)\n".into(), None),
+    }
+}
+
 /// One request: read a line, answer a line, act.
 async fn handle<V: Controlled>(sup: Arc<V>, mut stream: tokio::net::UnixStream) {
     // Root inside only (the socket's mode says so already).
@@ -183,13 +241,13 @@ async fn handle<V: Controlled>(sup: Arc<V>, mut stream: tokio::net::UnixStream) 
     }
     let pid = peer.and_then(|c| c.pid()).unwrap_or(0);
     let (rd, mut wr) = stream.split();
-    let mut line = String::new();
-    let mut reader = BufReader::new(rd.take(128));
-    let got = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
-    if !matches!(got, Ok(Ok(n)) if n > 0) {
+    let mut read = Vec::new();
+    let mut reader = BufReader::new(rd.take(MAX_REQUEST as u64));
+    let got = tokio::time::timeout(Duration::from_secs(5), reader.read_until(b'\n', &mut read)).await;
+    if !matches!(got, Ok(Ok(_))) {
         return;
     }
-    let request = line.trim();
+    let Some(request) = request_line(&read) else { return };
     let name = sup.name();
     if !allowed(name) {
         warn!(vserver = %name, request, peer_pid = pid, "control request refused: rate limit");
@@ -198,27 +256,16 @@ async fn handle<V: Controlled>(sup: Arc<V>, mut stream: tokio::net::UnixStream) 
     }
     info!(vserver = %name, request, peer_pid = pid, "control request from inside");
     let (state, run, restarts) = sup.control_status();
-    let answer = match request {
-        "status" => {
-            let ctx = run.map(|(_, _, context)| context).unwrap_or(0);
-            format!("ok {name} {} context={ctx} restarts={restarts}\n", state.as_str())
-        }
-        "reboot" if state == State::Running => "ok rebooting\n".to_string(),
-        "halt" if state == State::Running => "ok halting\n".to_string(),
-        "reboot" | "halt" => format!("error {name} is {}\n", state.as_str()),
-        _ => "error unknown request (reboot, halt or status)\n".to_string(),
-    };
+    let asker = Asker { name, state, context: run.map(|(_, _, context)| context).unwrap_or(0), restarts };
+    let (answer, act) = answer(request, &asker);
     let _ = wr.write_all(answer.as_bytes()).await;
     let _ = wr.shutdown().await;
     drop(reader);
-    if !answer.starts_with("ok") {
-        return;
-    }
     // The answer is out; now the act, which ends the asker too.
-    let r = match request {
-        "reboot" => sup.restart().await,
-        "halt" => sup.stop().await,
-        _ => Ok(()),
+    let r = match act {
+        Some(Request::Reboot) => sup.restart().await,
+        Some(Request::Halt) => sup.stop().await,
+        Some(Request::Status) | None => Ok(()),
     };
     if let Err(e) = r {
         warn!(vserver = %sup.name(), request, error = %e, "control request failed");
@@ -233,6 +280,25 @@ mod tests {
     fn the_tool_is_embedded_and_static() {
         assert!(VTOOL.starts_with(b"\x7fELF"));
         assert!(VTOOL.len() < 64 * 1024, "a small free-standing binary");
+    }
+
+    #[test]
+    fn request_lines_and_answers() {
+        assert_eq!(request_line(b"status\n"), Some("status"));
+        assert_eq!(request_line(b" reboot \r\nhalt\n"), Some("reboot"));
+        assert_eq!(request_line(b"\n"), Some(""));
+        assert_eq!(request_line(b""), None);
+        assert_eq!(request_line(b"\xff\n"), None);
+        let long = [b"halt".as_slice(), &[b' '; MAX_REQUEST], b"x\n"].concat();
+        assert_eq!(request_line(&long), Some("halt"), "what lies past the limit is never read");
+        let running = Asker { name: "web1", state: State::Running, context: 1001, restarts: 2 };
+        let stopped = Asker { state: State::Stopped, ..running };
+        assert_eq!(answer("status", &running), ("ok web1 running context=1001 restarts=2\n".into(), None));
+        assert_eq!(answer("reboot", &running), ("ok rebooting\n".into(), Some(Request::Reboot)));
+        assert_eq!(answer("halt", &running), ("ok halting\n".into(), Some(Request::Halt)));
+        assert_eq!(answer("halt", &stopped), ("error web1 is stopped\n".into(), None));
+        assert_eq!(answer("HALT", &running).1, None);
+        assert_eq!(answer("halt now", &running), ("error unknown request (reboot, halt or status)\n".into(), None));
     }
 
     #[test]

@@ -105,13 +105,7 @@ pub async fn enter(paths: &Paths, sup: &Supervisor, req: Request, caller: u32) -
     if sup.config().map(|c| c.flags.private).unwrap_or(false) {
         return Err(VServerError::Refused(format!("{name} is private: nobody may enter it (the paper's `private` flag)")));
     }
-    if req.argv.iter().any(|a| a.contains('\0')) || req.user.contains('\0') || req.user.contains(':') || req.user.contains('\n') {
-        return Err(VServerError::invalid_args("the command and the user may not contain NUL bytes, ':' or newlines"));
-    }
-    let term = if req.term.is_empty() { "linux".to_string() } else { req.term.clone() };
-    if !vserver_engine::enter::valid_term(&term) {
-        return Err(VServerError::invalid_args(format!("bad terminal type {term:?}")));
-    }
+    let term = crate::daemon::dbus::args::enter_request(&req)?;
     let spec = EnterSpec {
         run_dir: paths.run_dir.clone(),
         context: run.context,

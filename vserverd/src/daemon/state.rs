@@ -31,12 +31,7 @@ impl Daemon {
     }
 
     pub fn get(&self, name: &str) -> Result<Arc<Supervisor>, VServerError> {
-        self.supervisors.read().unwrap().get(name).cloned().ok_or_else(|| {
-            VServerError::NoSuchVServer(format!(
-                "no vserver named {name:?} (no {}/{name}.toml)",
-                self.paths.config_dir.display()
-            ))
-        })
+        self.supervisors.read().unwrap().get(name).cloned().ok_or_else(|| crate::daemon::dbus::args::no_such_vserver(&self.paths.config_dir, name))
     }
 
     pub fn all(&self) -> Vec<Arc<Supervisor>> {

@@ -21,6 +21,7 @@ use vserver_engine::Exit;
 
 use vserver_config::{Ready, Restart, VServerConfig};
 use vserver_config::initkind::InitKind;
+use crate::daemon::dbus::args::Whom;
 use crate::daemon::error::StartError;
 use crate::daemon::hooks::{self, Phase, Target};
 use vserver_config::run::{self, MonitorReport, MonitorRequest, RunState};
@@ -531,13 +532,13 @@ impl Supervisor {
         let path = run::state_path(&self.paths.run_dir, &self.name);
         let (run, rebuilt) = match run::load_state(&self.paths.run_dir, &self.name) {
             Ok(Some(run)) => (run, false),
-            Ok(None) => match self.from_registry() {
+            Ok(None) => match self.registry_run() {
                 Some(run) => (run, true),
                 None => return,
             },
             Err(e) => {
                 warn!(vserver = %self.name, path = %path.display(), error = %e, "state file unreadable; reconciling from the context registry and the cgroups");
-                match self.from_registry() {
+                match self.registry_run() {
                     Some(run) => (run, true),
                     None => {
                         // No live run: whatever it left goes, and it is shown failed.
@@ -590,7 +591,7 @@ impl Supervisor {
     }
 
     /// The live run of this vserver in the context registry, if any.
-    fn from_registry(&self) -> Option<RunState> {
+    fn registry_run(&self) -> Option<RunState> {
         let entry = vserver_engine::registry::list(&self.paths.run_dir).into_iter().find(|e| e.name == self.name && e.is_live())?;
         let signal = self.config().map(|c| c.init.stop_signal.filter(|_| c.fakeinit).unwrap_or(vserver_config::initkind::detect(&c).stop_signal())).unwrap_or(libc::SIGTERM);
         Some(RunState::from_registry(&entry, signal))
@@ -796,17 +797,16 @@ impl Supervisor {
 
     /// Sends `signal` to pid 1 (`leader`) or to every process of the vserver (`all`).
     pub fn kill(&self, whom: &str, signal: i32) -> Result<(), VServerError> {
-        if nix::sys::signal::Signal::try_from(signal).is_err() && !(libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signal) {
-            return Err(VServerError::invalid_args(format!("{signal} is not a signal number")));
-        }
+        let signal = crate::daemon::dbus::args::signal(signal)?;
+        let whom = Whom::parse(whom)?;
         let st = self.status();
         // A run is there while its pid 1 is: after a failed stop too.
         let Some(run) = st.run.filter(|_| st.state.is_active() || st.state == State::Failed) else {
             return Err(VServerError::NotRunning(format!("{} is {}", self.name, st.state.as_str())));
         };
         match whom {
-            "leader" => self.signal_pid1(&run, signal),
-            "all" => {
+            Whom::Leader => self.signal_pid1(&run, signal),
+            Whom::All => {
                 let ns = std::fs::read_link(format!("/proc/{}/ns/pid", run.pid))
                     .map_err(|_| VServerError::NotRunning(format!("{}: pid 1 is gone", self.name)))?;
                 // Its PID namespace, and its cgroup (which also holds what entered it).
@@ -819,7 +819,6 @@ impl Supervisor {
                 }
                 Ok(())
             }
-            other => Err(VServerError::invalid_args(format!("whom must be \"leader\" or \"all\", not {other:?}"))),
         }
     }
 }

@@ -199,6 +199,8 @@ impl ManagerIface {
         #[zbus(header)] hdr: Header<'_>,
     ) -> Result<(), VServerError> {
         require_host_root(conn, &hdr).await?;
+        let signal = super::args::signal(signal)?;
+        super::args::pid(pid)?;
         self.daemon.get(name)?;
         let host_pid = crate::daemon::processes::resolve_pid(name, pid, inner).ok_or_else(|| {
             VServerError::invalid_args(format!("{name} has no process {pid} ({} pid)", if inner { "vserver" } else { "host" }))
