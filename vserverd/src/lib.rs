@@ -12,6 +12,7 @@ pub mod fdpass;
 pub mod dbus;
 pub mod hooks;
 pub mod initkind;
+pub mod lease;
 pub mod monitor;
 pub mod notify;
 pub mod paths;

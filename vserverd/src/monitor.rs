@@ -277,6 +277,10 @@ fn run(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<(), Setup
 fn start(req: MonitorRequest, ahead: Ahead, report: &mut File) -> Result<Running, SetupError> {
     let mut plan = req.plan;
     let run_dir = plan.run_dir.clone();
+    // One run of a root at a time, on this host and on any host sharing its storage.
+    if let Some(root) = &plan.root {
+        crate::lease::take(&plan.name, root, &run_dir).map_err(lease_error)?.hold_until_exit();
+    }
     let (master, slave, slave_fd) = match ahead.console {
         Some(c) => c,
         None => open_console()?,
@@ -396,6 +400,11 @@ fn release_stack_below_here() {
     if end > bottom {
         unsafe { libc::madvise(bottom as *mut libc::c_void, end - bottom, libc::MADV_DONTNEED) };
     }
+}
+
+/// The lock's message names its file already.
+fn lease_error(e: crate::lease::LeaseError) -> SetupError {
+    SetupError::detail(vserver_engine::Step::Validate, None, e.to_string())
 }
 
 fn cgroup_error(e: crate::cgroup::CgroupError) -> SetupError {
