@@ -83,6 +83,23 @@ pub fn take(name: &str, root: &Path, run_dir: &Path) -> Result<Lease, LeaseError
     Ok(Lease { file, path })
 }
 
+/// Removes the lock file of `root` (`vserverctl destroy`), unless a run holds it: then the
+/// error names the holder, and nothing is removed. No file is fine.
+pub fn remove_if_free(name: &str, root: &Path) -> Result<(), LeaseError> {
+    let path = path_for(root);
+    let mut file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(LeaseError::Io { path, step: "open", err }),
+    };
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        return Err(LeaseError::Held { name: name.to_owned(), path, holder: format!("held by {}", text.trim()) });
+    }
+    std::fs::remove_file(&path).map_err(|err| LeaseError::Io { path, step: "remove", err })
+}
+
 impl Lease {
     pub fn path(&self) -> &Path {
         &self.path
@@ -154,6 +171,21 @@ mod tests {
         assert!(text.contains("run directory /run/b"), "{text}");
         assert!(!text.contains("/run/a"), "the old holder's line is replaced: {text}");
         drop(second);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_file_is_removed_only_when_free() {
+        let d = scratch("remove");
+        let root = d.join("web1");
+        remove_if_free("web1", &root).unwrap();
+        let held = take("web1", &root, Path::new("/run/a")).unwrap();
+        let err = remove_if_free("web1", &root).unwrap_err();
+        assert!(err.to_string().contains("run directory /run/a"), "{err}");
+        assert!(held.path().exists());
+        drop(held);
+        remove_if_free("web1", &root).unwrap();
+        assert!(!path_for(&root).exists());
         let _ = std::fs::remove_dir_all(&d);
     }
 
