@@ -14,7 +14,8 @@
 //!   monitors and vservers stopped, then killed, so that nothing of A cleans up); the agent
 //!   starts it on B and the client gets the page again from B's run. A's probe says "not
 //!   running" once its daemon is back, a start on A is refused while B runs it, and A starts it
-//!   again once B has stopped it, its leftovers in the way of nothing. The time from the crash
+//!   again once B has stopped it, its leftovers in the way of nothing (that last part with the
+//!   agent run without the OCF shell functions, as on a host without resource-agents). The time from the crash
 //!   to B's first answer is printed (a benchmark figure, see docs/failover.md), not asserted.
 //!
 //! Addresses from 198.51.100.0/24, only inside namespaces the test makes; this machine's own
@@ -466,6 +467,13 @@ async fn fail_over<'t>(lan: &Lan, dir: &AgentDir, a: &mut TestDaemon<'t>, b: &mu
     let a_cgroups: Vec<PathBuf> =
         fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|h| h.path().join(a.cgroup_parent()).join("web")).filter(|p| p.exists()).collect();
     assert!(!a_cgroups.is_empty(), "the crash left A's cgroups");
+    // Its link lived in the vserver's own namespace and went with it: A's host has its own.
+    let out = Command::new("ip").args(["-n", &lan.hosts[0], "-o", "link"]).output().unwrap();
+    let links: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().split('@').next().unwrap().to_string()))
+        .collect();
+    assert_eq!(links, ["lo", "lan0"], "links on A after the crash");
 
     // A comes back: its daemon adopts what is left (the vserver died with its monitor); its
     // probe says "not running", and a start on A is refused while B runs it.
@@ -478,17 +486,20 @@ async fn fail_over<'t>(lan: &Lan, dir: &AgentDir, a: &mut TestDaemon<'t>, b: &mu
     assert_eq!(agent(&dir, &lan, 1, &b, "monitor", &[]).0, OCF_SUCCESS);
     assert_eq!(lan.get().as_deref(), Some("boot 2"));
 
-    // B stops it (twice: a stop of a stopped resource succeeds); A starts it again.
+    // B stops it (twice: a stop of a stopped resource succeeds); A starts it again. From here
+    // on the agent runs without the OCF shell functions, as on a host without resource-agents.
+    let plain = ("OCF_FUNCTIONS_DIR", "/nonexistent");
     for _ in 0..2 {
-        let (rc, out) = agent(&dir, &lan, 1, &b, "stop", &[]);
+        let (rc, out) = agent(&dir, &lan, 1, &b, "stop", &[plain]);
         assert_eq!(rc, OCF_SUCCESS, "stop on B: {out}");
     }
-    assert_eq!(agent(&dir, &lan, 1, &b, "monitor", &[]).0, OCF_NOT_RUNNING);
-    let (rc, out) = agent(&dir, &lan, 0, &a, "start", &[]);
+    assert_eq!(agent(&dir, &lan, 1, &b, "monitor", &[plain]).0, OCF_NOT_RUNNING);
+    let (rc, out) = agent(&dir, &lan, 0, &a, "start", &[plain]);
     assert_eq!(rc, OCF_SUCCESS, "start on A again: {out}\n{}", a.daemon_log());
     lan.wait_page("boot 3", T);
-    let (rc, out) = agent(&dir, &lan, 0, &a, "stop", &[]);
+    assert_eq!(agent(&dir, &lan, 0, &a, "monitor", &[plain]).0, OCF_SUCCESS);
+    let (rc, out) = agent(&dir, &lan, 0, &a, "stop", &[plain]);
     assert_eq!(rc, OCF_SUCCESS, "stop on A: {out}");
-    assert_eq!(agent(&dir, &lan, 0, &a, "monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]).0, OCF_NOT_RUNNING);
+    assert_eq!(agent(&dir, &lan, 0, &a, "monitor", &[plain, ("OCF_RESKEY_CRM_meta_interval", "0")]).0, OCF_NOT_RUNNING);
     assert!(a.processes_of("web").is_empty());
 }
