@@ -9,7 +9,7 @@
 //!   vserver with the same root; once it is stopped the second daemon starts it;
 //! - two hosts, each a network namespace (and a UTS namespace) with its own bus, daemon, run
 //!   directory and cgroups, sharing the configuration and the roots; their `lan0` ports on a
-//!   test-LAN bridge whose namespace is also the client. The vserver's macvlan address moves
+//!   test-LAN bridge whose namespace is also the client. The vserver's macvlan addresses (IPv4 and IPv6) move
 //!   with it: started on A through the agent, the client gets its page; A crashes (its daemon,
 //!   monitors and vservers stopped, then killed, so that nothing of A cleans up); the agent
 //!   starts it on B and the client gets the page again from B's run. A's probe says "not
@@ -225,6 +225,11 @@ struct Lan {
 
 const CLIENT: &str = "198.51.100.1";
 const VSERVER: &str = "198.51.100.10";
+const CLIENT6: &str = "2001:db8::1";
+const VSERVER6: &str = "2001:db8::10";
+/// The vserver's page over IPv4 and over IPv6.
+const V4: &str = "198.51.100.10";
+const V6: &str = "[2001:db8::10]";
 
 impl Lan {
     fn new() -> Lan {
@@ -233,6 +238,7 @@ impl Lan {
         ip(&["netns", "add", &lan.lan]);
         ip(&["-n", &lan.lan, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &lan.lan, "addr", "add", &format!("{CLIENT}/24"), "dev", "br0"]);
+        ip(&["-n", &lan.lan, "addr", "add", &format!("{CLIENT6}/64"), "dev", "br0", "nodad"]);
         ip(&["-n", &lan.lan, "link", "set", "br0", "up"]);
         ip(&["-n", &lan.lan, "link", "set", "lo", "up"]);
         for (i, h) in lan.hosts.iter().enumerate() {
@@ -256,35 +262,35 @@ impl Lan {
         )
     }
 
-    /// The client's GET of the vserver's page, or None (1 s at most).
-    fn get(&self) -> Option<String> {
+    /// The client's GET of the vserver's page at `host` ([`V4`], [`V6`]), or None (1 s at most).
+    fn get(&self, host: &str) -> Option<String> {
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.lan, "curl", "-s", "--max-time", "1", &format!("http://{VSERVER}/")])
+            .args(["netns", "exec", &self.lan, "curl", "-g", "-s", "--max-time", "1", &format!("http://{host}/")])
             .stdin(Stdio::null())
             .output()
             .expect("curl (apt-get install curl)");
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    /// The MAC address the client has for the vserver's address, if any.
-    fn neighbour(&self) -> Option<String> {
-        let out = Command::new("ip").args(["-n", &self.lan, "neigh", "show", VSERVER, "dev", "br0"]).output().expect("run ip");
+    /// The MAC address the client has for `addr`, if any.
+    fn neighbour(&self, addr: &str) -> Option<String> {
+        let out = Command::new("ip").args(["-n", &self.lan, "neigh", "show", addr, "dev", "br0"]).output().expect("run ip");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).map(str::to_owned)
     }
 
-    /// Polls the page until it reads `want`; the time it took.
-    fn wait_page(&self, want: &str, limit: Duration) -> Duration {
+    /// Polls the page at `host` until it reads `want`; the time it took.
+    fn wait_page(&self, host: &str, want: &str, limit: Duration) -> Duration {
         let t0 = Instant::now();
         let mut last = None;
         while t0.elapsed() < limit {
-            last = self.get();
+            last = self.get(host);
             if last.as_deref() == Some(want) {
                 return t0.elapsed();
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        panic!("the client did not get {want:?} within {limit:?}; last answer {last:?}");
+        panic!("the client did not get {want:?} from {host} within {limit:?}; last answer {last:?}");
     }
 }
 
@@ -391,7 +397,7 @@ while :; do sleep 1; done"#,
         "web",
         &format!(
             "context = 4321\nflags = [\"fakeinit\"]\n[init]\ncommand = [\"/bin/web-init\"]\nstop_timeout = 2\n\
-             [network]\nmode = \"macvlan\"\ndevice = \"lan0\"\naddresses = [\"{VSERVER}/24\"]\n"
+             [network]\nmode = \"macvlan\"\ndevice = \"lan0\"\naddresses = [\"{VSERVER}/24\", \"{VSERVER6}/64\"]\n"
         ),
     );
     let dir = AgentDir::new();
@@ -418,8 +424,10 @@ async fn fail_over<'t>(lan: &Lan, dir: &AgentDir, a: &mut TestDaemon<'t>, b: &mu
     assert_eq!(rc, OCF_SUCCESS, "start on A: {out}\n{}", a.daemon_log());
     assert_eq!(agent(&dir, &lan, 0, &a, "monitor", &[]).0, OCF_SUCCESS);
     assert_eq!(agent(&dir, &lan, 1, &b, "monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]).0, OCF_NOT_RUNNING);
-    lan.wait_page("boot 1", T);
-    let mac_a = lan.neighbour().expect("the client knows A's run");
+    lan.wait_page(V4, "boot 1", T);
+    lan.wait_page(V6, "boot 1", T);
+    let mac_a = lan.neighbour(VSERVER).expect("the client knows A's run");
+    assert_eq!(lan.neighbour(VSERVER6).as_deref(), Some(mac_a.as_str()));
     // Depth 10: the probe command inside; one that fails makes the monitor fail.
     let deep = [("OCF_CHECK_LEVEL", "10"), ("OCF_RESKEY_probe", "test -s /www/index.html")];
     assert_eq!(agent(&dir, &lan, 0, &a, "monitor", &deep).0, OCF_SUCCESS);
@@ -438,14 +446,16 @@ async fn fail_over<'t>(lan: &Lan, dir: &AgentDir, a: &mut TestDaemon<'t>, b: &mu
     let (rc, out) = agent(&dir, &lan, 1, &b, "start", &[]);
     let t_started = t_crash.elapsed();
     assert_eq!(rc, OCF_SUCCESS, "start on B: {out}\n{}", b.daemon_log());
-    // B's run has a MAC address of its own, and the client took it from the gratuitous ARP
-    // of the start, before asking anything.
+    // B's run has a MAC address of its own, and the client took it from the announcements of
+    // the start (a gratuitous ARP, an unsolicited neighbour advertisement), before asking.
     let mac_b = mac_inside(b.state("web").unwrap().pid);
-    let heard = lan.neighbour();
-    lan.wait_page("boot 2", T);
+    let heard = (lan.neighbour(VSERVER), lan.neighbour(VSERVER6));
+    lan.wait_page(V4, "boot 2", T);
     let t_answer = t_crash.elapsed();
     assert_ne!(mac_a, mac_b);
-    assert_eq!(heard.as_deref(), Some(mac_b.as_str()), "the client's entry for {VSERVER} (A's run was {mac_a})");
+    assert_eq!(heard.0.as_deref(), Some(mac_b.as_str()), "the client's entry for {VSERVER} (A's run was {mac_a})");
+    assert_eq!(heard.1.as_deref(), Some(mac_b.as_str()), "the client's entry for {VSERVER6} (A's run was {mac_a})");
+    lan.wait_page(V6, "boot 2", Duration::from_secs(2));
     // The agent's own cost, for the figure: a monitor of the running vserver.
     let t_monitor = Instant::now();
     assert_eq!(agent(&dir, &lan, 1, &b, "monitor", &[]).0, OCF_SUCCESS);
@@ -484,7 +494,7 @@ async fn fail_over<'t>(lan: &Lan, dir: &AgentDir, a: &mut TestDaemon<'t>, b: &mu
     assert_eq!(rc, OCF_ERR_GENERIC, "start on A while B runs it: {out}");
     assert!(out.contains(".web.lock is locked") && out.contains("node vs-host-b"), "{out}");
     assert_eq!(agent(&dir, &lan, 1, &b, "monitor", &[]).0, OCF_SUCCESS);
-    assert_eq!(lan.get().as_deref(), Some("boot 2"));
+    assert_eq!(lan.get(V4).as_deref(), Some("boot 2"));
 
     // B stops it (twice: a stop of a stopped resource succeeds); A starts it again. From here
     // on the agent runs without the OCF shell functions, as on a host without resource-agents.
@@ -496,7 +506,8 @@ async fn fail_over<'t>(lan: &Lan, dir: &AgentDir, a: &mut TestDaemon<'t>, b: &mu
     assert_eq!(agent(&dir, &lan, 1, &b, "monitor", &[plain]).0, OCF_NOT_RUNNING);
     let (rc, out) = agent(&dir, &lan, 0, &a, "start", &[plain]);
     assert_eq!(rc, OCF_SUCCESS, "start on A again: {out}\n{}", a.daemon_log());
-    lan.wait_page("boot 3", T);
+    lan.wait_page(V4, "boot 3", T);
+    lan.wait_page(V6, "boot 3", T);
     assert_eq!(agent(&dir, &lan, 0, &a, "monitor", &[plain]).0, OCF_SUCCESS);
     let (rc, out) = agent(&dir, &lan, 0, &a, "stop", &[plain]);
     assert_eq!(rc, OCF_SUCCESS, "stop on A: {out}");

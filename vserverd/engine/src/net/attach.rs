@@ -14,8 +14,9 @@
 //! 4. `net-inside`: through a netlink socket opened inside the child's namespace (the parent
 //!    enters it for that one call, before step 2, so that every link made inside is known): a
 //!    veth end up, the addresses (IPv6 without duplicate address detection, so
-//!    services can bind at once), then the default routes; a macvlan or bridged link's IPv4
-//!    addresses are announced with a gratuitous ARP ([`super::announce`]).
+//!    services can bind at once), then the default routes; a macvlan or bridged link's
+//!    addresses are announced (gratuitous ARP, unsolicited neighbour advertisement:
+//!    [`super::announce`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
