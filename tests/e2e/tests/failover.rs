@@ -6,7 +6,8 @@
 //!   no-op);
 //! - a second daemon sharing the configuration and the roots refuses to start a vserver the
 //!   first runs, naming the lock file and its holder; so does the first daemon for a second
-//!   vserver with the same root; once it is stopped the second daemon starts it;
+//!   vserver with the same root; once it is stopped the second daemon starts it; `destroy`
+//!   is refused while a run holds the lock, and removes the lock file with the root after;
 //! - two hosts, each a network namespace (and a UTS namespace) with its own bus, daemon, run
 //!   directory and cgroups, sharing the configuration and the roots; their `lan0` ports on a
 //!   test-LAN bridge whose namespace is also the client. The vserver's macvlan addresses (IPv4 and IPv6) move
@@ -202,6 +203,11 @@ fn a_root_runs_once_a_second_start_by_any_daemon_sharing_it_is_refused_naming_th
         assert_eq!(d2.state_of("web").await, "running");
         let text = fs::read_to_string(&lock).unwrap();
         assert!(text.contains(&format!("run directory {}", d2.run_dir.display())), "{text}");
+        // `destroy` through d1 (for which web is stopped) is refused while d2 runs it.
+        let out = destroy(&d1, "web");
+        assert!(!out.status.success(), "destroy while d2 runs web: {}", output_text(&out));
+        assert!(output_text(&out).contains(".web.lock is locked"), "{}", output_text(&out));
+        assert!(root.join("bin/ctl-init").exists() && d1.config_dir.join("web.toml").exists());
         d2.manager().await.stop_vserver("web").await.unwrap();
         // And the twin, the same root, runs as soon as nobody else does.
         d1.manager().await.start_vserver("twin").await.unwrap();
@@ -209,6 +215,25 @@ fn a_root_runs_once_a_second_start_by_any_daemon_sharing_it_is_refused_naming_th
     });
     let events = fs::read_to_string(root.join("tmp/events")).unwrap_or_default();
     assert_eq!(events.lines().filter(|l| *l == "boot").count(), 3, "{events}");
+    // Once nothing runs it, destroy takes the lock file with the root.
+    let out = destroy(&d1, "web");
+    assert!(out.status.success(), "destroy: {}", output_text(&out));
+    assert!(!root.exists() && !lock.exists(), "the root or its lock file is left");
+}
+
+/// `vserverctl destroy --force NAME` with `d`'s directories, on its bus.
+fn destroy(d: &TestDaemon, name: &str) -> std::process::Output {
+    Command::new(bin("vserverctl"))
+        .args(["destroy", "--force", name, "--config-dir"])
+        .arg(&d.config_dir)
+        .arg("--root-base")
+        .arg(&d.root_base)
+        .arg("--run-dir")
+        .arg(&d.run_dir)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &d.address)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run vserverctl")
 }
 
 fn ip(args: &[&str]) {
