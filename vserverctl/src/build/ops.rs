@@ -295,9 +295,11 @@ pub fn check_deletable(dirs: &Dirs, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes a vserver's directory, NAME.toml and NAME.toml.d/.
+/// Removes a vserver's directory, NAME.toml and NAME.toml.d/, and its lock file.
 pub fn destroy_files(dirs: &Dirs, name: &str, located: &Located) -> Result<()> {
     check_deletable(dirs, &located.dir)?;
+    // Its lock beside the root goes too, unless a run (on any host sharing the storage) holds it.
+    vserver_engine::lease::remove_if_free(name, &located.root)?;
     remove::remove_path(&located.dir)?;
     remove::remove_path(&dirs.config_dir.join(format!("{name}.toml.d")))?;
     remove::remove_path(&dirs.config_file(name))?;

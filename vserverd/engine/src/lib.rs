@@ -12,6 +12,7 @@ pub mod fdpass;
 pub mod freestanding;
 pub mod guard;
 pub mod join;
+pub mod lease;
 pub mod net;
 pub mod plan;
 pub mod quota;

@@ -154,6 +154,10 @@ fn run(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<(),
 fn start(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<Running, SetupError> {
     let mut plan = req.plan;
     let run_dir = plan.run_dir.clone();
+    // One run of a root at a time, on this host and on any host sharing its storage.
+    if let Some(root) = &plan.root {
+        vserver_engine::lease::take(&plan.name, root, &run_dir).map_err(lease_error)?.hold_until_exit();
+    }
     let (master, slave, slave_fd) = match prepared.console {
         Some(c) => c,
         None => open_console()?,
@@ -273,6 +277,11 @@ fn release_stack_below_here() {
     if end > bottom {
         unsafe { libc::madvise(bottom as *mut libc::c_void, end - bottom, libc::MADV_DONTNEED) };
     }
+}
+
+/// The lock's message names its file already.
+fn lease_error(e: vserver_engine::lease::LeaseError) -> SetupError {
+    SetupError::detail(vserver_engine::Step::Validate, None, e.to_string())
 }
 
 /// Copies the console to the log and to its viewers (and what they type to it) until pid 1

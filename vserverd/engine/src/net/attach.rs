@@ -14,7 +14,9 @@
 //! 4. `net-inside`: through a netlink socket opened inside the child's namespace (the parent
 //!    enters it for that one call, before step 2, so that every link made inside is known): a
 //!    veth end up, the addresses (IPv6 without duplicate address detection, so
-//!    services can bind at once), then the default routes.
+//!    services can bind at once), then the default routes; a macvlan or bridged link's
+//!    addresses are announced (gratuitous ARP, unsolicited neighbour advertisement:
+//!    [`super::announce`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -187,6 +189,10 @@ fn build(
     for link in &plan.links {
         let index = links::get(inside, &link.name).map_err(|e| err(Step::NetInside, link.name.clone(), "find the link", e))?.index;
         configure_inside(inside, link, index)?;
+        if link.mode != LinkMode::Veth {
+            // On the LAN itself: its neighbours learn the (new) MAC address at once.
+            let _ = super::announce::announce(netns, &link.name, index, &link.addresses);
+        }
     }
     lap(att, Step::NetInside);
     Ok(())

@@ -12,6 +12,7 @@ use nix::errno::Errno;
 use crate::error::{SetupError, Step};
 
 pub mod addr;
+pub mod announce;
 pub mod attach;
 pub mod links;
 pub mod netlink;
