@@ -41,19 +41,8 @@ pub fn format_uptime(started_at_us: u64, now_us: u64) -> String {
     uptime_secs(started_at_us, now_us).map(format_duration).unwrap_or_else(|| "-".into())
 }
 
-/// (year, month, day) of a count of days since 1970-01-01 (proleptic Gregorian; H. Hinnant's
-/// `civil_from_days`).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+/// (year, month, day) of a count of days since 1970-01-01 (proleptic Gregorian).
+pub use vserver_engine::sys::civil_from_days;
 
 /// `YYYY-MM-DD HH:MM:SS ZONE` of `secs` since the epoch, shifted by `offset_secs` east of UTC.
 pub fn format_date(secs: i64, offset_secs: i64, zone: &str) -> String {
