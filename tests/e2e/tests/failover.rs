@@ -497,7 +497,7 @@ async fn fail_over<'t>(lan: &Lan, dir: &AgentDir, a: &mut TestDaemon<'t>, b: &mu
     assert_eq!(netns_of(run_b.monitor_pid), netns_of(b.pid()), "B's run is B's");
 
     // A's leftovers: its run state (no end recorded) and its cgroups.
-    let left = vserverd::monitor::read_state(&a.run_dir, "web").expect("A's state file is left by the crash");
+    let left = vserver_config::run::read_state(&a.run_dir, "web").expect("A's state file is left by the crash");
     assert_eq!(left.exit, None, "nothing of A recorded the end");
     let a_cgroups: Vec<PathBuf> =
         fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|h| h.path().join(a.cgroup_parent()).join("web")).filter(|p| p.exists()).collect();
