@@ -190,9 +190,9 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(20_513), (2026, 3, 1));
+        assert_eq!(crate::sys::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(crate::sys::civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(crate::sys::civil_from_days(20_513), (2026, 3, 1));
         assert!(utc_now().ends_with(" UTC"));
     }
 }
