@@ -2,6 +2,7 @@
 //! single-threaded monitor process, supervises it, and serves the D-Bus API.
 
 pub mod auth;
+pub mod bindmode;
 pub mod cgroup;
 pub mod config;
 pub mod console;
@@ -34,6 +35,7 @@ use crate::paths::Paths;
 pub fn host_checks(r: &mut config::LoadResult) {
     cgroup::check_config(r);
     quota::check_config(r);
+    bindmode::check_config(r);
 }
 
 /// Re-reads the configuration and applies it; returns the diagnostics, one per line.

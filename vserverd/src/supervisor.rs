@@ -209,6 +209,10 @@ impl Supervisor {
             .map_err(|e| VServerError::StartFailed(format!("{}: {e}", self.name)))?;
         let mut plan = cfg.launch_plan(&self.paths.run_dir);
         plan.init_fs.cgroup = cgroup.guest_dir.is_some();
+        if let Some(b) = plan.bind.as_mut() {
+            // One copy of the programs for every bind vserver.
+            b.programs = tokio::task::spawn_blocking(crate::bindmode::shared_programs).await.ok().flatten();
+        }
         let notify = (ready == Ready::Notify).then(|| {
             plan.env.push(("NOTIFY_SOCKET".into(), crate::readiness::INSIDE.into()));
             crate::control::guest_dir(&self.paths, &self.name).join(crate::readiness::FILE)

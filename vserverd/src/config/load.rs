@@ -190,7 +190,7 @@ pub(crate) fn load_dir(dir: &Path, opts: &LoadOptions) -> LoadResult {
 
     let network_sites = all
         .iter()
-        .filter(|(n, r)| !invalid.contains(*n) && r.config.network.mode.has_link())
+        .filter(|(n, r)| !invalid.contains(*n) && r.config.network.mode.has_addresses())
         .map(|(n, r)| (n.clone(), r.net_sites.places(&sink)))
         .collect();
     let mut diagnostics = sink.list;

@@ -44,6 +44,48 @@ impl BindPlan {
     }
 }
 
+/// The capabilities a bind-mode context never has: it shares the host's network stack.
+pub const FORBIDDEN_CAPS: [&str; 4] = ["NET_RAW", "NET_ADMIN", "SYS_ADMIN", "BPF"];
+
+/// A launch plan's bind part, checked before anything is made.
+pub fn validate(plan: &crate::plan::LaunchPlan) -> Result<(), SetupError> {
+    let Some(b) = &plan.bind else { return Ok(()) };
+    let bad = |what: String| Err(SetupError::detail(Step::Validate, None, what));
+    if plan.network != crate::plan::Network::Host || !plan.links.is_empty() {
+        return bad("bind mode shares the host's network stack: no network namespace, no links".into());
+    }
+    for name in FORBIDDEN_CAPS {
+        if crate::caps::Capability::parse(name).is_ok_and(|c| plan.caps.contains(c)) {
+            return bad(format!("a bind-mode context cannot have CAP_{name}: it shares the host's network stack"));
+        }
+    }
+    if b.addresses.is_empty() {
+        return bad("bind mode needs at least one address".into());
+    }
+    for (i, a) in b.addresses.iter().enumerate() {
+        let max = if a.addr.is_ipv4() { 32 } else { 128 };
+        if a.prefix > max
+            || a.addr.is_unspecified()
+            || a.addr.is_multicast()
+            || a.addr.is_loopback()
+            || b.addresses[..i].iter().any(|o| o.addr == a.addr)
+        {
+            return bad(format!("bad or repeated address {a}"));
+        }
+    }
+    for v4 in [true, false] {
+        if b.addresses.iter().filter(|a| a.addr.is_ipv4() == v4).count() > super::rules::MAX_ADDRS {
+            return bad(format!("at most {} addresses of each family", super::rules::MAX_ADDRS));
+        }
+    }
+    if let Some(d) = &b.device {
+        if d.is_empty() || d.len() > 15 || d.contains(['/', ':']) || d.chars().any(|c| c.is_whitespace()) {
+            return bad(format!("bad interface name {d:?}"));
+        }
+    }
+    Ok(())
+}
+
 /// A bound cgroup: what [`Bound::teardown`] removes.
 #[derive(Debug)]
 pub struct Bound {

@@ -341,6 +341,14 @@ pub fn effective(dir: &Path, hook: Hook) -> Result<Vec<u32>, SetupError> {
         .map_err(|e| SetupError::new(Step::BpfQuery, Some(format!("{} ({})", dir.display(), hook.name())), e))
 }
 
+/// True when the bind-mode programs run for sockets of the cgroup `dir` (attached to it or to
+/// an ancestor).
+pub fn is_bound(dir: &Path) -> bool {
+    effective(dir, Hook::Bind4).unwrap_or_default().into_iter().any(|id| {
+        bpf::prog_by_id(id).ok().and_then(|fd| bpf::prog_info(fd.as_fd()).ok()).is_some_and(|i| i.name == Hook::Bind4.name())
+    })
+}
+
 /// Detaches every bind-mode program from the cgroup `dir` (whoever attached it: a daemon that
 /// has restarted finds them by name). Returns how many.
 pub fn detach_all(dir: &Path) -> Result<usize, SetupError> {
