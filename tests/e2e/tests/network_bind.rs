@@ -274,6 +274,9 @@ fn two_bind_vservers_serve_one_port_each_at_its_address() {
         let _abs = lan.server(true, &["serve-abstract", &abstract_name, "host"]);
         assert_eq!(lan.probe_on_host(&["try", "abstract", &abstract_name]), "ok host");
         assert_eq!(inside(&d, "a", &["abstract", &abstract_name]), "err EPERM 1");
+        // Nothing inside can detach the hooks: no bpf(2), and no cgroup tree to leave by.
+        assert_eq!(inside(&d, "a", &["bpf"]), "err EPERM 1");
+        assert!(inside(&d, "a", &["write", &format!("{}/cgroup.procs", v2_root().display()), "0"]).starts_with("err "));
 
         // The programs on each vserver's cgroup: every hook, one shared set.
         let on_a = bindaddr::attached(&cgroup_of(&d, "a")).unwrap();
@@ -399,4 +402,98 @@ fn check_refuses_conflicts_and_a_failed_start_leaves_nothing() {
         m.stop_vserver("e").await.unwrap();
         assert!(!lan.host_addresses().contains("192.0.2.24/24"));
     });
+}
+
+/// `chbind ARGS` run in the LAN's host namespace: (exit code, stdout, stderr).
+fn chbind(lan: &Lan, run_dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new("nsenter")
+        .arg(lan.enter_host())
+        .arg(bin("chbind"))
+        .args(args)
+        .env("VSERVER_RUN_DIR", run_dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string(), String::from_utf8_lossy(&out.stderr).trim().to_string())
+}
+
+/// The `chbind-PID` cgroups below the v2 cgroup `dir` (chbind makes them below its caller's).
+fn chbind_cgroups(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("chbind-"))).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn chbind_ties_a_host_command_and_its_children_to_addresses() {
+    require_root!();
+    let t = TestDir::new("chbind");
+    let lan = Lan::new();
+    let run_dir = t.path.join("run");
+    fs::create_dir_all(&run_dir).unwrap();
+    ip(&["-n", &lan.host, "addr", "add", "192.0.2.3/24", "dev", "lan0"]);
+    let probe = vserver_e2e::probe().display().to_string();
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let home = v2_root().join(own.lines().find_map(|l| l.strip_prefix("0::")).unwrap().trim_start_matches('/'));
+
+    // The wildcard gets the given address; --ip IFACE takes the interface's (its first IPv4
+    // address, its IPv6 address); the message names them unless --silent.
+    let (code, out, err) = chbind(&lan, &run_dir, &["--ip", "192.0.2.3", &probe, "try", "bound", "0.0.0.0", "0"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("ok 192.0.2.3:"), "{out}");
+    assert!(err.starts_with("chbind: ") && err.contains("bound to 192.0.2.3 (loopback 127."), "{err}");
+    let (_, out, err) = chbind(&lan, &run_dir, &["--ip", "lan0", "--silent", "--", &probe, "try", "bound", "::", "0"]);
+    assert!(out.starts_with("ok [2001:db8::2]:"), "{out}");
+    assert_eq!(err, "");
+    assert!(chbind(&lan, &run_dir, &["--ip", "lan0", &probe, "try", "bound", "0.0.0.0", "0"]).1.starts_with("ok 192.0.2.2:"));
+
+    // Its children too: another address is refused, where an unbound host process binds it.
+    let script = format!("{probe} try bind 192.0.2.2 0");
+    assert_eq!(chbind(&lan, &run_dir, &["--ip", "192.0.2.3", "--", "sh", "-c", &script]).1, "err EADDRNOTAVAIL 99");
+    assert_eq!(lan.probe_on_host(&["try", "bind", "192.0.2.2", "0"]), "ok");
+
+    // Connections leave from the address.
+    let _peer = lan.server(false, &["serve-peer", "tcp", "lan", "192.0.2.1", "7000"]);
+    assert_eq!(chbind(&lan, &run_dir, &["--ip", "192.0.2.3", &probe, "try", "connect", "192.0.2.1", "7000"]).1, "ok lan 192.0.2.3");
+    assert_eq!(lan.probe_on_host(&["try", "connect", "192.0.2.1", "7000"]), "ok lan 192.0.2.2");
+
+    // A host service on 0.0.0.0:8000 answers at its address alone; the service is the very
+    // process chbind was (it execs).
+    let mut svc = Command::new("nsenter")
+        .arg(lan.enter_host())
+        .arg(bin("chbind"))
+        .args(["--silent", "--ip", "192.0.2.3", &probe, "serve-peer", "tcp", "svc", "0.0.0.0", "8000"])
+        .env("VSERVER_RUN_DIR", &run_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(svc.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "listening 192.0.2.3:8000");
+    let exe = fs::read_link(format!("/proc/{}/exe", svc.id())).unwrap();
+    assert_eq!(exe.file_name(), vserver_e2e::probe().file_name());
+    assert_eq!(lan.probe_on_client(&["try", "connect", "192.0.2.3", "8000"]), "ok svc 192.0.2.1");
+    assert_eq!(lan.probe_on_client(&["try", "connect", "192.0.2.2", "8000"]), "err ECONNREFUSED 111");
+    assert_eq!(chbind_cgroups(&home).len(), 1, "the service's cgroup");
+    let _ = svc.kill();
+    let _ = svc.wait();
+
+    // Addresses the host does not hold, and unknown interfaces, are refused before anything runs.
+    let (code, _, err) = chbind(&lan, &run_dir, &["--ip", "192.0.2.99", "touch", "/tmp/never"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("192.0.2.99") && err.contains("no interface of the host holds this address"), "{err}");
+    let (code, _, err) = chbind(&lan, &run_dir, &["--ip", "nosuch0", "true"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("nosuch0") && err.contains("No such device"), "{err}");
+    let (code, _, err) = chbind(&lan, &run_dir, &["true"]);
+    assert_eq!(code, Some(2), "{err}");
+
+    // Once the last process of each is gone, its cgroup, hooks and private loopback are removed.
+    let deadline = Instant::now() + T;
+    while !chbind_cgroups(&home).is_empty() || !bindaddr::lback::records(&run_dir).is_empty() {
+        assert!(Instant::now() < deadline, "left: {:?} {:?}", chbind_cgroups(&home), bindaddr::lback::records(&run_dir));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!lan.host_addresses().contains("fd76:"), "{}", lan.host_addresses());
 }

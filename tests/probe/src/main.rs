@@ -339,6 +339,7 @@ fn act(action: &str, a: &[&str]) -> Option<Res> {
         "udp" => peer::try_udp(arg(0)?.parse().ok()?, num(a.get(1))?, num(a.get(2)).unwrap_or(2000)),
         "abstract" => peer::try_abstract(arg(0)?),
         "names" => peer::try_names(arg(0)?.parse().ok()?, num(a.get(1))?),
+        "bound" => peer::try_bound(arg(0)?.parse().ok()?, num(a.get(1))?),
         "chroot_escape" => try_chroot_escape(arg(0)?),
         "reboot" => try_reboot(arg(0)?)?,
         "compat32" => try_compat32(arg(0)?)?,

@@ -103,3 +103,9 @@ pub fn try_names(ip: IpAddr, port: u16) -> Res {
     let peer = s.peer_addr().map_err(errno_of)?;
     Ok(format!("{} {}", own.ip(), peer.ip()))
 }
+
+/// `try bound ADDR PORT`: binds a TCP socket, and says the address it got.
+pub fn try_bound(ip: IpAddr, port: u16) -> Res {
+    let l = TcpListener::bind(SocketAddr::new(ip, port)).map_err(errno_of)?;
+    Ok(l.local_addr().map_err(errno_of)?.to_string())
+}

@@ -86,6 +86,19 @@ pub fn validate(plan: &crate::plan::LaunchPlan) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// The addresses of the host interface `name` a bound command may use (`chbind --ip eth0`):
+/// its IPv4 addresses and its IPv6 addresses but link-local ones, as the host holds them.
+pub fn interface_addresses(name: &str) -> Result<Vec<IfAddr>, SetupError> {
+    let mut nl = Netlink::open().map_err(|e| nl_err("netlink".into(), "open a netlink socket", e))?;
+    let link = links::get(&mut nl, name).map_err(|e| nl_err(name.to_string(), "no such interface on the host", e))?;
+    let all = addr::all(&mut nl).map_err(|e| nl_err(name.to_string(), "list its addresses", e))?;
+    Ok(all
+        .into_iter()
+        .filter(|(i, a, _)| *i == link.index && !matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .map(|(_, addr, prefix)| IfAddr { addr, prefix })
+        .collect())
+}
+
 /// A bound cgroup: what [`Bound::teardown`] removes.
 #[derive(Debug)]
 pub struct Bound {
@@ -229,7 +242,7 @@ impl Bound {
                 for a in &plan.addresses {
                     if !held.iter().any(|(_, h, _)| *h == a.addr) {
                         return Err(SetupError::new(Step::BindAddr, Some(a.addr.to_string()), Errno::EADDRNOTAVAIL)
-                            .with_detail("no interface of the host holds this address (it is managed by the admin: add it first)"));
+                            .with_detail("no interface of the host holds this address (the admin adds it first)"));
                     }
                 }
             }
