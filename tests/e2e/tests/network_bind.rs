@@ -81,7 +81,7 @@ impl Lan {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         assert!(line.starts_with("listening"), "probe {args:?}: {line}");
-        Server(child)
+        Server(child, None)
     }
 
     /// The addresses of the host namespace, one `ip -o addr` line each.
@@ -98,10 +98,14 @@ impl Drop for Lan {
     }
 }
 
-struct Server(Child);
+/// A server process; with a cgroup (chbind's), every process in it goes with it.
+struct Server(Child, Option<PathBuf>);
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Some(cg) = &self.1 {
+            let _ = fs::write(cg.join("cgroup.kill"), "1");
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -417,6 +421,12 @@ fn chbind(lan: &Lan, run_dir: &Path, args: &[&str]) -> (Option<i32>, String, Str
     (out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string(), String::from_utf8_lossy(&out.stderr).trim().to_string())
 }
 
+/// This process's cgroup of the v2 tree (where chbind, run from here, makes its own).
+fn own_v2_cgroup() -> PathBuf {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    v2_root().join(own.lines().find_map(|l| l.strip_prefix("0::")).unwrap().trim().trim_start_matches('/'))
+}
+
 /// The `chbind-PID` cgroups below the v2 cgroup `dir` (chbind makes them below its caller's).
 fn chbind_cgroups(dir: &Path) -> Vec<PathBuf> {
     fs::read_dir(dir)
@@ -433,8 +443,7 @@ fn chbind_ties_a_host_command_and_its_children_to_addresses() {
     fs::create_dir_all(&run_dir).unwrap();
     ip(&["-n", &lan.host, "addr", "add", "192.0.2.3/24", "dev", "lan0"]);
     let probe = vserver_e2e::probe().display().to_string();
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
-    let home = v2_root().join(own.lines().find_map(|l| l.strip_prefix("0::")).unwrap().trim_start_matches('/'));
+    let home = own_v2_cgroup();
 
     // The wildcard gets the given address; --ip IFACE takes the interface's (its first IPv4
     // address, its IPv6 address); the message names them unless --silent.
@@ -468,6 +477,7 @@ fn chbind_ties_a_host_command_and_its_children_to_addresses() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let svc_cgroup = home.join(format!("chbind-{}", svc.id()));
     let mut line = String::new();
     BufReader::new(svc.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "listening 192.0.2.3:8000");
@@ -475,9 +485,8 @@ fn chbind_ties_a_host_command_and_its_children_to_addresses() {
     assert_eq!(exe.file_name(), vserver_e2e::probe().file_name());
     assert_eq!(lan.probe_on_client(&["try", "connect", "192.0.2.3", "8000"]), "ok svc 192.0.2.1");
     assert_eq!(lan.probe_on_client(&["try", "connect", "192.0.2.2", "8000"]), "err ECONNREFUSED 111");
-    assert_eq!(chbind_cgroups(&home).len(), 1, "the service's cgroup");
-    let _ = svc.kill();
-    let _ = svc.wait();
+    assert_eq!(chbind_cgroups(&home), [svc_cgroup.clone()], "the service's cgroup");
+    drop(Server(svc, Some(svc_cgroup)));
 
     // Addresses the host does not hold, and unknown interfaces, are refused before anything runs.
     let (code, _, err) = chbind(&lan, &run_dir, &["--ip", "192.0.2.99", "touch", "/tmp/never"]);
@@ -496,4 +505,90 @@ fn chbind_ties_a_host_command_and_its_children_to_addresses() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!lan.host_addresses().contains("fd76:"), "{}", lan.host_addresses());
+}
+
+/// The per-user firewall of docs/network.md: a user's session under chbind with an address of
+/// its own, and nftables rules keyed on that address.
+const PER_USER_RULES: &str = "table inet vs_peruser {
+    chain output {
+        type filter hook output priority filter; policy accept;
+        ip saddr 192.0.2.50 ct state established,related accept
+        ip saddr 192.0.2.50 tcp dport { 80, 443, 7000 } accept
+        ip saddr 192.0.2.50 udp dport 53 accept
+        ip saddr 192.0.2.50 meta l4proto tcp counter reject with tcp reset
+        ip saddr 192.0.2.50 counter reject
+    }
+    chain input {
+        type filter hook input priority filter; policy accept;
+        ip daddr 192.0.2.50 ct state established,related accept
+        ip daddr 192.0.2.50 tcp dport 2222 accept
+        ip daddr 192.0.2.50 counter drop
+    }
+}
+";
+
+#[test]
+fn per_user_firewall_by_the_sessions_address() {
+    require_root!();
+    let t = TestDir::new("bind-peruser");
+    let lan = Lan::new();
+    let run_dir = t.path.join("run");
+    fs::create_dir_all(&run_dir).unwrap();
+    // The admin's part: the user's address, and the rules.
+    ip(&["-n", &lan.host, "addr", "add", "192.0.2.50/24", "dev", "lan0"]);
+    let rules = t.path.join("peruser.nft");
+    fs::write(&rules, PER_USER_RULES).unwrap();
+    let out = Command::new("ip").args(["netns", "exec", &lan.host, "nft", "-f"]).arg(&rules).output().expect("nft (apt-get install nftables)");
+    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+    let probe = vserver_e2e::probe().display().to_string();
+    // The user's session: `chbind --ip 192.0.2.50 -- runuser -u USER -- …` (here USER nobody).
+    let session = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["--silent", "--ip", "192.0.2.50", "--", "runuser", "-u", "nobody", "--", &probe];
+        a.extend_from_slice(args);
+        a.into_iter().map(str::to_string).collect()
+    };
+    let in_session = |args: &[&str]| {
+        let a = session(args);
+        chbind(&lan, &run_dir, &a.iter().map(String::as_str).collect::<Vec<_>>()).1
+    };
+    let _peers = [
+        lan.server(false, &["serve-peer", "tcp", "lan", "192.0.2.1", "7000"]),
+        lan.server(false, &["serve-peer", "tcp", "lan", "192.0.2.1", "7002"]),
+    ];
+    // Out: the session reaches what its rules allow, from its address; anything else is reset.
+    // The same user outside the session is not concerned (the control).
+    assert_eq!(in_session(&["try", "connect", "192.0.2.1", "7000"]), "ok lan 192.0.2.50");
+    assert_eq!(in_session(&["try", "connect", "192.0.2.1", "7002"]), "err ECONNREFUSED 111");
+    let out = Command::new("nsenter")
+        .arg(lan.enter_host())
+        .args(["runuser", "-u", "nobody", "--", &probe, "try", "connect", "192.0.2.1", "7002"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok lan 192.0.2.2");
+
+    // In: the session's services on the allowed port are reached, the others are not.
+    let serve = |port: &str| {
+        let a = session(&["serve-peer", "tcp", "svc", "0.0.0.0", port]);
+        let mut c = Command::new("nsenter")
+            .arg(lan.enter_host())
+            .arg(bin("chbind"))
+            .args(&a)
+            .env("VSERVER_RUN_DIR", &run_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(c.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), format!("listening 192.0.2.50:{port}"));
+        // runuser waits for the service as its parent: the service goes with chbind's cgroup.
+        let cg = own_v2_cgroup().join(format!("chbind-{}", c.id()));
+        Server(c, Some(cg))
+    };
+    let _allowed = serve("2222");
+    let _closed = serve("8080");
+    assert_eq!(lan.probe_on_client(&["try", "connect", "192.0.2.50", "2222"]), "ok svc 192.0.2.1");
+    assert_eq!(lan.probe_on_client(&["try", "connect", "192.0.2.50", "8080", "500"]), "err ETIMEDOUT 110");
+    let counters = ip(&["netns", "exec", &lan.host, "nft", "list", "table", "inet", "vs_peruser"]);
+    assert!(counters.contains("reject with tcp reset") && !counters.contains("counter packets 0 bytes 0 reject with tcp reset"), "{counters}");
 }

@@ -214,7 +214,7 @@ where
             let dir = b.cgroup.as_deref().or(birth.cgroup).ok_or_else(|| {
                 SetupError::detail(Step::Validate, None, "bind mode needs a cgroup of the v2 tree to carry its socket hooks")
             })?;
-            Some(crate::bindaddr::bind(b, &plan.name, &plan.run_dir, dir)?)
+            Some(crate::bindaddr::bind(b, &plan.name, plan.context, &plan.run_dir, dir)?)
         }
         None => None,
     };

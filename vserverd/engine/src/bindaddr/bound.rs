@@ -155,6 +155,34 @@ fn broadcast_for(a: Ipv4Addr, prefix: u8, broadcast: Option<Ipv4Addr>) -> Option
     }
 }
 
+/// True when the host holds `a` on one of its interfaces: its route (table local) is of type
+/// local. One lookup, however many addresses the host has.
+fn is_local(nl: &mut Netlink, a: IpAddr) -> Result<bool, SetupError> {
+    use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
+    let mut m = RouteMessage::default();
+    m.header.address_family = if a.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    m.header.destination_prefix_length = if a.is_ipv4() { 32 } else { 128 };
+    m.attributes.push(RouteAttribute::Destination(match a {
+        IpAddr::V4(v) => RouteAddress::Inet(v),
+        IpAddr::V6(v) => RouteAddress::Inet6(v),
+    }));
+    match nl.get(RouteNetlinkMessage::GetRoute(m)) {
+        Ok(RouteNetlinkMessage::NewRoute(r)) => Ok(r.header.kind == RouteType::Local),
+        Ok(_) => Ok(false),
+        // No route at all (a host without a default route): not local.
+        Err(e) if matches!(e.errno, Errno::ENETUNREACH | Errno::EHOSTUNREACH) => Ok(false),
+        Err(e) => Err(nl_err(a.to_string(), "look up the address", e)),
+    }
+}
+
+/// The interface holding `a`, for messages.
+fn holder(nl: &mut Netlink, a: IpAddr) -> String {
+    let held = addr::all(nl).unwrap_or_default();
+    let index = held.iter().find(|(_, h, _)| *h == a).map(|(i, _, _)| *i);
+    let name = index.and_then(|i| links::all(nl).ok()?.into_iter().find(|l| l.index == i).map(|l| l.name));
+    name.unwrap_or_else(|| "an interface".into())
+}
+
 /// Removes what a stale record (a killed monitor's) added to the host, where it is still there.
 fn sweep(nl: &mut Netlink, stale: &[(u16, Record)]) {
     let Ok(held) = addr::all(nl) else { return };
@@ -169,13 +197,14 @@ fn sweep(nl: &mut Netlink, stale: &[(u16, Record)]) {
     }
 }
 
-/// Binds the cgroup `cgroup` (v2) as `plan` says, for the context `name`; the private loopback
-/// slot is claimed under `run_dir`. On failure nothing of it stays.
-pub fn bind(plan: &BindPlan, name: &str, run_dir: &Path, cgroup: &Path) -> Result<Bound, SetupError> {
+/// Binds the cgroup `cgroup` (v2) as `plan` says, for the context `name` numbered `context`
+/// (0: none); the private loopback slot is claimed under `run_dir`. On failure nothing of it
+/// stays.
+pub fn bind(plan: &BindPlan, name: &str, context: u32, run_dir: &Path, cgroup: &Path) -> Result<Bound, SetupError> {
     let (cgroup_id, _) = super::identity(cgroup)?;
     let record = Record { name: name.to_string(), cgroup: cgroup.to_path_buf(), cgroup_id, added: Vec::new() };
     let mut nl = Netlink::open().map_err(|e| nl_err("netlink".into(), "open a netlink socket", e))?;
-    let (claim, stale) = lback::claim(run_dir, &record)?;
+    let (claim, stale) = lback::claim(run_dir, &record, context)?;
     sweep(&mut nl, &stale);
     let slot = claim.slot;
     let rules = Rules {
@@ -212,20 +241,15 @@ pub fn bind(plan: &BindPlan, name: &str, run_dir: &Path, cgroup: &Path) -> Resul
 impl Bound {
     fn setup(&mut self, plan: &BindPlan, nl: &mut Netlink) -> Result<(), SetupError> {
         self.rules.check().map_err(|e| SetupError::detail(Step::BindAddr, None, e))?;
-        let held = addr::all(nl).map_err(|e| nl_err("addresses".into(), "list the host's addresses", e))?;
-        let links = links::all(nl).map_err(|e| nl_err("links".into(), "list the host's links", e))?;
-        let link_name = |i: u32| links.iter().find(|l| l.index == i).map(|l| l.name.clone()).unwrap_or_else(|| format!("link {i}"));
         match &plan.device {
             Some(dev) => {
-                let index = links
-                    .iter()
-                    .find(|l| &l.name == dev)
-                    .map(|l| l.index)
-                    .ok_or_else(|| SetupError::new(Step::BindAddr, Some(dev.clone()), Errno::ENODEV).with_detail("no such device on the host"))?;
+                let index = links::get(nl, dev)
+                    .map_err(|e| SetupError::new(Step::BindAddr, Some(dev.clone()), e.errno).with_detail("no such device on the host"))?
+                    .index;
                 for a in &plan.addresses {
-                    if let Some((i, _, _)) = held.iter().find(|(_, h, _)| *h == a.addr) {
+                    if is_local(nl, a.addr)? {
                         return Err(SetupError::new(Step::BindAddr, Some(a.addr.to_string()), Errno::EADDRINUSE)
-                            .with_detail(format!("the host holds this address (on {})", link_name(*i))));
+                            .with_detail(format!("the host holds this address (on {})", holder(nl, a.addr))));
                     }
                 }
                 for a in &plan.addresses {
@@ -240,7 +264,7 @@ impl Bound {
             }
             None => {
                 for a in &plan.addresses {
-                    if !held.iter().any(|(_, h, _)| *h == a.addr) {
+                    if !is_local(nl, a.addr)? {
                         return Err(SetupError::new(Step::BindAddr, Some(a.addr.to_string()), Errno::EADDRNOTAVAIL)
                             .with_detail("no interface of the host holds this address (the admin adds it first)"));
                     }

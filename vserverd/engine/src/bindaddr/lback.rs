@@ -22,6 +22,15 @@ use crate::plan::IfAddr;
 pub const FIRST: u16 = 256;
 pub const LAST: u16 = 65535;
 
+/// A context numbered N (a vserver's: 1 to 49151) has slot 256 + N, found at once; contexts
+/// without a number (`chbind`'s commands) take a free slot from here up.
+pub const DYNAMIC_FIRST: u16 = FIRST + 49152;
+
+/// The slot of context `context`, when it has a fixed one.
+pub fn slot_of(context: u32) -> Option<u16> {
+    u16::try_from(context).ok().filter(|c| *c > 0 && (*c as u32) < (DYNAMIC_FIRST - FIRST) as u32).map(|c| c + FIRST)
+}
+
 /// The IPv6 prefix of every private loopback address (a unique local /64).
 pub const PREFIX6: [u16; 4] = [0xfd76, 0x7365, 0x7276, 0x6c6f];
 
@@ -105,33 +114,40 @@ pub fn records(run_dir: &Path) -> Vec<(u16, Record)> {
     v
 }
 
-/// Claims the first free slot for `record`. Records found stale on the way are removed and
-/// returned, so that the caller removes what they added to the host.
-pub fn claim(run_dir: &Path, record: &Record) -> Result<(Claim, Vec<(u16, Record)>), SetupError> {
+/// Claims a slot for `record`: the context's own (`slot_of`), or the first free one from
+/// [`DYNAMIC_FIRST`] up. Records found stale on the way are removed and returned, so that the
+/// caller removes what they added to the host.
+pub fn claim(run_dir: &Path, record: &Record, context: u32) -> Result<(Claim, Vec<(u16, Record)>), SetupError> {
     let d = dir(run_dir);
     let _lock = lock(&d)?;
-    let mut taken = std::collections::BTreeSet::new();
     let mut stale = Vec::new();
-    let names: Vec<u16> = fs::read_dir(&d).map_err(|e| io_err(&d, e))?.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
-    for slot in names {
+    // A slot file: free (none, or stale: handed back), or taken.
+    let free = |slot: u16, stale: &mut Vec<(u16, Record)>| -> bool {
         let p = d.join(slot.to_string());
-        match fs::read(&p).ok().and_then(|b| serde_json::from_slice::<Record>(&b).ok()) {
-            Some(r) if r.is_live() => {
-                taken.insert(slot);
-            }
-            Some(r) => {
-                let _ = fs::remove_file(&p);
-                stale.push((slot, r));
-            }
-            // Unreadable: written by a claim that did not finish; not ours to judge, keep away.
-            None => {
-                taken.insert(slot);
-            }
+        match fs::read(&p) {
+            Err(e) if e.kind() == ErrorKind::NotFound => true,
+            Ok(b) => match serde_json::from_slice::<Record>(&b) {
+                Ok(r) if !r.is_live() => {
+                    let _ = fs::remove_file(&p);
+                    stale.push((slot, r));
+                    true
+                }
+                // Live, or unreadable (a claim that did not finish): not ours to judge.
+                _ => false,
+            },
+            Err(_) => false,
         }
-    }
-    let slot = (FIRST..=LAST)
-        .find(|s| !taken.contains(s))
-        .ok_or_else(|| SetupError::detail(Step::BindAddr, Some(d.display().to_string()), "no free private loopback slot"))?;
+    };
+    let slot = match slot_of(context) {
+        Some(slot) if free(slot, &mut stale) => slot,
+        Some(slot) => {
+            return Err(SetupError::new(Step::BindAddr, Some(d.join(slot.to_string()).display().to_string()), Errno::EBUSY)
+                .with_detail(format!("the private loopback slot of context {context} is held by a running context")))
+        }
+        None => (DYNAMIC_FIRST..=LAST)
+            .find(|s| free(*s, &mut stale))
+            .ok_or_else(|| SetupError::detail(Step::BindAddr, Some(d.display().to_string()), "no free private loopback slot"))?,
+    };
     let path = d.join(slot.to_string());
     write(&path, record)?;
     Ok((Claim { slot, path }, stale))
@@ -159,6 +175,10 @@ mod tests {
         assert_eq!(lo4(LAST), Ipv4Addr::new(127, 255, 255, 1));
         assert_eq!(lo6(0x1234).to_string(), "fd76:7365:7276:6c6f::1234:1");
         assert!(lo4(FIRST).is_loopback());
+        assert_eq!(slot_of(0), None);
+        assert_eq!(slot_of(1), Some(257));
+        assert_eq!(slot_of(49151), Some(DYNAMIC_FIRST - 1));
+        assert_eq!(slot_of(49152), None);
     }
 
     #[test]
@@ -170,24 +190,29 @@ mod tests {
         let live_dir = run.join("live");
         fs::create_dir_all(&live_dir).unwrap();
         let live = Record { name: "a".into(), cgroup: live_dir.clone(), cgroup_id: fs::metadata(&live_dir).unwrap().ino(), added: vec![] };
-        let (c1, stale) = claim(&run, &live).unwrap();
-        assert_eq!((c1.slot, stale.len()), (FIRST, 0));
+        let (c1, stale) = claim(&run, &live, 0).unwrap();
+        assert_eq!((c1.slot, stale.len()), (DYNAMIC_FIRST, 0));
         let gone = Record {
             name: "b".into(),
             cgroup: run.join("gone"),
             cgroup_id: 1,
             added: vec![("eth9".into(), "192.0.2.9/24".parse::<IfAddrText>().unwrap().0)],
         };
-        let (c2, _) = claim(&run, &gone).unwrap();
-        assert_eq!(c2.slot, FIRST + 1);
+        let (c2, _) = claim(&run, &gone, 0).unwrap();
+        assert_eq!(c2.slot, DYNAMIC_FIRST + 1);
         // The second record's cgroup never existed: the next claim finds it stale and reuses its slot.
-        let (c3, stale) = claim(&run, &live).unwrap();
+        let (c3, stale) = claim(&run, &live, 0).unwrap();
         assert_eq!(stale.len(), 1);
         assert_eq!(stale[0].1, gone);
-        assert_eq!(c3.slot, FIRST + 1);
-        assert_eq!(records(&run).len(), 2);
+        assert_eq!(c3.slot, DYNAMIC_FIRST + 1);
+        // A numbered context has its own slot; a second live claim of it is refused.
+        let (c4, _) = claim(&run, &live, 1001).unwrap();
+        assert_eq!(c4.slot, FIRST + 1001);
+        assert!(claim(&run, &live, 1001).unwrap_err().to_string().contains("held by a running context"));
+        assert_eq!(records(&run).len(), 3);
         c1.release();
         c3.release();
+        c4.release();
         assert!(records(&run).is_empty());
         let _ = fs::remove_dir_all(&run);
     }
