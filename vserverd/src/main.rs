@@ -65,6 +65,7 @@ fn daemon() -> anyhow::Result<()> {
         root_base: abs(args.root_base),
         template_dir: args.template_dir.map(abs),
     };
+    vserver_config::set_run_dir(&paths.run_dir);
     if let Some(dir) = args.check_config {
         let dir = if dir.as_os_str().is_empty() { args.config_dir } else { dir };
         let mut r = vserver_config::load_dir(&dir, &paths.load_options());

@@ -56,6 +56,8 @@ use std::ffi::{CStr, CString};
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
+mod peer;
+
 type Res = Result<String, i32>;
 
 fn main() {
@@ -64,6 +66,8 @@ fn main() {
         Some("report") => report(),
         Some("race") if args.len() >= 2 => race(&args[1..]),
         Some("serve") if args.len() >= 4 => serve(&args[1], &args[2..]),
+        Some("serve-peer") if args.len() >= 5 => peer::serve(&args[1], &args[2], &args[3], &args[4]),
+        Some("serve-abstract") if args.len() >= 3 => peer::serve_abstract(&args[1], &args[2]),
         Some("try") if args.len() >= 2 => {
             let rest: Vec<&str> = args[2..].iter().map(String::as_str).collect();
             match act(&args[1], &rest) {
@@ -332,6 +336,10 @@ fn act(action: &str, a: &[&str]) -> Option<Res> {
         "socket_packet" => try_socket(libc::AF_PACKET, libc::SOCK_RAW, (libc::ETH_P_ALL as u16).to_be() as i32),
         "bind" => try_bind(arg(0)?.parse().ok()?, num(a.get(1)).unwrap_or(0)),
         "connect" => try_connect(arg(0)?.parse().ok()?, num(a.get(1))?, num(a.get(2)).unwrap_or(2000)),
+        "udp" => peer::try_udp(arg(0)?.parse().ok()?, num(a.get(1))?, num(a.get(2)).unwrap_or(2000)),
+        "abstract" => peer::try_abstract(arg(0)?),
+        "names" => peer::try_names(arg(0)?.parse().ok()?, num(a.get(1))?),
+        "bound" => peer::try_bound(arg(0)?.parse().ok()?, num(a.get(1))?),
         "chroot_escape" => try_chroot_escape(arg(0)?),
         "reboot" => try_reboot(arg(0)?)?,
         "compat32" => try_compat32(arg(0)?)?,

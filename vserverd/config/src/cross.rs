@@ -55,11 +55,11 @@ pub(crate) fn contexts(
     }
 }
 
-/// Reports an address that two vservers with links of their own both use, at the later one (in
-/// name order), naming the first and where it wrote it.
+/// Reports an address that two vservers with addresses of their own (links, bind mode) both
+/// use, at the later one (in name order), naming the first and where it wrote it.
 pub(crate) fn addresses(all: &BTreeMap<String, Resolved>, invalid: &mut BTreeSet<String>, sink: &mut Sink) {
     let mut owner: BTreeMap<std::net::IpAddr, (String, Loc)> = BTreeMap::new();
-    for (name, r) in all.iter().filter(|(_, r)| r.config.network.mode.has_link()) {
+    for (name, r) in all.iter().filter(|(_, r)| r.config.network.mode.has_addresses()) {
         for (addr, loc) in &r.net_sites.addresses {
             match owner.get(addr) {
                 Some((first, first_loc)) if first != name => {

@@ -28,6 +28,27 @@ pub struct HostNet {
     pub addresses: Vec<(IpAddr, String)>,
     /// The routing settings of routed (veth) vservers' uplinks, by interface name.
     pub routing: BTreeMap<String, Routing>,
+    /// Addresses added to the host's interfaces for bind vservers: (address, vserver).
+    pub bound: Vec<(IpAddr, String)>,
+}
+
+static RUN_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Where running bind vservers record what they added to the host (the daemon's run
+/// directory); set once, first thing (default `/run/vservers`).
+pub fn set_run_dir(dir: &std::path::Path) {
+    let _ = RUN_DIR.set(dir.to_path_buf());
+}
+
+/// The addresses bind vservers added to the host's interfaces, from their records: those of
+/// running vservers, and those a killed monitor left (the vserver's next start, or any bind
+/// start, removes them).
+fn bound_addresses() -> Vec<(IpAddr, String)> {
+    let dir = RUN_DIR.get().cloned().unwrap_or_else(|| vserver_engine::registry::DEFAULT_RUN_DIR.into());
+    vserver_engine::bindaddr::lback::records(&dir)
+        .into_iter()
+        .flat_map(|(_, r)| r.added.into_iter().filter(|(dev, _)| dev != "lo").map(move |(_, a)| (a.addr, r.name.clone())))
+        .collect()
 }
 
 impl HostNet {
@@ -44,18 +65,18 @@ impl HostNet {
                 (d, rt)
             })
             .collect();
-        Ok(HostNet { links: snap.links, addresses: snap.addresses, routing })
+        Ok(HostNet { links: snap.links, addresses: snap.addresses, routing, bound: bound_addresses() })
     }
 }
 
-/// Runs the checks against `host` on every valid vserver with a link of its own: errors make
-/// the vserver invalid, as the loader's do.
+/// Runs the checks against `host` on every valid vserver with addresses of its own (a link's,
+/// or bind mode's): errors make the vserver invalid, as the loader's do.
 pub fn host_checks(r: &mut LoadResult, host: &HostNet) {
     let mut invalid = BTreeSet::new();
     let mut diags = Vec::new();
     for (name, cfg) in &r.vservers {
         let net = &cfg.network;
-        if !net.mode.has_link() {
+        if !net.mode.has_addresses() {
             continue;
         }
         let sites = r.network_sites.get(name).cloned().unwrap_or_default();
@@ -73,9 +94,26 @@ pub fn host_checks(r: &mut LoadResult, host: &HostNet) {
                 Some(_) => {}
             }
         }
+        let bind = net.mode == NetworkMode::Bind;
         for (addr, place) in &sites.addresses {
-            if let Some((_, on)) = host.addresses.iter().find(|(a, _)| a == addr) {
-                error(Some(place), format!("address {addr} is held by the host (on {on})"));
+            let held = host.addresses.iter().find(|(a, _)| a == addr).map(|(_, on)| on);
+            match (host.bound.iter().find(|(a, _)| a == addr).map(|(_, n)| n), held) {
+                // A running bind vserver's: its own (added at its start), or another's.
+                (Some(owner), _) if owner == name && bind => {}
+                (Some(owner), on) => {
+                    let on = on.map(|d| format!(" (on {d})")).unwrap_or_default();
+                    error(Some(place), format!("address {addr} is held by the bind vserver `{owner}`{on}"))
+                }
+                (None, Some(on)) if bind && net.manage_addresses => error(
+                    Some(place),
+                    format!("address {addr} is held by the host (on {on}) for another purpose: a bind vserver's addresses are added at its start (`manage_addresses = false` if they are the admin's)"),
+                ),
+                (None, None) if bind && !net.manage_addresses => error(
+                    Some(place),
+                    format!("address {addr} is on no interface of the host (with `manage_addresses = false` the admin adds it)"),
+                ),
+                (None, Some(on)) if !bind => error(Some(place), format!("address {addr} is held by the host (on {on})")),
+                _ => {}
             }
         }
         if let (NetworkMode::Veth, Some(dev), Some(place)) = (net.mode, &net.device, &sites.device) {
@@ -119,7 +157,7 @@ pub fn host_checks(r: &mut LoadResult, host: &HostNet) {
 /// Reads the host and runs [`host_checks`], when some vserver has a link of its own; a host
 /// that cannot be read is reported as a warning at `dir`.
 pub(crate) fn check_live(r: &mut LoadResult, dir: &std::path::Path) {
-    if !r.vservers.values().any(|c| c.network.mode.has_link()) {
+    if !r.vservers.values().any(|c| c.network.mode.has_addresses()) {
         return;
     }
     match HostNet::read(r) {
@@ -153,5 +191,25 @@ pub fn limits_checks(r: &mut LoadResult) {
         .collect();
     for (name, message) in bad {
         r.invalidate(&name, message);
+    }
+    bind_checks(r);
+}
+
+/// Whether this host has what bind mode needs (read once): a cgroup v2 tree, the kernel's BTF.
+fn bind_support() -> &'static Result<(), String> {
+    static SUPPORT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    SUPPORT.get_or_init(|| vserver_engine::bindaddr::host_support(vserver_engine::cgroup::host_layout().v2_mount.as_deref()))
+}
+
+/// A bind vserver on a host without what bind mode needs is invalid, and `check` says why.
+fn bind_checks(r: &mut LoadResult) {
+    let bind: Vec<String> = r.vservers.iter().filter(|(_, c)| c.network.mode == NetworkMode::Bind).map(|(n, _)| n.clone()).collect();
+    if bind.is_empty() {
+        return;
+    }
+    if let Err(why) = bind_support() {
+        for name in bind {
+            r.invalidate(&name, format!("network mode \"bind\": {why}"));
+        }
     }
 }

@@ -28,10 +28,17 @@ impl VServerConfig {
         plan.rlimits = self.limits.rlimits.clone();
         plan.nice = self.nice;
         plan.network = match self.network.mode {
-            NetworkMode::Host => Network::Host,
+            NetworkMode::Host | NetworkMode::Bind => Network::Host,
             NetworkMode::None | NetworkMode::Macvlan | NetworkMode::Veth | NetworkMode::Bridge => Network::None,
         };
         plan.links = self.link_plan().into_iter().collect();
+        plan.bind = (self.network.mode == NetworkMode::Bind).then(|| {
+            let addresses = self.network.addresses.iter().map(|a| IfAddr { addr: a.addr, prefix: a.prefix }).collect();
+            let device = self.network.device.as_deref().filter(|_| self.network.manage_addresses);
+            let mut b = vserver_engine::bindaddr::bound::BindPlan::new(addresses, device);
+            b.broadcast = self.network.broadcast;
+            b
+        });
         plan.mounts = self.mounts.clone();
         plan.tmpfs = self.tmpfs.clone();
         // A real init expects an empty /run (and /run/lock) at every boot.
@@ -49,7 +56,7 @@ impl VServerConfig {
             NetworkMode::Macvlan => LinkMode::Macvlan,
             NetworkMode::Veth => LinkMode::Veth,
             NetworkMode::Bridge => LinkMode::Bridge,
-            NetworkMode::None | NetworkMode::Host => return None,
+            NetworkMode::None | NetworkMode::Host | NetworkMode::Bind => return None,
         };
         let mut link = LinkPlan::new(mode, net.device.as_deref());
         link.host_name = (mode != LinkMode::Macvlan).then(|| format!("vs{}h", self.context));

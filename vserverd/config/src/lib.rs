@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Place, Severity};
-pub use host::{host_checks, limits_checks, HostNet, NetworkSites};
+pub use host::{host_checks, limits_checks, set_run_dir, HostNet, NetworkSites};
 pub use model::*;
 pub use values::{IpCidr, ValueError};
 

@@ -235,7 +235,7 @@ pub(crate) fn load_tree(tree: &dyn Tree, dir: &Path, opts: &LoadOptions) -> Load
 
     let network_sites = all
         .iter()
-        .filter(|(n, r)| !invalid.contains(*n) && r.config.network.mode.has_link())
+        .filter(|(n, r)| !invalid.contains(*n) && r.config.network.mode.has_addresses())
         .map(|(n, r)| (n.clone(), r.net_sites.places(&sink)))
         .collect();
     let mut diagnostics = sink.list;

@@ -132,15 +132,19 @@ pub enum NetworkMode {
     Macvlan,
     Veth,
     Bridge,
+    /// The host's network stack, tied to the vserver's addresses by socket hooks on its cgroup
+    /// (the paper's `set_ipv4root`): no network namespace.
+    Bind,
 }
 
 impl NetworkMode {
-    pub const ALL: [(&'static str, NetworkMode); 5] = [
+    pub const ALL: [(&'static str, NetworkMode); 6] = [
         ("none", NetworkMode::None),
         ("host", NetworkMode::Host),
         ("macvlan", NetworkMode::Macvlan),
         ("veth", NetworkMode::Veth),
         ("bridge", NetworkMode::Bridge),
+        ("bind", NetworkMode::Bind),
     ];
 }
 
@@ -148,6 +152,11 @@ impl NetworkMode {
     /// True for the modes that give the vserver a link of its own (macvlan, veth, bridge).
     pub fn has_link(self) -> bool {
         matches!(self, NetworkMode::Macvlan | NetworkMode::Veth | NetworkMode::Bridge)
+    }
+
+    /// True for the modes whose vserver has addresses of its own (a link's, or bind mode's).
+    pub fn has_addresses(self) -> bool {
+        self.has_link() || self == NetworkMode::Bind
     }
 
     pub fn name(self) -> &'static str {
@@ -166,6 +175,9 @@ pub struct NetworkConfig {
     pub gateways: Vec<std::net::IpAddr>,
     pub mtu: Option<u32>,
     pub mac: Option<[u8; 6]>,
+    /// Bind mode: the daemon adds the addresses to `device` at start and removes them at stop;
+    /// `false`: the admin keeps them on the host's interfaces.
+    pub manage_addresses: bool,
 }
 
 /// Host commands around start and stop, each an argv with an absolute program path.

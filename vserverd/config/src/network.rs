@@ -34,13 +34,13 @@ pub(crate) fn contains(net: &IpCidr, a: IpAddr) -> bool {
 }
 
 pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> (NetworkConfig, Sites) {
-    let NetworkLayer { mode, device, addresses, broadcast, gateway, mtu, mac } = net;
+    let NetworkLayer { mode, device, addresses, broadcast, gateway, mtu, mac, manage_addresses } = net;
     let mode_value = mode.as_ref().and_then(|m| match NetworkMode::ALL.iter().find(|(n, _)| *n == m.value) {
         Some((_, v)) => Some(*v),
         None => {
             sink.error(
                 &m.loc(),
-                format!("unknown network mode {:?} (expected none, host, macvlan, veth or bridge)", m.value),
+                format!("unknown network mode {:?} (expected none, host, macvlan, veth, bridge or bind)", m.value),
             );
             None
         }
@@ -52,16 +52,20 @@ pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> (NetworkConfig, Sit
         sink.warning(&m.loc(), "network mode \"host\" is not isolated: the vserver shares the host's network stack");
     }
 
-    // Keys that mean nothing without a link of the vserver's own.
-    let mut set: Vec<(&str, Loc)> = Vec::new();
-    set.extend(device.as_ref().map(|v| ("device", v.loc())));
-    set.extend(addresses.as_ref().map(|v| ("addresses", v.loc())));
-    set.extend(broadcast.as_ref().map(|v| ("broadcast", v.loc())));
-    set.extend(gateway.as_ref().map(|v| ("gateway", v.loc())));
-    set.extend(mtu.as_ref().map(|v| ("mtu", v.loc())));
-    set.extend(mac.as_ref().map(|v| ("mac", v.loc())));
-    if mode_known && !mode_value.has_link() {
-        for (key, loc) in &set {
+    // Keys that mean nothing in the mode: addresses without addresses of the vserver's own,
+    // link settings without a link.
+    let mut set: Vec<(&str, Loc, bool)> = Vec::new();
+    let addrs = mode_value.has_addresses();
+    let link = mode_value.has_link();
+    set.extend(device.as_ref().map(|v| ("device", v.loc(), addrs)));
+    set.extend(addresses.as_ref().map(|v| ("addresses", v.loc(), addrs)));
+    set.extend(broadcast.as_ref().map(|v| ("broadcast", v.loc(), addrs)));
+    set.extend(gateway.as_ref().map(|v| ("gateway", v.loc(), link)));
+    set.extend(mtu.as_ref().map(|v| ("mtu", v.loc(), link)));
+    set.extend(mac.as_ref().map(|v| ("mac", v.loc(), link)));
+    set.extend(manage_addresses.as_ref().map(|v| ("manage_addresses", v.loc(), mode_value == NetworkMode::Bind)));
+    if mode_known {
+        for (key, loc, _) in set.iter().filter(|(_, _, meaningful)| !meaningful) {
             sink.warning(loc, format!("`network.{key}` is ignored with mode \"{mode_name}\""));
         }
     }
@@ -74,6 +78,18 @@ pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> (NetworkConfig, Sit
     if let (true, None, Some(m)) = (mode_value.has_link(), &addresses, &mode) {
         sink.warning(&m.loc(), format!("network mode \"{mode_name}\" without `network.addresses`: the vserver's link has no address"));
     }
+    let manage = manage_addresses.as_ref().map_or(true, |m| m.value);
+    if let (NetworkMode::Bind, Some(m)) = (mode_value, &mode) {
+        if addresses.as_ref().map_or(true, |a| a.value.is_empty()) {
+            sink.error(&m.loc(), "network mode \"bind\" needs `network.addresses`: a bind vserver may use its own addresses only");
+        }
+        if manage && device.is_none() {
+            sink.error(
+                &m.loc(),
+                "network mode \"bind\" needs `network.device`, the host interface its addresses are added to (or `manage_addresses = false` when the admin keeps them on the host)",
+            );
+        }
+    }
 
     let mut sites = Sites { mode: mode.as_ref().map(|m| m.loc()), device: device.as_ref().map(|d| d.loc()), addresses: Vec::new() };
     let device = device.and_then(|d| checked(sink, &d, check_interface(&d.value)));
@@ -82,6 +98,12 @@ pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> (NetworkConfig, Sit
         let loc = at.inner(s);
         match s.get_ref().parse::<IpCidr>() {
             Ok(c) if c.addr.is_loopback() => sink.error(&loc, format!("address {c} is a loopback address")),
+            Ok(c) if mode_value == NetworkMode::Bind && !bindable(c.addr) => {
+                sink.error(&loc, format!("address {} cannot be a bind vserver's (link-local, multicast or unspecified)", c.addr))
+            }
+            Ok(c) if mode_value == NetworkMode::Bind && cidrs.iter().filter(|o| o.addr.is_ipv4() == c.addr.is_ipv4()).count() >= BIND_MAX_ADDRS => {
+                sink.error(&loc, format!("address {}: a bind vserver has at most {BIND_MAX_ADDRS} addresses of each family", c.addr))
+            }
             Ok(c) if cidrs.iter().any(|o| o.addr == c.addr) => sink.error(&loc, format!("address {} is listed twice", c.addr)),
             Ok(c) => {
                 sites.addresses.push((c.addr, loc));
@@ -93,7 +115,7 @@ pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> (NetworkConfig, Sit
     let v4_nets: Vec<&IpCidr> = cidrs.iter().filter(|c| c.addr.is_ipv4()).collect();
     let list = |nets: &[&IpCidr]| nets.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
     let broadcast = broadcast.and_then(|b| match b.value.parse::<Ipv4Addr>() {
-        Ok(a) if mode_value.has_link() && !v4_nets.is_empty() && !v4_nets.iter().any(|n| contains(n, IpAddr::V4(a))) => {
+        Ok(a) if mode_value.has_addresses() && !v4_nets.is_empty() && !v4_nets.iter().any(|n| contains(n, IpAddr::V4(a))) => {
             sink.error(&b.loc(), format!("broadcast {a} is not in the network of an IPv4 address ({})", list(&v4_nets)));
             None
         }
@@ -118,8 +140,43 @@ pub(crate) fn resolve(sink: &mut Sink, net: NetworkLayer) -> (NetworkConfig, Sit
                 None
             }
         }),
+        manage_addresses: manage,
     };
     (config, sites)
+}
+
+/// How many addresses of each family the bind-mode programs hold.
+const BIND_MAX_ADDRS: usize = vserver_engine::bindaddr::rules::MAX_ADDRS;
+
+/// An address a bind vserver may have: one a socket can bind and a peer can reach.
+fn bindable(a: IpAddr) -> bool {
+    let link_local = matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+        || matches!(a, IpAddr::V4(v4) if v4.is_link_local());
+    !(link_local || a.is_multicast() || a.is_unspecified())
+}
+
+/// The capabilities a bind vserver cannot have: it shares the host's network stack. `added`
+/// holds each `capabilities.add` entry and where it was written.
+pub(crate) fn check_bind_caps(sink: &mut Sink, mode: NetworkMode, caps: vserver_engine::CapSet, added: &[(String, Loc)]) {
+    if mode != NetworkMode::Bind {
+        return;
+    }
+    const WHY: [(&str, &str); 4] = [
+        ("NET_RAW", "raw and packet sockets would see and send any traffic of the host's interfaces"),
+        ("NET_ADMIN", "it would configure the host's own interfaces, addresses, routes and firewall"),
+        ("SYS_ADMIN", "it could leave its cgroup, and with it the socket hooks that tie it to its addresses"),
+        ("BPF", "it could load programs of its own beside the socket hooks"),
+    ];
+    for (name, why) in WHY {
+        let Ok(cap) = vserver_engine::Capability::parse(name) else { continue };
+        if !caps.contains(cap) {
+            continue;
+        }
+        let at = added.iter().find(|(n, _)| vserver_engine::Capability::parse(n).is_ok_and(|c| c == cap));
+        if let Some((_, loc)) = at {
+            sink.error(loc, format!("a bind vserver (network mode \"bind\") cannot have {name}: it shares the host's network stack, and {why}"));
+        }
+    }
 }
 
 /// `gateway = "192.0.2.1"` or `["192.0.2.1", "2001:db8::1"]`: at most one per family, each in

@@ -68,6 +68,8 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
         depends.map(|d| d.value.iter().map(|s| (s.get_ref().clone(), d.inner(s))).collect()).unwrap_or_default();
     let (flags, fakeinit) = flags.map(|f| parse_flags(sink, &f)).unwrap_or_default();
     let (network, net_sites) = network::resolve(sink, network);
+    let caps_added: Vec<(String, Loc)> =
+        capabilities.add.iter().flat_map(|at| at.value.iter().map(move |s| (s.get_ref().clone(), at.inner(s)))).collect();
     let config = VServerConfig {
         name: name.to_string(),
         root,
@@ -91,6 +93,7 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
         hooks: resolve_hooks(sink, hooks),
         files,
     };
+    network::check_bind_caps(sink, config.network.mode, config.caps, &caps_added);
     Resolved { config, context, depends, net_sites }
 }
 

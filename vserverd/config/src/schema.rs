@@ -159,8 +159,9 @@ pub(crate) struct NetworkLayer {
     pub gateway: Option<At<OneOrMany>>,
     pub mtu: Option<At<i64>>,
     pub mac: Option<At<String>>,
+    pub manage_addresses: Option<At<bool>>,
 }
-overlay_fields!(NetworkLayer { mode, device, addresses, broadcast, gateway, mtu, mac });
+overlay_fields!(NetworkLayer { mode, device, addresses, broadcast, gateway, mtu, mac, manage_addresses });
 
 /// A string, or an array of strings each with its own span (`network.gateway`).
 #[derive(Debug, Clone)]

@@ -139,6 +139,7 @@ fn host() -> HostNet {
         ],
         addresses: vec![(ip("127.0.0.1"), "lo".into()), (ip("192.0.2.2"), "eth0".into()), (ip("2001:db8::2"), "eth0".into())],
         routing: BTreeMap::from([("eth0".to_string(), Routing { ipv4_forwarding: true, ..Routing::default() })]),
+        bound: Vec::new(),
     }
 }
 

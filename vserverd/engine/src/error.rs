@@ -29,6 +29,16 @@ pub enum Step {
     NetHost,
     /// Inside the context's namespace: addresses, the link up, routes.
     NetInside,
+    /// Bind mode: a private loopback slot, the addresses added to the host's device.
+    BindAddr,
+    /// Bind mode: a program (or the rules map) loaded into the kernel.
+    BpfLoad,
+    /// Bind mode: the programs attached to the context's cgroup and its rules written.
+    BpfAttach,
+    /// Bind mode: what a cgroup has attached, or a loaded program found by its id.
+    BpfQuery,
+    /// Bind mode: the programs detached from a cgroup.
+    BpfDetach,
     WaitParent,
     /// A cgroup namespace rooted where the parent placed pid 1 (a real init's guests).
     CgroupNs,
@@ -78,6 +88,11 @@ impl Step {
             Step::NetLink => "net-link",
             Step::NetHost => "net-host",
             Step::NetInside => "net-inside",
+            Step::BindAddr => "bind-addr",
+            Step::BpfLoad => "bpf-load",
+            Step::BpfAttach => "bpf-attach",
+            Step::BpfQuery => "bpf-query",
+            Step::BpfDetach => "bpf-detach",
             Step::WaitParent => "wait-parent",
             Step::CgroupNs => "cgroup-ns",
             Step::MountPrivate => "mount-private",

@@ -56,6 +56,10 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
     if sys::start_time(entry.pid) != Some(entry.start_time) {
         return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::ESRCH).with_detail("the context ended"));
     }
+    // A bind-mode context's rules are its cgroup's: a process that joins it joins its cgroups.
+    if crate::enter::v2_cgroup_of(entry.pid).is_some_and(|d| crate::bindaddr::is_bound(&d)) {
+        crate::enter::join_cgroups_of(entry.pid)?;
+    }
     let mut ns = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     if entry.own_network {
         ns |= libc::CLONE_NEWNET;

@@ -4,6 +4,7 @@
 //! Synchronous and single-threaded by design: the process that calls [`spawn`] must have one
 //! thread (the daemon re-execs a helper for it). One module per kernel concept.
 
+pub mod bindaddr;
 pub mod caps;
 pub mod cgroup;
 pub mod enter;

@@ -276,6 +276,10 @@ pub struct LaunchPlan {
     /// network namespace before the child goes on, removed when the context ends.
     #[serde(default)]
     pub links: Vec<LinkPlan>,
+    /// Bind mode (with `Network::Host`): the host's stack, tied to these addresses by socket
+    /// hooks on the cgroup pid 1 is born in, attached before it is born ([`crate::bindaddr`]).
+    #[serde(default)]
+    pub bind: Option<crate::bindaddr::bound::BindPlan>,
     pub mounts: Vec<BindMount>,
     /// Directories inside that get a fresh tmpfs each (nosuid, nodev, mode 1777), such as
     /// `/tmp`; resolved without following any of the vserver's links.
@@ -308,6 +312,7 @@ impl LaunchPlan {
             nice: None,
             network: Network::None,
             links: Vec::new(),
+            bind: None,
             mounts: Vec::new(),
             tmpfs: Vec::new(),
             init_fs: InitFs::default(),

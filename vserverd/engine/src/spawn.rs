@@ -77,6 +77,9 @@ pub struct Context {
     /// The links made for the context (host ends, proxy entries, a handle on its namespace),
     /// removed by [`Context::cleanup_network`].
     pub network: Option<Arc<Mutex<net::Attached>>>,
+    /// Bind mode: the cgroup's socket hooks, the addresses added to the host and the private
+    /// loopback slot, removed by [`Context::cleanup_network`].
+    pub bound: Option<Arc<Mutex<crate::bindaddr::Bound>>>,
 }
 
 /// Waits for child `pid` to end (retrying on EINTR, skipping stop/continue reports).
@@ -111,6 +114,11 @@ impl Context {
         if let Some(n) = &self.network {
             if let Ok(mut a) = n.lock() {
                 a.teardown();
+            }
+        }
+        if let Some(b) = &self.bound {
+            if let Ok(mut b) = b.lock() {
+                b.teardown();
             }
         }
     }
@@ -188,7 +196,28 @@ pub fn spawn_in(plan: &LaunchPlan, placement: Placement<'_>) -> Result<Context, 
         None => None,
     };
     let netns = placement.netns.filter(|_| plan.network == Network::None);
-    spawn_prepared(plan, &prepared, placement.cgroups, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns)
+    // Bind mode: the hooks are on the cgroup before pid 1 is born in it.
+    let mut bound = match &plan.bind {
+        Some(b) => {
+            let dir = b.cgroup.as_deref().or(v2_dir).ok_or_else(|| {
+                SetupError::detail(Step::Validate, None, "bind mode needs a cgroup of the v2 tree to carry its socket hooks")
+            })?;
+            Some(crate::bindaddr::bind(b, &plan.name, plan.context, &plan.run_dir, dir)?)
+        }
+        None => None,
+    };
+    match spawn_prepared(plan, &prepared, placement.cgroups, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns) {
+        Ok(mut ctx) => {
+            ctx.bound = bound.map(|b| Arc::new(Mutex::new(b)));
+            Ok(ctx)
+        }
+        Err(e) => {
+            if let Some(b) = bound.as_mut() {
+                b.teardown();
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The parent's side, in order: clone pid 1 (into its cgroup and namespace when made ahead),
@@ -307,7 +336,7 @@ fn spawn_prepared(
         Err(e) => return fail(e),
     };
     let network = network.map(|n| Arc::new(Mutex::new(n)));
-    Ok(Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times, network })
+    Ok(Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times, network, bound: None })
 }
 
 fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
@@ -354,6 +383,7 @@ fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
         }
     }
     validate_links(plan)?;
+    crate::bindaddr::bound::validate(plan)?;
     for name in [&plan.hostname, &plan.domainname].into_iter().flatten() {
         if name.len() > 64 || name.contains('\0') {
             return Err(SetupError::detail(Step::Validate, None, format!("bad host or domain name {name:?}")));

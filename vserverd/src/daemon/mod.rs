@@ -4,6 +4,7 @@
 //! the enter helper it execs, and the checks of its callers ([`auth`]).
 
 pub mod auth;
+pub mod bindmode;
 pub mod console;
 pub mod control;
 pub mod dbus;

@@ -298,6 +298,10 @@ impl Supervisor {
             .map_err(|err| StartError::Cgroup { name: self.name.clone(), err })?;
         let mut plan = cfg.launch_plan(&self.paths.run_dir);
         plan.init_fs.cgroup = cgroup.guest_dir.is_some();
+        if let Some(b) = plan.bind.as_mut() {
+            // One copy of the programs for every bind vserver.
+            b.programs = tokio::task::spawn_blocking(crate::daemon::bindmode::shared_programs).await.ok().flatten();
+        }
         let notify = (ready == Ready::Notify).then(|| {
             plan.env.push(("NOTIFY_SOCKET".into(), crate::monitor::readiness::INSIDE.into()));
             crate::daemon::control::guest_dir(&self.paths, &self.name).join(crate::monitor::readiness::FILE)

@@ -1,0 +1,25 @@
+//! Bind mode (`[network] mode = "bind"`) in the daemon: one copy of the socket-hook programs
+//! shared by every bind vserver it starts (their monitors open it by id). (The check that this
+//! host can carry them is the config crate's, with the other host checks.)
+
+use std::sync::Mutex;
+
+use vserver_engine::bindaddr::{ProgramSet, SetIds};
+
+static SET: Mutex<Option<ProgramSet>> = Mutex::new(None);
+
+/// The ids of the daemon's program set, loaded at the first bind start. `None` when it cannot
+/// be loaded: the monitor then loads a set of its own, and its error says why.
+pub fn shared_programs() -> Option<SetIds> {
+    let mut set = SET.lock().unwrap_or_else(|e| e.into_inner());
+    if set.is_none() {
+        match ProgramSet::load() {
+            Ok(s) => *set = Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load the bind-mode programs");
+                return None;
+            }
+        }
+    }
+    set.as_ref().and_then(|s| s.ids().ok())
+}
