@@ -143,3 +143,13 @@ fn a_default_host_name_is_a_host_name() {
     assert_eq!(r.diagnostics.len(), 1, "{:#?}", r.diagnostics);
     assert_eq!(r.diagnostics[0].to_string(), "/x/-.toml:1:1: error: the vserver name `-` makes no host name: set `hostname`");
 }
+
+/// Found by the fuzz target `config`: a file name with a line break (`a\nb.toml`) broke the
+/// `path:line:col: error: message` line in two.
+#[test]
+fn a_diagnostic_is_one_line_whatever_its_file_is_named() {
+    let r = config::load_files(Path::new("/x"), &[("a\nb\u{c}.toml", "")], &opts());
+    assert_eq!(r.diagnostics.len(), 1);
+    let shown = r.diagnostics[0].to_string();
+    assert!(shown.starts_with("/x/a\\nb\\u{c}.toml:1:1: error: invalid vserver name"), "{shown:?}");
+}
