@@ -62,11 +62,14 @@ echo "fuzz: built in $((built - started)) s; running each target for $secs s, ${
 
 logs="$target_dir/fuzz-logs"
 mkdir -p "$logs"
+bin_dir="$target_dir/$(rustc -vV | sed -n 's/^host: //p')/release"
 run_one() {
-    local t=$1 work="$target_dir/corpus/$1" art="$target_dir/artifacts/$1/"
+    local t=$1 work="$target_dir/corpus/$1" art="$target_dir/artifacts/$1/" dict=()
     mkdir -p "$work" "$art"
-    # New inputs go to the first directory; the seeds are read from the second.
-    cargo fuzz run "${flags[@]}" "$t" "$work" "$fuzz_dir/corpus/$t" -- \
+    [ -f "$fuzz_dir/dict/$t.dict" ] && dict=(-dict="$fuzz_dir/dict/$t.dict")
+    # The built target itself, not `cargo fuzz run`, which would write what it finds into the
+    # seed directory: new inputs go to the first directory, the seeds are only read.
+    "$bin_dir/$t" "$work" "$fuzz_dir/corpus/$t" "${dict[@]}" \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$art" -print_final_stats=1 \
         >"$logs/$t.log" 2>&1
 }
@@ -105,7 +108,8 @@ for t in "${targets[@]}"; do
         input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
         if [ -n "$input" ]; then
             echo "fuzz: $t: the crashing input is $input" >&2
-            echo "fuzz: replay it with: cargo fuzz run ${flags[*]} $t $input" >&2
+            echo "fuzz: replay it with: $bin_dir/$t $input" >&2
+            echo "fuzz:   (or: cargo fuzz run ${flags[*]} $t $input)" >&2
         else
             tail -20 "$log" >&2
         fi
