@@ -62,6 +62,14 @@ pub(crate) fn addresses(all: &BTreeMap<String, Resolved>, invalid: &mut BTreeSet
     for (name, r) in all.iter().filter(|(_, r)| r.config.network.mode.has_addresses()) {
         for (addr, loc) in &r.net_sites.addresses {
             match owner.get(addr) {
+                // Both took it from one file: defaults.toml.
+                Some((first, first_loc)) if first != name && first_loc.file == loc.file => {
+                    let msg = format!(
+                        "address {addr} is given to every vserver by this file: `{first}` has it, so `{name}` cannot (set `network.addresses` in {name}.toml)"
+                    );
+                    sink.error(loc, msg);
+                    invalid.insert(name.clone());
+                }
                 Some((first, first_loc)) if first != name => {
                     let place = sink.describe(first_loc);
                     sink.error(loc, format!("address {addr} is already used by vserver `{first}` at {place}"));

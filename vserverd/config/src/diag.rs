@@ -50,7 +50,8 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}: {}", self.path.display(), self.line, self.col, self.severity, self.message)
+        let path = one_line(self.path.display().to_string());
+        write!(f, "{path}:{}:{}: {}: {}", self.line, self.col, self.severity, self.message)
     }
 }
 

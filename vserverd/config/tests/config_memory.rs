@@ -143,3 +143,31 @@ fn a_default_host_name_is_a_host_name() {
     assert_eq!(r.diagnostics.len(), 1, "{:#?}", r.diagnostics);
     assert_eq!(r.diagnostics[0].to_string(), "/x/-.toml:1:1: error: the vserver name `-` makes no host name: set `hostname`");
 }
+
+/// Found by the fuzz target `config`: a file name with a line break (`a\nb.toml`) broke the
+/// `path:line:col: error: message` line in two.
+#[test]
+fn a_diagnostic_is_one_line_whatever_its_file_is_named() {
+    let r = config::load_files(Path::new("/x"), &[("a\nb\u{c}.toml", "")], &opts());
+    assert_eq!(r.diagnostics.len(), 1);
+    let shown = r.diagnostics[0].to_string();
+    assert!(shown.starts_with("/x/a\\nb\\u{c}.toml:1:1: error: invalid vserver name"), "{shown:?}");
+}
+
+/// Found by the fuzz target `config`: an address written in defaults.toml went to every
+/// vserver, and the error said only that it was "already used by vserver `a` at" its own
+/// place, not which vserver it made invalid.
+#[test]
+fn an_address_of_defaults_toml_names_the_vserver_it_invalidates() {
+    let net = "[network]\nmode = \"veth\"\naddresses = [\"192.0.2.10/24\"]\n";
+    let files = [("defaults.toml", net), ("a.toml", ""), ("b.toml", ""), ("c.toml", "[network]\naddresses = [\"192.0.2.11/24\"]\n")];
+    let r = config::load_files(Path::new("/x"), &files, &opts());
+    assert_eq!(r.vservers.keys().collect::<Vec<_>>(), ["a", "c"]);
+    assert_eq!(r.invalid.iter().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(r.diagnostics.len(), 1, "{:#?}", r.diagnostics);
+    assert_eq!(
+        r.diagnostics[0].to_string(),
+        "/x/defaults.toml:3:14: error: address 192.0.2.10 is given to every vserver by this file: `a` has it, \
+         so `b` cannot (set `network.addresses` in b.toml)"
+    );
+}
