@@ -64,12 +64,13 @@ logs="$target_dir/fuzz-logs"
 mkdir -p "$logs"
 bin_dir="$target_dir/$(rustc -vV | sed -n 's/^host: //p')/release"
 run_one() {
-    local t=$1 work="$target_dir/corpus/$1" art="$target_dir/artifacts/$1/" dict=()
+    local t=$1 work="$target_dir/corpus/$1" art="$target_dir/artifacts/$1/" seeds=() dict=()
     mkdir -p "$work" "$art"
+    [ -d "$fuzz_dir/corpus/$t" ] && seeds=("$fuzz_dir/corpus/$t")
     [ -f "$fuzz_dir/dict/$t.dict" ] && dict=(-dict="$fuzz_dir/dict/$t.dict")
     # The built target itself, not `cargo fuzz run`, which would write what it finds into the
     # seed directory: new inputs go to the first directory, the seeds are only read.
-    "$bin_dir/$t" "$work" "$fuzz_dir/corpus/$t" "${dict[@]}" \
+    "$bin_dir/$t" "$work" "${seeds[@]}" "${dict[@]}" \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$art" -print_final_stats=1 \
         >"$logs/$t.log" 2>&1
 }
