@@ -3,59 +3,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vserver_engine::caps::Capability;
 use vserver_engine::plan::{Init, Network, Resource, Rlimit};
-use vserver_config::{self as config, Diagnostic, LoadOptions, LoadResult, NetworkMode, Ready, Restart, Severity};
+use vserver_config::{self as config, Diagnostic, LoadResult, NetworkMode, Ready, Restart, Severity};
 
-/// A temporary config directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new() -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("vserverd-config-test-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        Dir(path)
-    }
-
-    fn with(files: &[(&str, &str)]) -> Dir {
-        let d = Dir::new();
-        for (name, text) in files {
-            d.write(name, text);
-        }
-        d
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let p = self.0.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-
-    fn load(&self) -> LoadResult {
-        config::load_dir(&self.0, &opts())
-    }
-
-    /// The diagnostics as printed, with paths relative to the directory.
-    fn lines(&self, r: &LoadResult) -> Vec<String> {
-        let prefix = format!("{}/", self.0.display());
-        r.diagnostics.iter().map(|d| d.to_string().replacen(&prefix, "", 1)).collect()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn opts() -> LoadOptions {
-    LoadOptions { root_base: PathBuf::from("/srv/vs"), template_dir: None, host_checks: false }
-}
+mod common;
+use common::*;
 
 /// Asserts that exactly these diagnostics were reported, each starting as given.
 fn assert_diags(d: &Dir, r: &LoadResult, expected: &[&str]) {

@@ -2,45 +2,15 @@
 //! the capabilities a bind vserver cannot have), across vservers, against a made-up host (an
 //! address the host holds for another purpose, one a bind vserver holds), and the launch plan.
 
-use std::fs;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use vserver_engine::net::snapshot::HostLink;
 use vserver_engine::plan::{IfAddr, Network};
-use vserver_config::{self as config, host_checks, HostNet, LoadOptions, LoadResult, NetworkMode};
+use vserver_config::{host_checks, HostNet, NetworkMode};
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn with(files: &[(&str, &str)]) -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("vserverd-config-bind-test-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        for (name, text) in files {
-            fs::write(path.join(name), text).unwrap();
-        }
-        Dir(path)
-    }
-
-    fn load(&self) -> LoadResult {
-        config::load_dir(&self.0, &LoadOptions { root_base: PathBuf::from("/srv/vs"), template_dir: None, host_checks: false })
-    }
-
-    fn lines(&self, r: &LoadResult) -> Vec<String> {
-        let prefix = format!("{}/", self.0.display());
-        r.diagnostics.iter().map(|d| d.to_string().replace(&prefix, "")).collect()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::*;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -63,7 +33,7 @@ fn a_bind_vserver_needs_addresses_and_a_device_and_nothing_more() {
         ("i.toml", "[network]\nmode = \"bindd\"\n"),
     ]);
     let r = d.load();
-    let lines = d.lines(&r);
+    let lines = d.lines_all_relative(&r);
     let expected = [
         "b.toml:2:8: error: network mode \"bind\" needs `network.addresses`: a bind vserver may use its own addresses only",
         "c.toml:2:8: error: network mode \"bind\" needs `network.device`, the host interface its addresses are added to (or `manage_addresses = false` when the admin keeps them on the host)",
@@ -102,7 +72,7 @@ fn a_bind_vserver_cannot_have_the_hosts_network_capabilities() {
         ),
     ]);
     let r = d.load();
-    let lines = d.lines(&r);
+    let lines = d.lines_all_relative(&r);
     assert_eq!(lines.len(), 3, "{lines:#?}");
     assert!(lines[0].starts_with("a.toml:6:8: error: a bind vserver (network mode \"bind\") cannot have NET_RAW: it shares the host's network stack, and raw and packet sockets"), "{lines:#?}");
     assert!(lines[1].starts_with("b.toml:6:22: error: a bind vserver (network mode \"bind\") cannot have NET_ADMIN"), "{lines:#?}");
@@ -119,7 +89,7 @@ fn an_address_of_a_bind_vserver_and_another_vserver_is_refused() {
         ("c.toml", "[network]\nmode = \"bind\"\ndevice = \"eth1\"\naddresses = [\"2001:db8::10/64\"]\n"),
     ]);
     let r = d.load();
-    let lines = d.lines(&r);
+    let lines = d.lines_all_relative(&r);
     assert_eq!(
         lines,
         [
@@ -156,7 +126,7 @@ fn host_checks_tell_the_hosts_addresses_from_a_bind_vservers_own() {
     // bind vserver `z` whose monitor was killed.
     let mut r = d.load();
     host_checks(&mut r, &host(&[("192.0.2.10", "a"), ("192.0.2.50", "z")]));
-    let lines = d.lines(&r);
+    let lines = d.lines_all_relative(&r);
     assert_eq!(
         lines,
         [
@@ -171,7 +141,7 @@ fn host_checks_tell_the_hosts_addresses_from_a_bind_vservers_own() {
     // Not running, a's address on eth0 is the host's: refused (the positive control of the first case).
     let mut r = d.load();
     host_checks(&mut r, &host(&[]));
-    assert!(d.lines(&r).iter().any(|l| l.starts_with("a.toml:4:14: error: address 192.0.2.10 is held by the host (on eth0) for another purpose")));
+    assert!(d.lines_all_relative(&r).iter().any(|l| l.starts_with("a.toml:4:14: error: address 192.0.2.10 is held by the host (on eth0) for another purpose")));
 }
 
 #[test]
@@ -181,7 +151,7 @@ fn launch_plan_of_a_bind_vserver() {
         ("b.toml", "[network]\nmode = \"bind\"\ndevice = \"eth0\"\naddresses = [\"192.0.2.11/24\"]\nmanage_addresses = false\n"),
     ]);
     let r = d.load();
-    assert!(r.diagnostics.is_empty(), "{:#?}", d.lines(&r));
+    assert!(r.diagnostics.is_empty(), "{:#?}", d.lines_all_relative(&r));
     let a = r.vservers["a"].launch_plan(Path::new("/run/vservers"));
     assert_eq!(a.network, Network::Host);
     assert!(a.links.is_empty());

@@ -3,48 +3,18 @@
 //! that does not forward), against the real host, and the links of the launch plan.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vserver_engine::net::snapshot::{HostLink, Routing};
 use vserver_engine::plan::{IfAddr, LinkMode};
 use vserver_config::{self as config, host_checks, HostNet, LoadOptions, LoadResult};
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn with(files: &[(&str, &str)]) -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("vserverd-config-net-test-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        for (name, text) in files {
-            fs::write(path.join(name), text).unwrap();
-        }
-        Dir(path)
-    }
-
-    fn load(&self) -> LoadResult {
-        config::load_dir(&self.0, &LoadOptions { root_base: PathBuf::from("/srv/vs"), template_dir: None, host_checks: false })
-    }
-
-    fn lines(&self, r: &LoadResult) -> Vec<String> {
-        let prefix = format!("{}/", self.0.display());
-        r.diagnostics.iter().map(|d| d.to_string().replace(&prefix, "")).collect()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::*;
 
 fn assert_diags(d: &Dir, r: &LoadResult, expected: &[&str]) {
-    let got = d.lines(r);
+    let got = d.lines_all_relative(r);
     assert_eq!(got.len(), expected.len(), "got {got:#?}");
     for (g, e) in got.iter().zip(expected) {
         assert!(g.starts_with(e), "expected {e:?}, got {g:?}\nall: {got:#?}");
@@ -72,7 +42,7 @@ fn an_address_of_two_vservers_is_refused_at_the_later_one() {
             "c.toml:2:13: warning: `network.addresses` is ignored with mode \"none\"",
         ],
     );
-    assert!(d.lines(&r)[0].ends_with("a.toml:4:31"), "{:?}", d.lines(&r));
+    assert!(d.lines_all_relative(&r)[0].ends_with("a.toml:4:31"), "{:?}", d.lines_all_relative(&r));
     assert!(r.vservers.contains_key("a") && r.vservers.contains_key("c"));
     assert!(r.invalid.contains("b"));
 }
@@ -157,7 +127,7 @@ fn host_checks_refuse_unknown_devices_and_the_hosts_addresses() {
     let mut r = d.load();
     let before = r.diagnostics.len();
     host_checks(&mut r, &host());
-    let lines = d.lines(&r);
+    let lines = d.lines_all_relative(&r);
     let new: Vec<&String> = lines.iter().filter(|l| !l.starts_with("f.toml")).collect();
     assert_eq!(r.diagnostics.len() - before, new.len(), "{lines:#?}");
     let expected = [
