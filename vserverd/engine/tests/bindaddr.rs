@@ -26,7 +26,7 @@ use vserver_engine::plan::IfAddr;
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
 
 fn v2_root() -> Option<PathBuf> {
-    let is_v2 = |p: &str| nix::sys::statfs::statfs(p).map(|s| s.filesystem_type().0 == 0x6367_7270).unwrap_or(false);
+    let is_v2 = |p: &str| vserver_engine::cgroup::is_cgroup2(std::path::Path::new(p));
     if is_v2("/sys/fs/cgroup") {
         Some(PathBuf::from("/sys/fs/cgroup"))
     } else if is_v2(UNIFIED) {

@@ -13,12 +13,15 @@
 //! outside the cgroup and no child of the command, removes the cgroup, its hooks and its private
 //! loopback once the last process in it has ended.
 
+mod common;
+
 use std::ffi::CString;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 
+use common::Args;
 use vserver_engine::bindaddr::bound::{self, BindPlan, Bound};
 use vserver_engine::plan::IfAddr;
 use vserver_engine::registry::DEFAULT_RUN_DIR;
@@ -38,39 +41,23 @@ struct Options {
     cmd: Vec<String>,
 }
 
-fn parse(args: Vec<String>) -> Options {
+fn parse(mut args: Args) -> Options {
     let mut o = Options::default();
-    let mut it = args.into_iter();
-    let value = |it: &mut std::vec::IntoIter<String>, opt: &str| it.next().unwrap_or_else(|| die(&format!("{opt} needs a value\n{USAGE}"), 2));
-    while let Some(a) = it.next() {
+    while let Some(a) = args.option() {
         match a.as_str() {
-            "--ip" => o.ips.push(value(&mut it, "--ip")),
+            "--ip" => o.ips.push(args.value("--ip")),
             "--bcast" => {
-                let v = value(&mut it, "--bcast");
+                let v = args.value("--bcast");
                 o.bcast = Some(v.parse().unwrap_or_else(|_| die(&format!("--bcast: {v:?} is not an IPv4 address"), 2)));
             }
             "--silent" => o.silent = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                exit(0)
-            }
-            "--" => {
-                o.cmd = it.collect();
-                break;
-            }
-            s if s.starts_with("--") => die(&format!("unknown option {s}\n{USAGE}"), 2),
-            _ => {
-                o.cmd = std::iter::once(a).chain(it).collect();
-                break;
-            }
+            s => args.unknown(s),
         }
     }
     if o.ips.is_empty() {
         die(&format!("no address given (--ip ADDR or --ip IFACE)\n{USAGE}"), 2);
     }
-    if o.cmd.is_empty() {
-        die(&format!("no command given\n{USAGE}"), 2);
-    }
+    o.cmd = args.command();
     o
 }
 
@@ -149,7 +136,7 @@ fn clean_up_after(cgroup: &Path, home: &Path, mut bound: Bound) -> ! {
 }
 
 fn main() {
-    let o = parse(std::env::args().skip(1).collect());
+    let o = parse(Args::new(USAGE, die));
     if !nix::unistd::geteuid().is_root() {
         die("binding a command to addresses needs root (cgroups and socket hooks)", 1);
     }

@@ -6,9 +6,12 @@
 //!           [--hostname H] [--domainname D] [--disconnect] [--silent] [--] CMD [ARGS]
 //! ```
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::exit;
 
+use common::Args;
 use vserver_engine::caps::{self, CapSet, Capability};
 use vserver_engine::guard;
 use vserver_engine::join::{join, JoinRequest};
@@ -37,18 +40,16 @@ fn die(msg: &str, code: i32) -> ! {
     exit(code)
 }
 
-fn parse(args: Vec<String>) -> Options {
+fn parse(mut args: Args) -> Options {
     let mut o = Options::default();
-    let mut it = args.into_iter();
-    let value = |it: &mut std::vec::IntoIter<String>, opt: &str| it.next().unwrap_or_else(|| die(&format!("{opt} needs a value\n{USAGE}"), 2));
-    while let Some(a) = it.next() {
+    while let Some(a) = args.option() {
         match a.as_str() {
             "--ctx" => {
-                let v = value(&mut it, "--ctx");
+                let v = args.value("--ctx");
                 o.ctx = Some(v.parse().unwrap_or_else(|_| die(&format!("--ctx: {v:?} is not a context number"), 2)));
             }
             "--cap" => {
-                let v = value(&mut it, "--cap");
+                let v = args.value("--cap");
                 let (neg, name) = match v.strip_prefix('!') {
                     Some(n) => (true, n),
                     None => (false, v.as_str()),
@@ -57,29 +58,15 @@ fn parse(args: Vec<String>) -> Options {
                 if neg { o.remove.push(cap) } else { o.add.push(cap) }
             }
             "--secure" => o.secure = true,
-            "--flag" => o.flags.push(value(&mut it, "--flag")),
-            "--hostname" => o.hostname = Some(value(&mut it, "--hostname")),
-            "--domainname" => o.domainname = Some(value(&mut it, "--domainname")),
+            "--flag" => o.flags.push(args.value("--flag")),
+            "--hostname" => o.hostname = Some(args.value("--hostname")),
+            "--domainname" => o.domainname = Some(args.value("--domainname")),
             "--disconnect" => o.disconnect = true,
             "--silent" => o.silent = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                exit(0)
-            }
-            "--" => {
-                o.cmd = it.collect();
-                break;
-            }
-            s if s.starts_with("--") => die(&format!("unknown option {s}\n{USAGE}"), 2),
-            _ => {
-                o.cmd = std::iter::once(a).chain(it).collect();
-                break;
-            }
+            s => args.unknown(s),
         }
     }
-    if o.cmd.is_empty() {
-        die(&format!("no command given\n{USAGE}"), 2);
-    }
+    o.cmd = args.command();
     o
 }
 
@@ -88,7 +75,7 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     }
-    let o = parse(std::env::args().skip(1).collect());
+    let o = parse(Args::new(USAGE, die));
     let run_dir = PathBuf::from(std::env::var("VSERVER_RUN_DIR").unwrap_or_else(|_| DEFAULT_RUN_DIR.into()));
     if !nix::unistd::geteuid().is_root() {
         die("creating or entering a security context needs root", 1);

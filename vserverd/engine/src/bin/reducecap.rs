@@ -5,9 +5,12 @@
 //! reducecap [--secure] [--cap '!CAP']... [--show] [--] CMD [ARGS]
 //! ```
 
+mod common;
+
 use std::ffi::CString;
 use std::process::exit;
 
+use common::Args;
 use vserver_engine::caps::{self, CapSet, Capability};
 
 const USAGE: &str = "usage: reducecap [--secure] [--cap '!CAP']... [--show] [--] CMD [ARGS]";
@@ -25,37 +28,25 @@ fn show() {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = Args::new(USAGE, die);
     let mut secure = false;
     let mut remove: Vec<Capability> = Vec::new();
     let mut want_show = false;
-    let mut cmd: Vec<String> = Vec::new();
-    while let Some(a) = args.next() {
+    while let Some(a) = args.option() {
         match a.as_str() {
             "--secure" => secure = true,
             "--show" => want_show = true,
             "--cap" => {
-                let v = args.next().unwrap_or_else(|| die(&format!("--cap needs a value\n{USAGE}"), 2));
+                let v = args.value("--cap");
                 let name = v.strip_prefix('!').unwrap_or_else(|| {
                     die(&format!("--cap {v}: reducecap only removes capabilities; write --cap '!{v}'"), 2)
                 });
                 remove.push(Capability::parse(name).unwrap_or_else(|e| die(&e.to_string(), 2)));
             }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                exit(0)
-            }
-            "--" => {
-                cmd = args.collect();
-                break;
-            }
-            s if s.starts_with("--") => die(&format!("unknown option {s}\n{USAGE}"), 2),
-            _ => {
-                cmd = std::iter::once(a).chain(args).collect();
-                break;
-            }
+            s => args.unknown(s),
         }
     }
+    let cmd = args.rest();
 
     let mut keep = caps::current("CapBnd").unwrap_or_else(CapSet::full);
     if secure {

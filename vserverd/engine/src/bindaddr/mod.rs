@@ -286,14 +286,12 @@ fn open_cgroup(dir: &Path, step: Step) -> Result<OwnedFd, SetupError> {
     std::fs::File::open(dir).map(OwnedFd::from).map_err(|e| SetupError::new(step, Some(dir.display().to_string()), errno_of(e)))
 }
 
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-
 /// A cgroup's id (its directory's inode number) and its level in the v2 tree (the root is 0),
 /// counted up to the root of the cgroup2 mount it is found through.
 pub fn identity(dir: &Path) -> Result<(u64, u32), SetupError> {
     use std::os::unix::fs::MetadataExt;
     let err = |e: Errno| SetupError::new(Step::BpfAttach, Some(dir.display().to_string()), e);
-    let is_cgroup2 = |p: &Path| nix::sys::statfs::statfs(p).map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC).unwrap_or(false);
+    let is_cgroup2 = crate::cgroup::is_cgroup2;
     if !is_cgroup2(dir) {
         return Err(SetupError::detail(Step::BpfAttach, Some(dir.display().to_string()), "not a cgroup of the v2 tree"));
     }

@@ -33,19 +33,21 @@ pub struct Layout {
     pub parent: String,
 }
 
-fn is_cgroup2(path: &Path) -> bool {
+/// True when `path` is on a cgroup2 filesystem (a directory of the v2 tree).
+pub fn is_cgroup2(path: &Path) -> bool {
     nix::sys::statfs::statfs(path).map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC).unwrap_or(false)
+}
+
+/// This process's cgroup in the v2 tree, as `/proc/self/cgroup` names it (`/a/b`).
+pub fn own_v2() -> Option<String> {
+    std::fs::read_to_string("/proc/self/cgroup").ok()?.lines().find_map(|l| l.strip_prefix("0::").map(|p| p.trim().to_string()))
 }
 
 impl Layout {
     /// Reads the layout under `root` (normally /sys/fs/cgroup) and the daemon's own v2 cgroup
     /// (from /proc/self/cgroup).
     pub fn detect(root: &Path, parent: &str) -> Layout {
-        let own = std::fs::read_to_string("/proc/self/cgroup")
-            .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
-            .unwrap_or_else(|| "/".into());
-        Self::detect_with(root, &own, parent)
+        Self::detect_with(root, &own_v2().unwrap_or_else(|| "/".into()), parent)
     }
 
     /// `parent` names the directory that holds the vservers' cgroups (`vservers`).

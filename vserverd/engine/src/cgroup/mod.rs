@@ -11,7 +11,7 @@ mod layout;
 mod limits;
 mod ops;
 
-pub use layout::{Layout, CGROUP_ROOT};
+pub use layout::{is_cgroup2, own_v2, Layout, CGROUP_ROOT};
 pub use limits::{plan, CgroupPlan, Limits, GUEST};
 pub use ops::{attach, create, kill_all, procs, remove, stats, Stats};
 
