@@ -281,14 +281,20 @@ pub fn connect4() -> Asm {
     a.store_imm(Size::DW, FP, -8, 0);
     a.store_imm(Size::H, FP, -16, AF_INET);
     a.store(Size::W, FP, -12, R8);
+    bind_source(&mut a, -16, 16);
+    a
+}
+
+/// The end of connect4/6: binds the socket to the source address built on the stack at `at`
+/// (`len` bytes of sockaddr) and lets the connect go on; `unreachable` refuses it.
+fn bind_source(a: &mut Asm, at: i32, len: i32) {
     a.mov(R1, R6);
     a.mov(R2, FP);
-    a.add_imm(R2, -16);
-    a.mov_imm(R3, 16);
+    a.add_imm(R2, at);
+    a.mov_imm(R3, len);
     a.call(helper::BIND);
     a.ret(1);
-    refuse_with(&mut a, "unreachable", ENETUNREACH);
-    a
+    refuse_with(a, "unreachable", ENETUNREACH);
 }
 
 /// cgroup/connect6, as connect4: `::`, `::1` and any vserver's private IPv6 loopback become
@@ -335,13 +341,7 @@ pub fn connect6() -> Asm {
     a.store(Size::W, FP, -12, R8);
 
     a.label("bind");
-    a.mov(R1, R6);
-    a.mov(R2, FP);
-    a.add_imm(R2, -32);
-    a.mov_imm(R3, 28);
-    a.call(helper::BIND);
-    a.ret(1);
-    refuse_with(&mut a, "unreachable", ENETUNREACH);
+    bind_source(&mut a, -32, 28);
     a
 }
 
