@@ -59,6 +59,12 @@ impl InitKind {
     }
 }
 
+/// The signal that stops the pid 1 of `cfg` (of kind `kind`) cleanly: `init.stop_signal` for a
+/// real init (`fakeinit`), else its kind's.
+pub fn stop_signal(cfg: &VServerConfig, kind: InitKind) -> i32 {
+    cfg.init.stop_signal.filter(|_| cfg.fakeinit).unwrap_or(kind.stop_signal())
+}
+
 /// The kind of init `cfg` starts.
 pub fn detect(cfg: &VServerConfig) -> InitKind {
     if !cfg.fakeinit {

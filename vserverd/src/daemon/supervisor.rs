@@ -292,7 +292,7 @@ impl Supervisor {
         // What pid 1 is decides how it is stopped and when it is ready.
         let kind = vserver_config::initkind::detect(cfg);
         let ready = cfg.init.ready.unwrap_or(kind.ready());
-        let stop_signal = if cfg.fakeinit { cfg.init.stop_signal.unwrap_or(kind.stop_signal()) } else { libc::SIGTERM };
+        let stop_signal = vserver_config::initkind::stop_signal(cfg, kind);
         // A real init manages its own cgroup tree, one level below the vserver's limits.
         let cgroup = vserver_engine::cgroup::plan(vserver_engine::cgroup::host_layout(), &self.name, &cfg.limits, cfg.fakeinit)
             .map_err(|err| StartError::Cgroup { name: self.name.clone(), err })?;
@@ -597,7 +597,7 @@ impl Supervisor {
     /// The live run of this vserver in the context registry, if any.
     fn registry_run(&self) -> Option<RunState> {
         let entry = vserver_engine::registry::list(&self.paths.run_dir).into_iter().find(|e| e.name == self.name && e.is_live())?;
-        let signal = self.config().map(|c| c.init.stop_signal.filter(|_| c.fakeinit).unwrap_or(vserver_config::initkind::detect(&c).stop_signal())).unwrap_or(libc::SIGTERM);
+        let signal = self.config().map(|c| vserver_config::initkind::stop_signal(&c, vserver_config::initkind::detect(&c))).unwrap_or(libc::SIGTERM);
         Some(RunState::from_registry(&entry, signal))
     }
 
