@@ -136,5 +136,8 @@ mod tests {
         let m = no_such_vserver(dir, "a\nb/../x").message();
         assert!(!m.contains('\n') && !m.contains(".toml"), "{m}");
         assert!(matches!(no_such_vserver(dir, "x"), VServerError::NoSuchVServer(_)));
+        // "defaults" is reserved: the reason names defaults.toml, no vserver's file.
+        let m = no_such_vserver(dir, "defaults").message();
+        assert!(m.starts_with("no vserver named \"defaults\": ") && !m.contains("/etc/vservers/"), "{m}");
     }
 }
