@@ -300,7 +300,11 @@ impl Supervisor {
         plan.init_fs.cgroup = cgroup.guest_dir.is_some();
         if let Some(b) = plan.bind.as_mut() {
             // One copy of the programs for every bind vserver.
-            b.programs = tokio::task::spawn_blocking(crate::daemon::bindmode::shared_programs).await.ok().flatten();
+            b.programs = match crate::daemon::bindmode::loaded_programs() {
+                Some(ids) => Some(ids),
+                // Loaded once, off the daemon's thread (the kernel verifies 17 programs).
+                None => tokio::task::spawn_blocking(crate::daemon::bindmode::shared_programs).await.ok().flatten(),
+            };
         }
         let notify = (ready == Ready::Notify).then(|| {
             plan.env.push(("NOTIFY_SOCKET".into(), crate::monitor::readiness::INSIDE.into()));

@@ -189,7 +189,12 @@ fn start(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<R
     // Sync point 2 of the engine: pid 1 enters its cgroups before it runs a single step. It is
     // born in its v2 cgroup (no migration: a migration waits for an RCU grace period, several
     // milliseconds); the v1 hierarchies a hybrid host needs for limits take it afterwards.
-    let placement = vserver_engine::Placement { cgroups: Some(&cg), netns: prepared.netns };
+    // A plan without a namespace of its own (host, bind) leaves the one made ahead unused: it
+    // goes once the start is reported, so that its teardown (which takes the kernel's network
+    // lock) does not land on the start.
+    let (netns, unused_netns) =
+        if plan.network == vserver_engine::Network::None { (prepared.netns, None) } else { (None, prepared.netns) };
+    let placement = vserver_engine::Placement { cgroups: Some(&cg), netns };
     let ctx = match vserver_engine::spawn_in(&plan, placement) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -223,6 +228,7 @@ fn start(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<R
     }
     let line = serde_json::to_string(&MonitorReport::Started(state.clone())).expect("report serializes");
     let _ = writeln!(report, "{line}");
+    drop(unused_netns);
     // Nothing of the daemon's is kept: stdin and stdout go, the host's /dev/null takes their place.
     if let Ok(null) = File::open("/dev/null") {
         unsafe {

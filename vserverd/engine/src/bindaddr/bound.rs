@@ -106,7 +106,6 @@ pub struct Bound {
     pub slot: u16,
     pub rules: Rules,
     claim: Option<Claim>,
-    record: Record,
     /// (interface index, address) added to the host.
     added: Vec<(u32, IfAddr)>,
 }
@@ -202,34 +201,29 @@ fn sweep(nl: &mut Netlink, stale: &[(u16, Record)]) {
 /// stays.
 pub fn bind(plan: &BindPlan, name: &str, context: u32, run_dir: &Path, cgroup: &Path) -> Result<Bound, SetupError> {
     let (cgroup_id, _) = super::identity(cgroup)?;
-    let record = Record { name: name.to_string(), cgroup: cgroup.to_path_buf(), cgroup_id, added: Vec::new() };
-    let mut nl = Netlink::open().map_err(|e| nl_err("netlink".into(), "open a netlink socket", e))?;
-    let (claim, stale) = lback::claim(run_dir, &record, context)?;
-    sweep(&mut nl, &stale);
-    let slot = claim.slot;
-    let rules = Rules {
-        v4: plan
-            .addresses
-            .iter()
-            .filter_map(|a| match a.addr {
-                IpAddr::V4(v) => Some(v),
-                _ => None,
-            })
-            .collect(),
-        v6: plan
-            .addresses
-            .iter()
-            .filter_map(|a| match a.addr {
-                IpAddr::V6(v) => Some(v),
-                _ => None,
-            })
-            .collect(),
+    let family = |v4: bool| plan.addresses.iter().filter(move |a| a.addr.is_ipv4() == v4).map(|a| a.addr);
+    let mut rules = Rules {
+        v4: family(true).filter_map(|a| if let IpAddr::V4(v) = a { Some(v) } else { None }).collect(),
+        v6: family(false).filter_map(|a| if let IpAddr::V6(v) = a { Some(v) } else { None }).collect(),
         broadcast: plan.broadcast,
-        lo4: lback::lo4(slot),
+        lo4: Ipv4Addr::LOCALHOST,
         lo6: None,
     };
-    let mut b = Bound { cgroup: cgroup.to_path_buf(), slot, rules, claim: Some(claim), record, added: Vec::new() };
-    match b.setup(plan, &mut nl) {
+    rules.check().map_err(|e| SetupError::detail(Step::BindAddr, None, e))?;
+    let mut nl = Netlink::open().map_err(|e| nl_err("netlink".into(), "open a netlink socket", e))?;
+    // The host first: nothing is claimed or added for a plan it refuses.
+    let device = check_host(&mut nl, plan)?;
+    let lo6 = |slot| IfAddr { addr: IpAddr::V6(lback::lo6(slot)), prefix: 128 };
+    let (claim, stale) = lback::claim(run_dir, context, |slot| {
+        let mut added: Vec<(String, IfAddr)> = device.iter().flat_map(|(_, dev)| plan.addresses.iter().map(move |a| (dev.clone(), *a))).collect();
+        added.push(("lo".into(), lo6(slot)));
+        Record { name: name.to_string(), cgroup: cgroup.to_path_buf(), cgroup_id, added }
+    })?;
+    sweep(&mut nl, &stale);
+    let slot = claim.slot;
+    rules.lo4 = lback::lo4(slot);
+    let mut b = Bound { cgroup: cgroup.to_path_buf(), slot, rules, claim: Some(claim), added: Vec::new() };
+    match b.setup(plan, &mut nl, device, lo6(slot)) {
         Ok(()) => Ok(b),
         Err(e) => {
             b.teardown();
@@ -238,60 +232,57 @@ pub fn bind(plan: &BindPlan, name: &str, context: u32, run_dir: &Path, cgroup: &
     }
 }
 
-impl Bound {
-    fn setup(&mut self, plan: &BindPlan, nl: &mut Netlink) -> Result<(), SetupError> {
-        self.rules.check().map_err(|e| SetupError::detail(Step::BindAddr, None, e))?;
-        match &plan.device {
-            Some(dev) => {
-                let index = links::get(nl, dev)
-                    .map_err(|e| SetupError::new(Step::BindAddr, Some(dev.clone()), e.errno).with_detail("no such device on the host"))?
-                    .index;
-                for a in &plan.addresses {
-                    if is_local(nl, a.addr)? {
-                        return Err(SetupError::new(Step::BindAddr, Some(a.addr.to_string()), Errno::EADDRINUSE)
-                            .with_detail(format!("the host holds this address (on {})", holder(nl, a.addr))));
-                    }
-                }
-                for a in &plan.addresses {
-                    match a.addr {
-                        IpAddr::V4(v4) => addr::add(nl, index, *a, broadcast_for(v4, a.prefix, plan.broadcast), AddressFlags::empty()),
-                        IpAddr::V6(_) => add_v6(nl, index, *a),
-                    }
-                    .map_err(|e| nl_err(format!("{a} on {dev}"), "add the address", e))?;
-                    self.added.push((index, *a));
-                    self.record.added.push((dev.clone(), *a));
+/// The host against the plan: `device` exists (its index and name), and the host holds none of
+/// the addresses (with a device) or all of them (the admin's).
+fn check_host(nl: &mut Netlink, plan: &BindPlan) -> Result<Option<(u32, String)>, SetupError> {
+    match &plan.device {
+        Some(dev) => {
+            let index = links::get(nl, dev)
+                .map_err(|e| SetupError::new(Step::BindAddr, Some(dev.clone()), e.errno).with_detail("no such device on the host"))?
+                .index;
+            for a in &plan.addresses {
+                if is_local(nl, a.addr)? {
+                    return Err(SetupError::new(Step::BindAddr, Some(a.addr.to_string()), Errno::EADDRINUSE)
+                        .with_detail(format!("the host holds this address (on {})", holder(nl, a.addr))));
                 }
             }
-            None => {
-                for a in &plan.addresses {
-                    if !is_local(nl, a.addr)? {
-                        return Err(SetupError::new(Step::BindAddr, Some(a.addr.to_string()), Errno::EADDRNOTAVAIL)
-                            .with_detail("no interface of the host holds this address (the admin adds it first)"));
-                    }
+            Ok(Some((index, dev.clone())))
+        }
+        None => {
+            for a in &plan.addresses {
+                if !is_local(nl, a.addr)? {
+                    return Err(SetupError::new(Step::BindAddr, Some(a.addr.to_string()), Errno::EADDRNOTAVAIL)
+                        .with_detail("no interface of the host holds this address (the admin adds it first)"));
                 }
+            }
+            Ok(None)
+        }
+    }
+}
+
+impl Bound {
+    fn setup(&mut self, plan: &BindPlan, nl: &mut Netlink, device: Option<(u32, String)>, lo6: IfAddr) -> Result<(), SetupError> {
+        if let Some((index, dev)) = device {
+            for a in &plan.addresses {
+                match a.addr {
+                    IpAddr::V4(v4) => addr::add(nl, index, *a, broadcast_for(v4, a.prefix, plan.broadcast), AddressFlags::empty()),
+                    IpAddr::V6(_) => add_v6(nl, index, *a),
+                }
+                .map_err(|e| nl_err(format!("{a} on {dev}"), "add the address", e))?;
+                self.added.push((index, *a));
             }
         }
         // The private IPv6 loopback, on `lo` (127.0.0.0/8 is local already). A host without
         // IPv6 has none: ::1 is then refused inside.
-        let lo6 = IfAddr { addr: IpAddr::V6(lback::lo6(self.slot)), prefix: 128 };
         if let Ok(lo) = links::get(nl, "lo") {
             match add_v6(nl, lo.index, lo6) {
-                Ok(()) => {
+                // EEXIST: left by a killed run of this slot; the slot is ours now, and so is the address.
+                Ok(()) | Err(NlError { errno: Errno::EEXIST, .. }) => {
                     self.added.push((lo.index, lo6));
-                    self.record.added.push(("lo".into(), lo6));
-                    self.rules.lo6 = Some(lback::lo6(self.slot));
-                }
-                // Left by a killed run of this slot: the slot is ours now, and so is the address.
-                Err(e) if e.errno == Errno::EEXIST => {
-                    self.added.push((lo.index, lo6));
-                    self.record.added.push(("lo".into(), lo6));
                     self.rules.lo6 = Some(lback::lo6(self.slot));
                 }
                 Err(_) => {}
             }
-        }
-        if let Some(c) = &self.claim {
-            c.update(&self.record)?;
         }
         let set = match plan.programs.as_ref().map(ProgramSet::open) {
             Some(Ok(set)) => set,

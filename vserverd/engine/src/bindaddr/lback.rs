@@ -114,10 +114,12 @@ pub fn records(run_dir: &Path) -> Vec<(u16, Record)> {
     v
 }
 
-/// Claims a slot for `record`: the context's own (`slot_of`), or the first free one from
-/// [`DYNAMIC_FIRST`] up. Records found stale on the way are removed and returned, so that the
-/// caller removes what they added to the host.
-pub fn claim(run_dir: &Path, record: &Record, context: u32) -> Result<(Claim, Vec<(u16, Record)>), SetupError> {
+/// Claims a slot for context `context`: its own (`slot_of`), or the first free one from
+/// [`DYNAMIC_FIRST`] up, and writes its record, `record(slot)` (what will be added to the host
+/// for it, written before it is added: a monitor killed at any point leaves nothing
+/// unrecorded). Records found stale on the way are removed and returned, so that the caller
+/// removes what they added to the host.
+pub fn claim(run_dir: &Path, context: u32, record: impl FnOnce(u16) -> Record) -> Result<(Claim, Vec<(u16, Record)>), SetupError> {
     let d = dir(run_dir);
     let _lock = lock(&d)?;
     let mut stale = Vec::new();
@@ -149,16 +151,11 @@ pub fn claim(run_dir: &Path, record: &Record, context: u32) -> Result<(Claim, Ve
             .ok_or_else(|| SetupError::detail(Step::BindAddr, Some(d.display().to_string()), "no free private loopback slot"))?,
     };
     let path = d.join(slot.to_string());
-    write(&path, record)?;
+    write(&path, &record(slot))?;
     Ok((Claim { slot, path }, stale))
 }
 
 impl Claim {
-    /// Rewrites the record (what was added since the claim).
-    pub fn update(&self, record: &Record) -> Result<(), SetupError> {
-        write(&self.path, record)
-    }
-
     pub fn release(self) {
         let _ = fs::remove_file(&self.path);
     }
@@ -190,7 +187,7 @@ mod tests {
         let live_dir = run.join("live");
         fs::create_dir_all(&live_dir).unwrap();
         let live = Record { name: "a".into(), cgroup: live_dir.clone(), cgroup_id: fs::metadata(&live_dir).unwrap().ino(), added: vec![] };
-        let (c1, stale) = claim(&run, &live, 0).unwrap();
+        let (c1, stale) = claim(&run, 0, |_| live.clone()).unwrap();
         assert_eq!((c1.slot, stale.len()), (DYNAMIC_FIRST, 0));
         let gone = Record {
             name: "b".into(),
@@ -198,17 +195,17 @@ mod tests {
             cgroup_id: 1,
             added: vec![("eth9".into(), "192.0.2.9/24".parse::<IfAddrText>().unwrap().0)],
         };
-        let (c2, _) = claim(&run, &gone, 0).unwrap();
+        let (c2, _) = claim(&run, 0, |_| gone.clone()).unwrap();
         assert_eq!(c2.slot, DYNAMIC_FIRST + 1);
         // The second record's cgroup never existed: the next claim finds it stale and reuses its slot.
-        let (c3, stale) = claim(&run, &live, 0).unwrap();
+        let (c3, stale) = claim(&run, 0, |_| live.clone()).unwrap();
         assert_eq!(stale.len(), 1);
         assert_eq!(stale[0].1, gone);
         assert_eq!(c3.slot, DYNAMIC_FIRST + 1);
         // A numbered context has its own slot; a second live claim of it is refused.
-        let (c4, _) = claim(&run, &live, 1001).unwrap();
+        let (c4, _) = claim(&run, 1001, |_| live.clone()).unwrap();
         assert_eq!(c4.slot, FIRST + 1001);
-        assert!(claim(&run, &live, 1001).unwrap_err().to_string().contains("held by a running context"));
+        assert!(claim(&run, 1001, |_| live.clone()).unwrap_err().to_string().contains("held by a running context"));
         assert_eq!(records(&run).len(), 3);
         c1.release();
         c3.release();
