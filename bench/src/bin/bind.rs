@@ -1,6 +1,7 @@
 //! Bind-mode benchmark (not a test), in one run: start latency and memory per running vserver
 //! for `mode = "bind"` against `none` (a network namespace with `lo`) and `macvlan` (a network
-//! namespace with a link of its own), and against crun containers; then BOOT bind vservers
+//! namespace with a link of its own), and against crun containers (memory also against `host`:
+//! no namespace and no hooks, what bind mode adds shows); then BOOT bind vservers
 //! started at once by `vserverctl start --onboot` against the floor of as many contexts without
 //! a network namespace (`mode = "host"`: no namespace, no hooks).
 //!
@@ -254,7 +255,7 @@ fn main() {
     for (i, m) in [Mode::None, Mode::Bind, Mode::Macvlan].into_iter().enumerate() {
         add(&format!("lat-{}", m.name()), m, 900 + i as u32);
     }
-    for m in [Mode::Bind, Mode::None, Mode::Macvlan] {
+    for m in [Mode::Bind, Mode::None, Mode::Macvlan, Mode::Host] {
         for i in 0..2 * many {
             add(&format!("mem-{}-{i}", m.name()), m, 1000 + i);
         }
@@ -282,7 +283,7 @@ fn main() {
         println!("| {what} | {} kB | {} | {} | {} kB | {} | {} |", m[0].whole, m[0].pss, m[0].kernel, m[1].whole, m[1].pss, m[1].kernel);
     };
     let mut results = Vec::new();
-    for m in [Mode::Bind, Mode::None, Mode::Macvlan] {
+    for m in [Mode::Bind, Mode::None, Mode::Macvlan, Mode::Host] {
         let r = memory(&s, m, many);
         row(&format!("vserver, network `{}`", m.name()), &r);
         results.push(r);

@@ -122,7 +122,10 @@ fn daemon<'a>(t: &'a TestDir, bus: &TestBus, lan: &Lan) -> TestDaemon<'a> {
 /// argument lists), each writing `listening` to /tmp/sN when it is up.
 fn bind_vserver(d: &TestDaemon<'_>, name: &str, addresses: &[&str], servers: &[&str]) -> PathBuf {
     let root = d.root(name);
-    let script: Vec<String> = servers.iter().enumerate().map(|(i, s)| format!("/probe {s} > /tmp/s{i} 2>&1 &")).collect();
+    // The start command's first act: bind the host's address and a wildcard (pid 1 and its
+    // first child run bound from their first instruction).
+    let mut script = vec!["/probe try bind 192.0.2.2 0 > /tmp/first; /probe try bound 0.0.0.0 0 >> /tmp/first;".to_string()];
+    script.extend(servers.iter().enumerate().map(|(i, s)| format!("/probe {s} > /tmp/s{i} 2>&1 &")));
     let list = addresses.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
     d.config(
         name,
@@ -317,6 +320,8 @@ fn the_hooks_survive_a_daemon_sigkill_and_its_restart() {
         let m = d.manager().await;
         m.start_vserver("a").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
         wait_servers(&root, 1);
+        let first = fs::read_to_string(root.join("tmp/first")).unwrap();
+        assert!(first.starts_with("err EADDRNOTAVAIL 99\nok 192.0.2.10:"), "{first}");
         let cg = cgroup_of(&d, "a");
         let before = bindaddr::attached(&cg).unwrap();
         assert_eq!(before.len(), Hook::ALL.len());

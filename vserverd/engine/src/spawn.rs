@@ -196,28 +196,14 @@ pub fn spawn_in(plan: &LaunchPlan, placement: Placement<'_>) -> Result<Context, 
         None => None,
     };
     let netns = placement.netns.filter(|_| plan.network == Network::None);
-    // Bind mode: the hooks are on the cgroup before pid 1 is born in it.
-    let mut bound = match &plan.bind {
-        Some(b) => {
-            let dir = b.cgroup.as_deref().or(v2_dir).ok_or_else(|| {
-                SetupError::detail(Step::Validate, None, "bind mode needs a cgroup of the v2 tree to carry its socket hooks")
-            })?;
-            Some(crate::bindaddr::bind(b, &plan.name, plan.context, &plan.run_dir, dir)?)
-        }
+    // Bind mode: the cgroup pid 1 is born in carries the hooks (attached while it builds its root).
+    let bind_dir = match &plan.bind {
+        Some(b) => Some(b.cgroup.as_deref().or(v2_dir).ok_or_else(|| {
+            SetupError::detail(Step::Validate, None, "bind mode needs a cgroup of the v2 tree to carry its socket hooks")
+        })?),
         None => None,
     };
-    match spawn_prepared(plan, &prepared, placement.cgroups, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns) {
-        Ok(mut ctx) => {
-            ctx.bound = bound.map(|b| Arc::new(Mutex::new(b)));
-            Ok(ctx)
-        }
-        Err(e) => {
-            if let Some(b) = bound.as_mut() {
-                b.teardown();
-            }
-            Err(e)
-        }
-    }
+    spawn_prepared(plan, &prepared, placement.cgroups, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns, bind_dir)
 }
 
 /// The parent's side, in order: clone pid 1 (into its cgroup and namespace when made ahead),
@@ -229,6 +215,7 @@ fn spawn_prepared(
     cgroups: Option<&cgroup::CgroupPlan>,
     cgroup: Option<RawFd>,
     netns: Option<OwnedFd>,
+    bind_dir: Option<&std::path::Path>,
 ) -> Result<Context, SetupError> {
     let (parent_sock, child_sock) =
         socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).step(Step::SyncChannel, "socketpair")?;
@@ -269,12 +256,16 @@ fn spawn_prepared(
     let start_time = sys::start_time(pid).unwrap_or(0);
 
     let mut network: Option<net::Attached> = None;
-    let fail_with = |e: SetupError, network: &mut Option<net::Attached>| -> Result<Context, SetupError> {
+    let mut bound: Option<crate::bindaddr::Bound> = None;
+    let fail_with = |e: SetupError, network: &mut Option<net::Attached>, bound: &mut Option<crate::bindaddr::Bound>| -> Result<Context, SetupError> {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
         // The namespace is still held by the parent's socket in it: nothing lingers.
         if let Some(n) = network.as_mut() {
             n.teardown();
+        }
+        if let Some(b) = bound.as_mut() {
+            b.teardown();
         }
         Err(e)
     };
@@ -283,7 +274,7 @@ fn spawn_prepared(
     if let Some(cg) = cgroups {
         let already = if born_in { cg.v2_dir.as_deref() } else { None };
         if let Err(e) = cgroup::attach(cg, pid, already) {
-            return fail_with(e.into(), &mut network);
+            return fail_with(e.into(), &mut network, &mut bound);
         }
     }
     let mut step_times = Vec::new();
@@ -295,13 +286,25 @@ fn spawn_prepared(
                 }
                 network = Some(n)
             }
-            Err(e) => return fail_with(e, &mut network),
+            Err(e) => return fail_with(e, &mut network, &mut bound),
         }
     }
-    let mut fail = |e: SetupError| fail_with(e, &mut network);
     if let Err(e) = send(parent_sock.as_raw_fd(), b"g", MsgFlags::empty()) {
-        return fail(SetupError::new(Step::SyncChannel, Some("go".into()), e));
+        return fail_with(SetupError::new(Step::SyncChannel, Some("go".into()), e), &mut network, &mut bound);
     }
+    // Bind mode, while the child builds its root (no socket of its own yet): the hooks on its
+    // cgroup, then the word without which it does not exec. No instruction of the guest runs
+    // unbound, and the binding costs the start nothing but what the child's steps do not hide.
+    if let (Some(b), Some(dir)) = (&plan.bind, bind_dir) {
+        match crate::bindaddr::bind(b, &plan.name, plan.context, &plan.run_dir, dir) {
+            Ok(x) => bound = Some(x),
+            Err(e) => return fail_with(e, &mut network, &mut bound),
+        }
+        if let Err(e) = send(parent_sock.as_raw_fd(), b"b", MsgFlags::empty()) {
+            return fail_with(SetupError::new(Step::SyncChannel, Some("bound".into()), e), &mut network, &mut bound);
+        }
+    }
+    let mut fail = |e: SetupError| fail_with(e, &mut network, &mut bound);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match recv(parent_sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
@@ -336,7 +339,8 @@ fn spawn_prepared(
         Err(e) => return fail(e),
     };
     let network = network.map(|n| Arc::new(Mutex::new(n)));
-    Ok(Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times, network, bound: None })
+    let bound = bound.map(|b| Arc::new(Mutex::new(b)));
+    Ok(Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times, network, bound })
 }
 
 fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
@@ -554,6 +558,12 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
     if prep.trace {
         let msg = serde_json::to_vec(&ChildMessage::Times(times)).unwrap_or_default();
         let _ = send(sock, &msg, MsgFlags::empty());
+    }
+    if plan.bind.is_some() {
+        // Bind mode: the parent has bound our cgroup by now, or says so before we exec.
+        if let Err(e) = wait_parent(sock) {
+            return e;
+        }
     }
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     if let ExecTarget::Init(fd) = prep.exec {
