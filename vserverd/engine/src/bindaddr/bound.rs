@@ -175,15 +175,21 @@ fn is_local(nl: &mut Netlink, a: IpAddr) -> Result<bool, SetupError> {
 }
 
 /// The interface holding `a`, for messages.
-fn holder(nl: &mut Netlink, a: IpAddr) -> String {
-    let held = addr::all(nl).unwrap_or_default();
+fn holder(a: IpAddr) -> String {
+    let Ok(mut nl) = Netlink::open() else { return "an interface".into() };
+    let held = addr::all(&mut nl).unwrap_or_default();
     let index = held.iter().find(|(_, h, _)| *h == a).map(|(i, _, _)| *i);
-    let name = index.and_then(|i| links::all(nl).ok()?.into_iter().find(|l| l.index == i).map(|l| l.name));
+    let name = index.and_then(|i| links::all(&mut nl).ok()?.into_iter().find(|l| l.index == i).map(|l| l.name));
     name.unwrap_or_else(|| "an interface".into())
 }
 
 /// Removes what a stale record (a killed monitor's) added to the host, where it is still there.
-fn sweep(nl: &mut Netlink, stale: &[(u16, Record)]) {
+fn sweep(stale: &[(u16, Record)]) {
+    if stale.is_empty() {
+        return;
+    }
+    let Ok(mut nl) = Netlink::open() else { return };
+    let nl = &mut nl;
     let Ok(held) = addr::all(nl) else { return };
     let Ok(links) = links::all(nl) else { return };
     for (_, r) in stale {
@@ -210,7 +216,9 @@ pub fn bind(plan: &BindPlan, name: &str, context: u32, run_dir: &Path, cgroup: &
         lo6: None,
     };
     rules.check().map_err(|e| SetupError::detail(Step::BindAddr, None, e))?;
-    let mut nl = Netlink::open().map_err(|e| nl_err("netlink".into(), "open a netlink socket", e))?;
+    // Requests and answers only (a dump opens a socket of its own): a small buffer, so that the
+    // monitor that lives on keeps no 32 kB of heap from its start.
+    let mut nl = Netlink::open_with(8192).map_err(|e| nl_err("netlink".into(), "open a netlink socket", e))?;
     // The host first: nothing is claimed or added for a plan it refuses.
     let device = check_host(&mut nl, plan)?;
     let lo6 = |slot| IfAddr { addr: IpAddr::V6(lback::lo6(slot)), prefix: 128 };
@@ -219,7 +227,7 @@ pub fn bind(plan: &BindPlan, name: &str, context: u32, run_dir: &Path, cgroup: &
         added.push(("lo".into(), lo6(slot)));
         Record { name: name.to_string(), cgroup: cgroup.to_path_buf(), cgroup_id, added }
     })?;
-    sweep(&mut nl, &stale);
+    sweep(&stale);
     let slot = claim.slot;
     rules.lo4 = lback::lo4(slot);
     let mut b = Bound { cgroup: cgroup.to_path_buf(), slot, rules, claim: Some(claim), added: Vec::new() };
@@ -243,7 +251,7 @@ fn check_host(nl: &mut Netlink, plan: &BindPlan) -> Result<Option<(u32, String)>
             for a in &plan.addresses {
                 if is_local(nl, a.addr)? {
                     return Err(SetupError::new(Step::BindAddr, Some(a.addr.to_string()), Errno::EADDRINUSE)
-                        .with_detail(format!("the host holds this address (on {})", holder(nl, a.addr))));
+                        .with_detail(format!("the host holds this address (on {})", holder(a.addr))));
                 }
             }
             Ok(Some((index, dev.clone())))

@@ -65,13 +65,19 @@ impl std::fmt::Debug for Netlink {
 impl Netlink {
     /// A socket in the calling thread's network namespace.
     pub fn open() -> Result<Netlink, NlError> {
+        Self::open_with(32 * 1024)
+    }
+
+    /// With a receive buffer of `size` bytes: requests and their answers need a few kB (a
+    /// process that lives on, such as a monitor, keeps less); a dump needs 32 kB.
+    pub fn open_with(size: usize) -> Result<Netlink, NlError> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
         // The kernel's explanations with errors, and acks without a copy of the request.
         let _ = sock.set_ext_ack(true);
         let _ = sock.set_cap_ack(true);
-        Ok(Netlink { sock, seq: 0, buf: vec![0; 32 * 1024] })
+        Ok(Netlink { sock, seq: 0, buf: vec![0; size] })
     }
 
     pub fn fd(&self) -> RawFd {
