@@ -21,6 +21,9 @@ fn read_only(vpath: &str) -> Vec<(String, &'static str, &'static str, Vec<&'stat
         (MANAGER_PATH.into(), M, "ListVServers", vec![]),
         (MANAGER_PATH.into(), M, "GetVServer", vec!["a"]),
         (MANAGER_PATH.into(), M, "CheckConfig", vec![""]),
+        (MANAGER_PATH.into(), M, "ListStats", vec![]),
+        (MANAGER_PATH.into(), M, "ListProcesses", vec![""]),
+        (MANAGER_PATH.into(), M, "ListProcesses", vec!["a"]),
         (MANAGER_PATH.into(), "org.freedesktop.DBus.Introspectable", "Introspect", vec![]),
         (MANAGER_PATH.into(), "org.freedesktop.DBus.Peer", "Ping", vec![]),
         (vpath.into(), PROPS, "Get", vec![V, "State"]),
@@ -89,6 +92,60 @@ fn non_root_may_only_read_by_the_policy() {
         d.state("a");
         let stop = &mutating(&vpath)[8];
         assert_eq!(call(&[], &bus.address, stop).0, "ok");
+        d.wait_state("a", "stopped", T).await;
+    });
+}
+
+/// What `vserverctl --help` promises ("reading is open to every user") holds: every reading
+/// verb works for uid 65534 through the repo's policy; a changing verb is refused (control).
+#[test]
+fn every_reading_verb_of_the_cli_works_for_every_user() {
+    require_root!();
+    let t = TestDir::new("d-cli-read");
+    let bus = TestBus::start();
+    block_on(async {
+        let d = daemon_with_a(&t, &bus).await;
+        d.config("b", &format!("context = 502\n{CTL_INIT}"));
+        d.ctl_root("b");
+        assert_eq!(call(&[], &bus.address, &(MANAGER_PATH.into(), M, "Reload", vec![])).0, "ok");
+        assert_eq!(call(&[], &bus.address, &(MANAGER_PATH.into(), M, "StartVServer", vec!["a"])).0, "ok");
+        let ctl = |args: &[&str]| {
+            let out = std::process::Command::new(NOBODY[0])
+                .args(&NOBODY[1..])
+                .arg(bin("vserverctl"))
+                .args(args)
+                .env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+                .output()
+                .expect("run vserverctl as uid 65534");
+            (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        };
+        for (args, code) in [
+            (&["list"][..], 0),
+            (&["list", "--all"], 0),
+            (&["--json", "list"], 0),
+            (&["status", "a"], 0),
+            (&["status", "b"], 3),
+            (&["stat"], 0),
+            (&["ps"], 0),
+            (&["ps", "a"], 0),
+            (&["pstree", "a"], 0),
+            (&["running", "a"], 0),
+            (&["running", "b"], 1),
+            (&["check", "a"], 0),
+        ] {
+            let (got, out) = ctl(args);
+            assert_eq!(got, Some(code), "uid 65534: vserverctl {args:?}: {out}");
+            assert!(!out.contains("AccessDenied") && !out.contains("denied"), "uid 65534: vserverctl {args:?}: {out}");
+        }
+        let (_, ps) = ctl(&["ps", "a"]);
+        assert!(ps.lines().count() >= 2, "uid 65534 sees a's processes: {ps}");
+        // Changing needs root (control: the same runner is refused there).
+        let (got, out) = ctl(&["stop", "a"]);
+        assert_ne!(got, Some(0), "uid 65534 stopped a: {out}");
+        assert_eq!(d.state_of("a").await, "running");
+        assert_eq!(call(&[], &bus.address, &(MANAGER_PATH.into(), M, "StopVServer", vec!["a"])).0, "ok");
         d.wait_state("a", "stopped", T).await;
     });
 }
