@@ -1,8 +1,8 @@
 //! Compiles the seccomp denylist (src/seccomp/rules.rs) to BPF at build time with libseccomp,
-//! once without and once with the `lock` rules, so that building a context costs no compile
-//! and the binaries need no libseccomp at run time; and builds the free-standing C programs in
-//! `c/` (pid 1 of rc-style contexts, the tools for root inside) into static binaries that the
-//! engine and the daemon embed.
+//! once for each kind of context (the default, `nest`, `lock`), so that building a context costs
+//! no compile and the binaries need no libseccomp at run time; and builds the free-standing C
+//! programs in `c/` (pid 1 of rc-style contexts, the tools for root inside) into static binaries
+//! that the engine and the daemon embed.
 
 use std::io::{Read, Seek};
 use std::path::PathBuf;
@@ -24,7 +24,17 @@ fn arches() -> Vec<ScmpArch> {
     }
 }
 
-fn compile(lock: bool) -> Vec<u8> {
+/// The three filters: the default refuses user namespaces, `nest` allows them, `lock` refuses
+/// every new namespace and every mount.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Nest,
+    Lock,
+}
+
+fn compile(kind: Kind) -> Vec<u8> {
+    let lock = kind == Kind::Lock;
     let eperm = ScmpAction::Errno(libc_eperm());
     let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).expect("seccomp context");
     let all = arches();
@@ -56,12 +66,25 @@ fn compile(lock: bool) -> Vec<u8> {
         let cmp = ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(0xffff_ffff), *request);
         ctx.add_rule_conditional(eperm, ioctl, &[cmp]).unwrap_or_else(|e| panic!("ioctl {name}: {e}"));
     }
-    if lock {
-        let clone = ScmpSyscall::from_name("clone").expect("clone");
-        for flag in rules::NS_FLAGS {
-            let cmp = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(*flag), *flag);
-            ctx.add_rule_conditional(eperm, clone, &[cmp]).expect("clone flags");
-        }
+    // The flags `clone` may not carry (its first argument on every architecture listed above):
+    // with `lock` every namespace flag, by default the user namespace's, with `nest` none.
+    let clone_flags: &[u64] = match kind {
+        Kind::Lock => rules::NS_FLAGS,
+        Kind::Plain => &[rules::USERNS_FLAG],
+        Kind::Nest => &[],
+    };
+    let clone = ScmpSyscall::from_name("clone").expect("clone");
+    for flag in clone_flags {
+        let cmp = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(*flag), *flag);
+        ctx.add_rule_conditional(eperm, clone, &[cmp]).expect("clone flags");
+    }
+    if kind == Kind::Plain {
+        // `lock` refuses unshare whatever its flags; by default only a new user namespace.
+        let unshare = ScmpSyscall::from_name("unshare").expect("unshare");
+        let cmp = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(rules::USERNS_FLAG), rules::USERNS_FLAG);
+        ctx.add_rule_conditional(eperm, unshare, &[cmp]).expect("unshare flags");
+    }
+    if !clone_flags.is_empty() {
         // clone3 passes its flags in memory, out of a filter's reach: answer ENOSYS so that
         // libc falls back to clone, whose flags the rules above see.
         let clone3 = ScmpSyscall::from_name("clone3").expect("clone3");
@@ -126,6 +149,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/seccomp/rules.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    std::fs::write(out.join("seccomp-plain.bpf"), compile(false)).expect("write");
-    std::fs::write(out.join("seccomp-lock.bpf"), compile(true)).expect("write");
+    std::fs::write(out.join("seccomp-plain.bpf"), compile(Kind::Plain)).expect("write");
+    std::fs::write(out.join("seccomp-nest.bpf"), compile(Kind::Nest)).expect("write");
+    std::fs::write(out.join("seccomp-lock.bpf"), compile(Kind::Lock)).expect("write");
 }

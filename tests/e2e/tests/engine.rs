@@ -63,6 +63,7 @@ fn bounding_set_is_the_secure_default() {
     assert_eq!(r.hex("CapInh"), 0);
     assert_eq!(r.hex("CapAmb"), 0);
     assert_eq!(r.get("uid"), "0", "root inside");
+    assert_eq!(r.hex("CapBnd") & (1 << 19 | 1 << 2), 0, "no SYS_PTRACE (19) nor DAC_READ_SEARCH (2) by default");
 }
 
 #[test]
@@ -77,6 +78,10 @@ fn bounding_set_follows_add_and_drop() {
     assert!(!got.contains(Capability::parse("SYS_CHROOT").unwrap()));
     assert_eq!(r.hex("CapInh"), 0);
     assert_eq!(r.hex("CapAmb"), 0);
+    // What the default leaves out comes back with add.
+    plan.caps = CapSet::from_changes(CapSet::secure_default(), &["SYS_PTRACE", "DAC_READ_SEARCH"], &[] as &[&str]).unwrap();
+    let r = t.report(&plan);
+    assert_eq!(r.hex("CapBnd"), CapSet::secure_default().0 | 1 << 19 | 1 << 2);
 }
 
 #[test]

@@ -204,8 +204,8 @@ fn exec_into_an_rc_style_vserver() {
         let st = d.state("rc1").unwrap();
         let o = run(vserverctl(&d.address, &["exec", "rc1", "--", "cat", "/proc/1/comm"]), T);
         assert_eq!((o.code, o.stdout.as_str()), (Some(0), "vserver-init\n"), "{o:?}");
-        // pid 1 holds no more than the vserver's set, or root inside (SYS_PTRACE) could borrow
-        // its capabilities by tracing it.
+        // pid 1 holds no more than the vserver's set, or root inside (given SYS_PTRACE back)
+        // could borrow its capabilities by tracing it.
         let status = fs::read_to_string(format!("/proc/{}/status", st.pid)).unwrap();
         let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
         assert_eq!(field("CapPrm:"), field("CapBnd:"));

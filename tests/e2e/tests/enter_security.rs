@@ -138,7 +138,7 @@ fn count(r: &Report, key: &str) -> u64 {
 fn root_inside_racing_gets_nothing_of_the_host() {
     require_root!();
     with_daemon("enter-race", async |d| {
-        for (name, ctx, caps) in [("r1", 522, ""), ("r2", 523, "[capabilities]\ndrop = [\"SYS_PTRACE\"]\n")] {
+        for (name, ctx, caps) in [("r1", 522, "[capabilities]\nadd = [\"SYS_PTRACE\"]\n"), ("r2", 523, "")] {
             let root = d.ctl_root(name);
             fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n").unwrap();
             d.config(name, &format!("context = {ctx}\n{CTL_INIT}{caps}"));
@@ -150,12 +150,12 @@ fn root_inside_racing_gets_nothing_of_the_host() {
         d.state("r1");
         d.state("r2");
 
-        // Root inside with the default set (SYS_PTRACE kept, for strace and gdb inside) may
-        // look at an entering process in the moment between its fork and its exec, but not
-        // attach to it: the daemon's helper traces it from its birth (the ptrace guard) and lets
-        // go at its exec. After the exec it is an ordinary process of the vserver, which the
-        // same racer does attach to (the positive control). What it can read holds nothing of
-        // the host: only three stdio descriptors, an empty or clean environment.
+        // Root inside given SYS_PTRACE back (for strace and gdb inside) may look at an entering
+        // process in the moment between its fork and its exec, but not attach to it: the
+        // daemon's helper traces it from its birth (the ptrace guard) and lets go at its exec.
+        // After the exec it is an ordinary process of the vserver, which the same racer does
+        // attach to (the positive control). What it can read holds nothing of the host: only
+        // three stdio descriptors, an empty or clean environment.
         let r = race(&d, "r1", 4, 25);
         assert_eq!(r.get("control_environ"), "ok", "the probe can read what it may");
         assert_eq!(r.get("control_ptrace"), "ok");
@@ -170,7 +170,7 @@ fn root_inside_racing_gets_nothing_of_the_host() {
         assert_eq!(count(&r, "fd_other"), 0, "{:?}", r.all("detail"));
         assert_eq!(count(&r, "fd_above_2"), 0, "only the three stdio descriptors, even before the exec: {:?}", r.all("detail"));
 
-        // Without SYS_PTRACE inside, a process that has not yet exec'd (still the daemon's
+        // With the default set (no SYS_PTRACE), a process that has not yet exec'd (still the daemon's
         // sealed, non-dumpable copy) can be neither traced nor read; after its exec it is an
         // ordinary process of the vserver (the positive control).
         let r = race(&d, "r2", 4, 25);

@@ -28,14 +28,21 @@ fn kill_and_ptrace_of_a_host_process_fail() {
 
 #[test]
 fn ptrace_inside_the_vserver_works() {
-    // Positive control for the test above: SYS_PTRACE is kept, the PID namespace is the wall.
+    // Positive control for the test above: inside, the PID namespace is the wall. With the
+    // default set (no SYS_PTRACE) root traces a process with its own credentials, not one of
+    // another user; with SYS_PTRACE added back, both.
     let t = test_dir!("ptrace-in");
+    std::fs::write(t.root().join("etc/passwd"), "root:x:0:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n").unwrap();
+    std::os::unix::fs::symlink("busybox", t.root().join("bin/su")).unwrap();
     let mut p = plan(&t);
-    p.init = Init::Fake {
-        argv: vec!["/bin/sh".into(), "-c".into(), "/bin/sleep 10 & /probe try ptrace $!; /probe try kill $!; kill $!".into()],
-    };
+    let script = "/bin/sleep 10 & /probe try ptrace $!; /probe try kill $!; kill $!; \
+                  su nobody -c 'exec /bin/sleep 10' & s=$!; sleep 0.3; /probe try ptrace $s; kill $s";
+    p.init = Init::Fake { argv: vec!["/bin/sh".into(), "-c".into(), script.into()] };
     let r = t.run(&p);
-    assert_eq!(r.stdout, "ok\nok\n", "{r:?}");
+    assert_eq!(r.stdout, "ok\nok\nerr EPERM 1\n", "default set: {r:?}");
+    p.caps = CapSet::from_changes(CapSet::secure_default(), &["SYS_PTRACE"], &[] as &[&str]).unwrap();
+    let r = t.run(&p);
+    assert_eq!(r.stdout, "ok\nok\nok\n", "with SYS_PTRACE added: {r:?}");
 }
 
 #[test]
@@ -157,10 +164,49 @@ fn without_lock_new_namespaces_still_need_sys_admin() {
     let a = t.try_many(plan(&t), &NS_ATTEMPTS);
     assert_eq!(a[0], "err EPERM 1", "mount");
     assert_eq!(a[1], "err EPERM 1", "unshare NEWNS");
+    assert_eq!(a[2], "err EPERM 1", "unshare NEWUSER (seccomp, by default)");
     assert_eq!(a[3], "err EPERM 1", "setns");
     assert_eq!(a[4], "err EPERM 1", "clone with CLONE_NEWNS");
-    assert_eq!(a[5], "ok", "a plain clone3 (fork) works without lock");
+    assert_eq!(a[5], "err ENOSYS 38", "clone3 answers ENOSYS by default (libc falls back to clone)");
+    assert_eq!(a[6], "err ENOSYS 38", "clone3 with CLONE_NEWNS");
+    // With nest, clone3 reaches the kernel: a plain one (a fork) works, one with CLONE_NEWNS
+    // still needs CAP_SYS_ADMIN.
+    let mut p = plan(&t);
+    p.flags.nest = true;
+    let a = t.try_many(p, &NS_ATTEMPTS);
+    assert_eq!((a[0].as_str(), a[1].as_str(), a[3].as_str(), a[4].as_str()), ("err EPERM 1", "err EPERM 1", "err EPERM 1", "err EPERM 1"));
+    assert_eq!(a[5], "ok", "a plain clone3 with nest");
     assert_eq!(a[6], "err EPERM 1", "clone3 with CLONE_NEWNS");
+}
+
+const USERNS_ATTEMPTS: [&str; 5] = ["unshare NEWUSER", "clone NEWUSER", "clone3 NEWUSER", "compat32 unshare_user", "clone NEWUTS"];
+
+#[test]
+fn user_namespaces_are_refused_by_default_and_allowed_with_nest() {
+    let t = test_dir!("esc-userns");
+    // Positive control on the host: the same attempts work where nothing stops them.
+    for a in &USERNS_ATTEMPTS[..4] {
+        let args: Vec<&str> = std::iter::once("try").chain(a.split(' ')).collect();
+        assert_eq!(host_probe(&[], &args), "ok", "positive control for {a} on the host");
+    }
+    let a = t.try_many(plan(&t), &USERNS_ATTEMPTS);
+    assert_eq!(
+        a,
+        vec!["err EPERM 1", "err EPERM 1", "err ENOSYS 38", "err EPERM 1", "err EPERM 1"],
+        "by default: {USERNS_ATTEMPTS:?}"
+    );
+    // The same probe in a vserver with nest: user namespaces are made; other namespaces still
+    // need CAP_SYS_ADMIN, which root inside lacks.
+    let mut p = plan(&t);
+    p.flags.nest = true;
+    let a = t.try_many(p, &USERNS_ATTEMPTS);
+    assert_eq!(a, vec!["ok", "ok", "ok", "ok", "err EPERM 1"], "with nest: {USERNS_ATTEMPTS:?}");
+    // lock and nest together are refused before anything is built.
+    let mut p = plan(&t);
+    p.flags.nest = true;
+    p.flags.lock = true;
+    let r = t.run(&p);
+    assert_eq!(r.setup_error().step, vserver_engine::Step::Validate, "{r:?}");
 }
 
 #[test]
@@ -201,4 +247,9 @@ fn compat32_entry_is_filtered_too() {
     let mut p = plan(&t);
     p.flags.lock = true;
     assert_eq!(t.try_many(p, &["compat32 unshare"]), vec!["err EPERM 1"]);
+    // And the default's user namespace rule (positive control: with nest it is made).
+    assert_eq!(t.try_many(plan(&t), &["compat32 unshare_user"]), vec!["err EPERM 1"]);
+    let mut p = plan(&t);
+    p.flags.nest = true;
+    assert_eq!(t.try_many(p, &["compat32 unshare_user"]), vec!["ok"]);
 }

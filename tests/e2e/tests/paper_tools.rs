@@ -1,6 +1,6 @@
 //! The paper's tools, as its section 2.6.1 walks through them: `chcontext` hides the host's
-//! processes, nests, and leaving it restores the earlier view; `reducecap --secure` takes the
-//! power to reconfigure the network away from root.
+//! processes, nests, and leaving it restores the earlier view; it refuses user namespaces unless
+//! `--flag nest`; `reducecap --secure` takes the power to reconfigure the network away from root.
 //!
 //! Runs the host's own `sh`, `ps` and `pstree` (chcontext keeps the root). Needs root.
 
@@ -208,6 +208,27 @@ fn enter_an_existing_context_and_private_refuses() {
     assert!(!out.status.success(), "a private context must refuse to be entered");
     assert!(String::from_utf8_lossy(&out.stderr).contains("private"), "{}", String::from_utf8_lossy(&out.stderr));
     drop(guard);
+}
+
+#[test]
+fn a_new_context_refuses_user_namespaces_unless_nest() {
+    if !is_root() {
+        return;
+    }
+    let rd = run_dir();
+    let host = Command::new("unshare").args(["--user", "true"]).output().unwrap();
+    assert!(host.status.success(), "control: the host makes a user namespace: {}", String::from_utf8_lossy(&host.stderr));
+    // chcontext gives its context a vserver's filter: no user namespace by default, even to
+    // root holding every capability (no --secure here).
+    let out = chcontext(&rd.0, &["--silent", "--", "unshare", "--user", "true"]);
+    assert!(!out.status.success(), "unshare --user inside a new context must fail");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"), "{}", String::from_utf8_lossy(&out.stderr));
+    // The positive control: the same command with --flag nest.
+    let out = chcontext(&rd.0, &["--silent", "--flag", "nest", "--", "unshare", "--user", "true"]);
+    assert!(out.status.success(), "with --flag nest: {}", String::from_utf8_lossy(&out.stderr));
+    let out = chcontext(&rd.0, &["--flag", "lock", "--flag", "nest", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "lock and nest together are a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exclude each other"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -36,11 +36,12 @@
 //! `tiocsti` (a fresh pty pair made the controlling terminal of a child, which injects a byte into
 //! it; `err ENOTTY` if the pty could not be made the controlling terminal), `unshare FLAG` (NEWNS, NEWUTS, NEWIPC, NEWNET, NEWPID, NEWUSER, NEWCGROUP, NEWTIME),
 //! `setns [PATH]` (default `/proc/self/ns/uts`), `clone_newns` (raw clone with CLONE_NEWNS),
-//! `clone3 [FLAG]`, `keyctl`, `bpf`, `perf_event_open`, `userfaultfd`, `setpriority N`,
+//! `clone FLAG` (raw clone with that namespace flag, a child that exits at once), `clone3 [FLAG]`,
+//! `keyctl`, `bpf`, `perf_event_open`, `userfaultfd`, `setpriority N`,
 //! `nice_below N` (setpriority to N-1), `socket_raw`, `socket_packet`, `chroot_escape MARKER`
 //! (the double-chroot escape; `ok escaped` when MARKER is visible afterwards, else the error of
 //! the failing step, typically `err ENOENT 2` from looking for MARKER), `reboot restart|halt|poweroff`,
-//! `compat32 keyctl|userfaultfd|unshare|tiocsti` (the same calls through the 32-bit `int 0x80` entry,
+//! `compat32 keyctl|userfaultfd|unshare|unshare_user|tiocsti` (the same calls through the 32-bit `int 0x80` entry,
 //! which a filter written for x86_64 numbers alone would miss), `bind ADDR [PORT]` (a TCP socket
 //! bound to ADDR, port 0 by default), `connect ADDR PORT [TIMEOUT_MS]` (a TCP connection, default
 //! timeout 2000 ms; `ok REPLY` with the first line the server sent), `notify PATH MESSAGE [SECONDS]`
@@ -322,6 +323,7 @@ fn act(action: &str, a: &[&str]) -> Option<Res> {
         "unshare" => try_unshare(ns_flag(arg(0)?)?),
         "setns" => try_setns(arg(0).unwrap_or("/proc/self/ns/uts")),
         "clone_newns" => try_clone_newns(),
+        "clone" => try_clone(ns_flag(arg(0)?)?),
         "clone3" => try_clone3(match arg(0) {
             Some(f) => ns_flag(f)?,
             None => 0,
@@ -564,6 +566,11 @@ fn try_clone_newns() -> Res {
     reap(unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) })
 }
 
+fn try_clone(flag: i32) -> Res {
+    let flags = (flag | libc::SIGCHLD) as libc::c_ulong;
+    reap(unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) })
+}
+
 fn try_clone3(flags: i32) -> Res {
     // struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls
     let mut args = [0u64; 8];
@@ -691,6 +698,7 @@ fn try_compat32(call: &str) -> Option<Res> {
         "keyctl" => int80(288, 0, -3i32 as u32, 0), // keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING)
         "userfaultfd" => int80(374, libc::O_CLOEXEC as u32, 0, 0),
         "unshare" => int80(310, libc::CLONE_NEWNS as u32, 0, 0),
+        "unshare_user" => int80(310, libc::CLONE_NEWUSER as u32, 0, 0),
         "tiocsti" => try_tiocsti(true),
         _ => return None,
     })

@@ -130,6 +130,10 @@ fn parse_flags(sink: &mut Sink, at: &Strings) -> (Flags, bool) {
             sink.error(&at.inner(f), e);
         }
     }
+    if let Err(e) = flags.check() {
+        let nest = at.value.iter().find(|f| f.get_ref() == "nest").map(|f| at.inner(f)).unwrap_or_else(|| at.loc());
+        sink.error(&nest, e);
+    }
     (flags, fakeinit)
 }
 

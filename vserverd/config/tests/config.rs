@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use vserver_engine::caps::Capability;
+use vserver_engine::caps::{CapSet, Capability};
 use vserver_engine::plan::{Init, Network, Resource, Rlimit};
 use vserver_config::{self as config, Diagnostic, LoadResult, NetworkMode, Ready, Restart, Severity};
 
@@ -51,7 +51,7 @@ fn samples_are_valid() {
     assert_eq!(web.init.env["TZ"], "UTC", "env merges key by key with defaults.toml");
     assert!(web.caps.contains(Capability::parse("NET_RAW").unwrap()));
     assert!(!web.caps.contains(Capability::parse("SYS_CHROOT").unwrap()));
-    assert!(web.caps.contains(Capability::parse("SYS_PTRACE").unwrap()), "capabilities.drop replaced");
+    assert!(!web.caps.contains(Capability::parse("SYS_PTRACE").unwrap()), "capabilities.add replaced");
     assert_eq!(web.limits.memory, Some(1 << 30));
     assert_eq!(web.limits.processes, Some(1000));
     assert_eq!(web.limits.cpuset, Some(vec![0, 1, 3]));
@@ -67,6 +67,52 @@ fn samples_are_valid() {
     let db = &r.vservers["db1"];
     assert_eq!(db.root, Path::new("/srv/vs/db1"));
     assert!(db.onboot, "from defaults.toml");
+    assert_eq!(db.caps, CapSet::from_changes(CapSet::secure_default(), &["SYS_PTRACE"], &[]).unwrap(), "add from defaults.toml");
+}
+
+#[test]
+fn the_default_set_has_no_ptrace_nor_read_search_and_add_gives_them_back() {
+    let d = Dir::with(&[
+        ("plain.toml", ""),
+        ("back.toml", "[capabilities]\nadd = [\"SYS_PTRACE\", \"CAP_DAC_READ_SEARCH\"]\n"),
+        ("typo.toml", "[capabilities]\nadd = [\"SYS_PTRACER\"]\n"),
+    ]);
+    let r = d.load();
+    assert_diags(&d, &r, &["typo.toml:2:8: error: unknown capability \"SYS_PTRACER\""]);
+    let (ptrace, read_search) = (Capability::parse("SYS_PTRACE").unwrap(), Capability::parse("DAC_READ_SEARCH").unwrap());
+    let plain = &r.vservers["plain"];
+    assert_eq!(plain.caps, CapSet::secure_default());
+    assert!(!plain.caps.contains(ptrace) && !plain.caps.contains(read_search));
+    assert_eq!(plain.caps.0 & (1 << 19 | 1 << 2), 0, "bits 19 and 2 of CapBnd");
+    assert!(plain.caps.contains(Capability::parse("DAC_OVERRIDE").unwrap()));
+    let back = &r.vservers["back"];
+    assert_eq!(back.caps.0, CapSet::secure_default().0 | 1 << 19 | 1 << 2);
+    assert_eq!(back.launch_plan(Path::new("/run/vservers")).caps, back.caps, "the plan carries the set");
+}
+
+#[test]
+fn the_nest_flag_allows_user_namespaces_and_excludes_lock() {
+    let d = Dir::with(&[
+        ("plain.toml", ""),
+        ("nested.toml", "flags = [\"nest\", \"fakeinit\"]\n"),
+        ("both.toml", "flags = [\"lock\", \"nest\"]\n"),
+        ("typo.toml", "flags = [\"nested\"]\n"),
+    ]);
+    let r = d.load();
+    assert_diags(
+        &d,
+        &r,
+        &[
+            "both.toml:1:18: error: the flags `lock` and `nest` exclude each other",
+            "typo.toml:1:10: error: unknown flag \"nested\" (known: lock, private, fakeinit, nproc, sched, nest)",
+        ],
+    );
+    assert!(r.invalid.contains("both") && r.invalid.contains("typo"));
+    assert!(!r.vservers["plain"].flags.nest, "off by default");
+    let nested = &r.vservers["nested"];
+    assert!(nested.flags.nest && nested.fakeinit && !nested.flags.lock);
+    let plan = nested.launch_plan(Path::new("/run/vservers"));
+    assert!(plan.flags.nest, "the plan carries the flag");
 }
 
 #[test]

@@ -6,18 +6,24 @@
 //! | capability | why root inside keeps it |
 //! |---|---|
 //! | CHOWN, FOWNER, FSETID | package managers and daemons own and chmod their files |
-//! | DAC_OVERRIDE, DAC_READ_SEARCH | root reads and writes every file of its own tree (backups, cron); `open_by_handle_at`, the one host-reaching use of DAC_READ_SEARCH, is denied by seccomp |
+//! | DAC_OVERRIDE | root reads and writes every file of its own tree (backups, cron) |
 //! | KILL | signal any process of the vserver (the PID namespace hides all others) |
 //! | SETUID, SETGID | daemons drop to their users; `su`, `login`, `sshd` |
 //! | NET_BIND_SERVICE | services listen on ports below 1024 |
 //! | SYS_CHROOT | `sshd` privilege separation, bind's chroot; it cannot leave the pivoted root |
-//! | SYS_PTRACE | `strace`, `gdb`, `ps` of other users' processes, inside the PID namespace only |
 //! | SYS_TTY_CONFIG | `vhangup` by `login`/`getty` on the vserver's own ptys |
 //! | LEASE | file leases (Samba, NFS servers in user space) |
 //! | SETPCAP | daemons drop capabilities of their own (systemd units, `capsh`); it cannot raise the bounding set |
 //! | SETFCAP | package managers install binaries with file capabilities (`ping`), still capped by the bounding set |
 //! | AUDIT_WRITE | `login`, `sshd`, `sudo` write audit records and fail without it |
 //! | SYS_BOOT | `reboot` inside restarts the vserver (the kernel ends its pid 1 with SIGHUP); `kexec_load` stays denied by seccomp |
+//!
+//! Out by default, as in Docker's default set; `[capabilities] add` gives them back:
+//!
+//! | capability | what adding it back gives, and costs |
+//! |---|---|
+//! | SYS_PTRACE | `strace`/`gdb` of processes of other users or holding more than the tracer, reading their `/proc/PID/environ`, `fd`, `mem`; inside the PID namespace only. Without it root still traces its own processes with the same credentials. Processes entering from the host stay out of reach until their exec ([`crate::guard`]) |
+//! | DAC_READ_SEARCH | next to nothing, as DAC_OVERRIDE already reads and searches every file: a few explicit checks (`linkat` with `AT_EMPTY_PATH`) and `open_by_handle_at`, the call of the "shocker" escape, which seccomp denies anyway |
 //!
 //! Left out on purpose: SYS_ADMIN (mount, namespaces, most of the kernel), NET_ADMIN and NET_RAW
 //! (the paper's S_CAPS gives them back: `add = ["NET_RAW"]` for ping), SYS_MODULE, SYS_RAWIO,
@@ -74,12 +80,11 @@ pub const NAMES: [&str; 41] = [
     "CHECKPOINT_RESTORE",
 ];
 
-/// The paper's `--secure` keep-list plus what a modern distribution needs inside (see the
-/// module documentation for each entry).
-pub const SECURE_DEFAULT: [&str; 17] = [
+/// The paper's `--secure` keep-list plus what a modern distribution needs inside, less
+/// SYS_PTRACE and DAC_READ_SEARCH (see the module documentation for each entry).
+pub const SECURE_DEFAULT: [&str; 15] = [
     "CHOWN",
     "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
     "FOWNER",
     "FSETID",
     "KILL",
@@ -87,7 +92,6 @@ pub const SECURE_DEFAULT: [&str; 17] = [
     "SETUID",
     "NET_BIND_SERVICE",
     "SYS_CHROOT",
-    "SYS_PTRACE",
     "SYS_TTY_CONFIG",
     "LEASE",
     "SETPCAP",
@@ -257,10 +261,19 @@ mod tests {
     fn secure_default_is_the_documented_list() {
         let d = CapSet::secure_default();
         assert_eq!(d.iter().count(), SECURE_DEFAULT.len());
-        for bad in ["SYS_ADMIN", "NET_ADMIN", "NET_RAW", "SYS_MODULE", "MKNOD", "SYS_RAWIO", "BPF"] {
+        for bad in ["SYS_ADMIN", "NET_ADMIN", "NET_RAW", "SYS_MODULE", "MKNOD", "SYS_RAWIO", "BPF", "SYS_PTRACE", "DAC_READ_SEARCH"] {
             assert!(!d.contains(Capability::parse(bad).unwrap()), "{bad} must not be kept");
         }
         assert!(d.contains(Capability::parse("SYS_BOOT").unwrap()));
+        assert!(d.contains(Capability::parse("DAC_OVERRIDE").unwrap()));
+        // Bits 19 and 2, as /proc/PID/status shows them.
+        assert_eq!(d.0 & (1 << 19 | 1 << 2), 0);
+    }
+
+    #[test]
+    fn ptrace_and_read_search_come_back_with_add() {
+        let s = CapSet::from_changes(CapSet::secure_default(), &["SYS_PTRACE", "CAP_DAC_READ_SEARCH"], &[]).unwrap();
+        assert_eq!(s.0, CapSet::secure_default().0 | 1 << 19 | 1 << 2);
     }
 
     #[test]

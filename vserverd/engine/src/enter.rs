@@ -431,7 +431,7 @@ where
     if entry.flags.private {
         return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::EPERM).with_detail("the vserver is private: nobody may enter it"));
     }
-    let filter = seccomp::program(entry.flags.lock);
+    let filter = seccomp::program(&entry.flags);
 
     // 1. Pin pid 1, then check it is still the registered process.
     let pidfd = sys::pidfd_open(entry.pid).map_err(|e| err(&ctx_name, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;

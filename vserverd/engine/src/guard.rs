@@ -1,10 +1,11 @@
 //! A ptrace guard for processes that appear inside a running context from outside (`enter`,
 //! `exec`, `chcontext --ctx`).
 //!
-//! Root inside a vserver keeps SYS_PTRACE by default (for `strace` and `gdb` on its own
-//! processes). A process forked into the vserver's PID namespace from outside is visible there
-//! from its first instruction, and until its `exec` it still runs our code: a tracer inside could
-//! attach in that moment. A process can have one tracer only, so the guard makes sure that tracer
+//! SYS_PTRACE is out of a vserver's default set, but an admin may add it back (for `strace` and
+//! `gdb` on any process inside), and then the guard is what keeps entering processes out of
+//! reach; without it the guard costs little and stays on. A process forked into the vserver's
+//! PID namespace from outside is visible there from its first instruction, and until its `exec`
+//! it still runs our code: a tracer inside could attach in that moment. A process can have one tracer only, so the guard makes sure that tracer
 //! is already ours when the process is born:
 //!
 //! 1. the caller (on the host, out of sight of everything inside) forks the worker that will do

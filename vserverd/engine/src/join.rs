@@ -39,7 +39,7 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
     if req.argv.is_empty() {
         return Err(SetupError::detail(Step::Validate, None, "no command given"));
     }
-    let filter = seccomp::program(entry.flags.lock);
+    let filter = seccomp::program(&entry.flags);
     let mut plan = LaunchPlan::new(&entry.name, None, crate::plan::Init::Fake { argv: req.argv.to_vec() });
     plan.caps = CapSet(entry.caps.0 & !req.drop.0);
     let env: Vec<CString> = environment(&plan)

@@ -23,6 +23,10 @@ pub struct Flags {
     pub nproc: bool,
     /// The paper's `sched` (the vserver weighs as one unit): acted on by the daemon's cgroup.
     pub sched: bool,
+    /// Nested containers: root inside may make user namespaces (`unshare`, `clone` with
+    /// CLONE_NEWUSER, `clone3`), which the seccomp filter refuses by default. Excludes `lock`.
+    #[serde(default)]
+    pub nest: bool,
 }
 
 impl Flags {
@@ -33,7 +37,17 @@ impl Flags {
             "private" => self.private = true,
             "nproc" => self.nproc = true,
             "sched" => self.sched = true,
-            other => return Err(format!("unknown flag {other:?} (known: lock, private, fakeinit, nproc, sched)")),
+            "nest" => self.nest = true,
+            other => return Err(format!("unknown flag {other:?} (known: lock, private, fakeinit, nproc, sched, nest)")),
+        }
+        Ok(())
+    }
+
+    /// Flags that contradict each other: `lock` refuses every new namespace, `nest` allows
+    /// user namespaces.
+    pub fn check(&self) -> Result<(), String> {
+        if self.lock && self.nest {
+            return Err("the flags `lock` and `nest` exclude each other: `lock` refuses every new namespace, `nest` allows user namespaces".into());
         }
         Ok(())
     }
@@ -319,5 +333,24 @@ impl LaunchPlan {
             console: None,
             run_dir: PathBuf::from(DEFAULT_RUN_DIR),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_by_name_and_nest_excludes_lock() {
+        let mut f = Flags::default();
+        assert!(!f.nest && f.check().is_ok(), "nest is off by default");
+        f.set("nest").unwrap();
+        assert!(f.nest && f.check().is_ok());
+        f.set("lock").unwrap();
+        assert!(f.check().unwrap_err().contains("`lock` and `nest` exclude each other"));
+        assert!(Flags::default().set("nested").unwrap_err().contains("known: lock, private, fakeinit, nproc, sched, nest"));
+        // A registry entry written before the flag existed still reads, without it.
+        let old: Flags = serde_json::from_str(r#"{"lock":false,"private":true,"nproc":false,"sched":false}"#).unwrap();
+        assert!(old.private && !old.nest);
     }
 }

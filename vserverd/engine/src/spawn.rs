@@ -351,6 +351,7 @@ fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
     if argv.is_empty() || argv[0].is_empty() {
         return Err(SetupError::detail(Step::Validate, None, "the init command is empty"));
     }
+    plan.flags.check().map_err(|e| SetupError::detail(Step::Validate, None, e))?;
     if let Some(root) = &plan.root {
         if !root.is_absolute() {
             return Err(SetupError::detail(Step::Validate, Some(root.display().to_string()), "the root must be an absolute path"));
@@ -458,7 +459,7 @@ pub fn environment(plan: &LaunchPlan) -> Vec<(String, String)> {
 }
 
 fn prepare(plan: &LaunchPlan) -> Result<Prepared, SetupError> {
-    let filter = seccomp::program(plan.flags.lock);
+    let filter = seccomp::program(&plan.flags);
     caps::last_cap(); // read now, so the child does not have to
     let env = environment(plan);
     let envp = cstrings(&env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "the environment")?;

@@ -2,9 +2,14 @@
 //! UTS namespaces with its own /proc, same root), or with `--ctx N` in the existing context N.
 //!
 //! ```text
-//! chcontext [--ctx N] [--cap CAP | --cap '!CAP']... [--secure] [--flag lock|private|fakeinit|nproc|sched]...
+//! chcontext [--ctx N] [--cap CAP | --cap '!CAP']... [--secure] [--flag lock|private|fakeinit|nproc|sched|nest]...
 //!           [--hostname H] [--domainname D] [--disconnect] [--silent] [--] CMD [ARGS]
 //! ```
+//!
+//! A new context runs under a vserver's seccomp filter for its flags: by default no user
+//! namespaces inside (`unshare`/`clone` with CLONE_NEWUSER fail with EPERM), `--flag nest`
+//! allows them, `--flag lock` refuses every new namespace and every mount (`lock` and `nest`
+//! exclude each other). `--ctx N` takes on context N's own filter.
 
 mod common;
 
@@ -124,6 +129,9 @@ fn main() {
         if let Err(e) = plan.flags.set(f) {
             die(&format!("--flag: {e}"), 2);
         }
+    }
+    if let Err(e) = plan.flags.check() {
+        die(&format!("--flag: {e}"), 2);
     }
 
     if o.disconnect {

@@ -42,6 +42,10 @@ pub const LOCK_DENIED: &[&str] = &[
 /// TIOCLINUX reads and pastes the host's virtual console selection.
 pub const DENIED_IOCTLS: &[(&str, u64)] = &[("TIOCSTI", 0x5412), ("TIOCLINUX", 0x541C)];
 
+/// CLONE_NEWUSER: `unshare` and `clone` may not carry it unless the context has the `nest` flag
+/// (user namespaces refused by default, as Docker's profile does); `clone3` then answers ENOSYS.
+pub const USERNS_FLAG: u64 = 0x1000_0000;
+
 /// Namespace flags that `clone` may not carry under `lock`.
 pub const NS_FLAGS: &[u64] = &[
     0x0002_0000,

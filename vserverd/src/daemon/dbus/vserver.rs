@@ -167,7 +167,10 @@ impl VServerIface {
     fn flags(&self) -> Vec<String> {
         let Some(c) = self.sup.config() else { return Vec::new() };
         let mut v = Vec::new();
-        for (on, name) in [(c.flags.lock, "lock"), (c.flags.private, "private"), (c.fakeinit, "fakeinit"), (c.flags.nproc, "nproc"), (c.flags.sched, "sched")] {
+        let f = &c.flags;
+        for (on, name) in
+            [(f.lock, "lock"), (f.private, "private"), (c.fakeinit, "fakeinit"), (f.nproc, "nproc"), (f.sched, "sched"), (f.nest, "nest")]
+        {
             if on {
                 v.push(name.to_string());
             }
