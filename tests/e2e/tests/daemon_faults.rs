@@ -414,3 +414,63 @@ fn an_exec_that_a_stop_overtakes_says_the_vserver_is_stopping() {
         nothing_left(&d, "r1");
     });
 }
+
+/// `WatchdogSec=`: the daemon's loop says WATCHDOG=1 at half the interval systemd gives it, and
+/// stops saying it when the loop hangs (here: the daemon stopped by SIGSTOP), which is what gets
+/// it restarted. Not asked for (no WATCHDOG_USEC, or WATCHDOG_PID another process's), it says
+/// nothing (the controls). `Reload` tells the manager it is reloading, then ready again.
+#[test]
+fn the_daemon_pings_the_watchdog_from_its_loop_when_asked() {
+    require_root!();
+    use std::os::unix::net::UnixDatagram;
+    with_daemon("f-watchdog", async |d| {
+        let socket_path = d.log_dir.parent().unwrap().join("notify.sock");
+        let sock = UnixDatagram::bind(&socket_path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let drain = |sock: &UnixDatagram, within: Duration| -> Vec<String> {
+            let mut got = Vec::new();
+            let until = Instant::now() + within;
+            let mut buf = [0u8; 512];
+            while Instant::now() < until {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+            got
+        };
+        let pings = |got: &[String]| got.iter().filter(|m| m.as_str() == "WATCHDOG=1").count();
+        let wrapper = |env: &str| Some(format!("NOTIFY_SOCKET={} {env} exec \"$0\" \"$@\"", socket_path.display()));
+
+        d.wrapper = wrapper("WATCHDOG_USEC=200000");
+        d.start().await;
+        let got = drain(&sock, Duration::from_millis(1000));
+        assert!(got.iter().any(|m| m.starts_with("READY=1")), "{got:?}");
+        // Every 100 ms: about 10 in a second (a loaded machine may delay a few).
+        assert!(pings(&got) >= 5, "{got:?}");
+        let m = d.manager().await;
+        m.reload().await.unwrap();
+        let got = drain(&sock, Duration::from_millis(300));
+        let reloading = got.iter().position(|m| m.starts_with("RELOADING=1")).unwrap_or_else(|| panic!("{got:?}"));
+        assert!(got[reloading..].iter().any(|m| m.starts_with("READY=1")), "ready again after the reload: {got:?}");
+        // A hung loop says nothing.
+        let pid = nix::unistd::Pid::from_raw(d.pid());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        let _ = drain(&sock, Duration::from_millis(200));
+        let got = drain(&sock, Duration::from_millis(600));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+        assert_eq!(pings(&got), 0, "a stopped daemon pinged: {got:?}");
+        d.terminate();
+
+        for env in ["", "WATCHDOG_USEC=200000 WATCHDOG_PID=1"] {
+            // What the last daemon said on its way out is not this one's.
+            let _ = drain(&sock, Duration::from_millis(200));
+            d.wrapper = wrapper(env);
+            d.start().await;
+            let got = drain(&sock, Duration::from_millis(800));
+            assert!(got.iter().any(|m| m.starts_with("READY=1")), "{env}: {got:?}");
+            assert_eq!(pings(&got), 0, "{env}: {got:?}");
+            d.terminate();
+        }
+        d.wrapper = None;
+    });
+}

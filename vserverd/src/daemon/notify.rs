@@ -1,5 +1,6 @@
-//! sd_notify: tells systemd (Type=notify) that the daemon is ready, reloading or stopping. A
-//! no-op outside systemd (no NOTIFY_SOCKET).
+//! sd_notify: tells systemd (Type=notify) that the daemon is ready, reloading or stopping, and
+//! that its event loop is alive (`WatchdogSec=`: `WATCHDOG=1`). A no-op outside systemd (no
+//! NOTIFY_SOCKET).
 
 use std::os::unix::net::UnixDatagram;
 
@@ -31,4 +32,39 @@ pub fn reloading() {
 
 pub fn stopping() {
     send("STOPPING=1");
+}
+
+/// How often to say `WATCHDOG=1`, when the service manager asks for it: half of `WATCHDOG_USEC`
+/// (as sd_watchdog_enabled(3) advises), provided `WATCHDOG_PID`, when set, names this process.
+pub fn watchdog_period() -> Option<std::time::Duration> {
+    watchdog_period_of(std::env::var("WATCHDOG_USEC").ok().as_deref(), std::env::var("WATCHDOG_PID").ok().as_deref(), std::process::id())
+}
+
+fn watchdog_period_of(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<std::time::Duration> {
+    if pid.is_some_and(|p| p.parse::<u32>().ok() != Some(me)) {
+        return None;
+    }
+    let usec: u64 = usec?.parse().ok().filter(|&u| u > 0)?;
+    Some(std::time::Duration::from_micros(usec / 2))
+}
+
+pub fn watchdog() {
+    send("WATCHDOG=1");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::watchdog_period_of;
+    use std::time::Duration;
+
+    #[test]
+    fn the_watchdog_period_is_half_of_what_is_asked_for_this_process() {
+        assert_eq!(watchdog_period_of(Some("30000000"), None, 7), Some(Duration::from_secs(15)));
+        assert_eq!(watchdog_period_of(Some("30000000"), Some("7"), 7), Some(Duration::from_secs(15)));
+        // Meant for another process (a child that inherited it), or not asked for.
+        assert_eq!(watchdog_period_of(Some("30000000"), Some("8"), 7), None);
+        assert_eq!(watchdog_period_of(None, None, 7), None);
+        assert_eq!(watchdog_period_of(Some("0"), None, 7), None);
+        assert_eq!(watchdog_period_of(Some("soon"), None, 7), None);
+    }
 }

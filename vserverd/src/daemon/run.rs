@@ -1,6 +1,8 @@
 //! The daemon's life: load, adopt, serve the bus, then reload on SIGHUP until SIGTERM, SIGINT
 //! or the loss of the bus.
 
+use std::time::Duration;
+
 use tracing::info;
 use vserver_engine::cgroup;
 use vserver_api::{BUS_NAME, MANAGER_PATH};
@@ -57,8 +59,14 @@ pub async fn run(paths: Paths) -> anyhow::Result<()> {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    // `WatchdogSec=`: the pings come from this loop, so that a loop that hangs stops them and the
+    // service manager restarts the daemon (the vservers are adopted as after any restart).
+    let period = notify::watchdog_period();
+    let mut watchdog = tokio::time::interval(period.unwrap_or(Duration::from_secs(3600)));
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = watchdog.tick(), if period.is_some() => notify::watchdog(),
             _ = hup.recv() => {
                 notify::reloading();
                 objects::reload(&daemon).await;

@@ -77,7 +77,12 @@ impl ManagerIface {
     #[zbus(name = "Reload")]
     async fn reload(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<String>, VServerError> {
         require_host_root(conn, &hdr).await?;
-        Ok(super::objects::reload(&self.daemon).await)
+        // The service manager shows the unit reloading until it is done (`ExecReload=` is this
+        // call, through `vserverctl reload`, and returns when the reload has happened).
+        crate::daemon::notify::reloading();
+        let diagnostics = super::objects::reload(&self.daemon).await;
+        crate::daemon::notify::ready();
+        Ok(diagnostics)
     }
 
     #[zbus(name = "CheckConfig")]
