@@ -28,9 +28,20 @@ Exit status:
     infer_subcommands = false
 )]
 pub struct Cli {
-    /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true, help_heading = "Global options")]
-    pub json: bool,
+    /// Print machine-readable JSON instead of text: indented (`pretty`, the default of a bare
+    /// `--json` or `-j`), one line per document (`short`), or text after all (`off`).
+    #[arg(
+        short = 'j',
+        long,
+        global = true,
+        value_name = "MODE",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "pretty",
+        help_heading = "Global options"
+    )]
+    pub json: Option<JsonMode>,
 
     /// Leave out table headers and footers.
     #[arg(long, global = true, help_heading = "Global options")]
@@ -45,13 +56,34 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `--json=MODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JsonMode {
+    Pretty,
+    Short,
+    Off,
+}
+
+impl Cli {
+    /// Whether the output is JSON.
+    pub fn json(&self) -> bool {
+        matches!(self.json, Some(JsonMode::Pretty | JsonMode::Short))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List vservers: name, state, context, leader, addresses, uptime.
     #[command(visible_alias = "ls")]
     List(cmd::list::Args),
-    /// Show every property of a vserver (exit 0 running, 3 not running, 4 no such vserver).
+    /// Show every property of vservers (exit 0 all running, 3 one is not, 4 one does not exist).
     Status(cmd::status::Args),
+    /// The vserver object's D-Bus properties as Key=value lines, for scripts (-p, --value).
+    Show(cmd::show::Args),
+    /// Mark vservers to start at boot (`onboot = true` in NAME.toml; comments kept).
+    Enable(cmd::onboot::Args),
+    /// Unmark vservers to start at boot (`onboot = false` in NAME.toml).
+    Disable(cmd::onboot::Args),
     /// Start vservers, or every vserver marked onboot.
     Start(cmd::start::Args),
     /// Stop vservers, or every running vserver.
@@ -97,6 +129,9 @@ pub enum Command {
 pub enum Verb {
     List,
     Status,
+    Show,
+    Enable,
+    Disable,
     Start,
     Stop,
     Restart,
@@ -123,6 +158,9 @@ impl Command {
         match self {
             Command::List(_) => Verb::List,
             Command::Status(_) => Verb::Status,
+            Command::Show(_) => Verb::Show,
+            Command::Enable(_) => Verb::Enable,
+            Command::Disable(_) => Verb::Disable,
             Command::Start(_) => Verb::Start,
             Command::Stop(_) => Verb::Stop,
             Command::Restart(_) => Verb::Restart,
@@ -181,9 +219,14 @@ mod tests {
     #[test]
     fn global_flags_anywhere() {
         let c = ok(&["--json", "list"]);
-        assert!(c.json && !c.no_legend && c.bus_address.is_none());
+        assert!(c.json() && !c.no_legend && c.bus_address.is_none());
+        assert!(matches!(c.command, Command::List(_)), "a bare --json takes no verb as its mode");
+        assert_eq!(ok(&["-j", "list"]).json, Some(JsonMode::Pretty));
+        assert_eq!(ok(&["list", "--json=short"]).json, Some(JsonMode::Short));
+        assert!(!ok(&["--json=off", "list"]).json());
+        usage_error(&["--json=yaml", "list"]);
         let c = ok(&["list", "--no-legend", "--bus-address", "unix:path=/tmp/x"]);
-        assert!(!c.json && c.no_legend);
+        assert!(!c.json() && c.no_legend);
         assert_eq!(c.bus_address.as_deref(), Some("unix:path=/tmp/x"));
         usage_error(&[]);
         usage_error(&["frobnicate"]);
@@ -209,7 +252,29 @@ mod tests {
     #[test]
     fn status_running_restart() {
         match ok(&["status", "web1"]).command {
-            Command::Status(a) => assert_eq!(a.name, "web1"),
+            Command::Status(a) => assert_eq!(a.names, ["web1"]),
+            c => panic!("{c:?}"),
+        }
+        match ok(&["status", "web1", "web2"]).command {
+            Command::Status(a) => assert_eq!(a.names, ["web1", "web2"]),
+            c => panic!("{c:?}"),
+        }
+        usage_error(&["status"]);
+        match ok(&["show", "web1", "-p", "State,Leader", "--property", "Onboot", "--value"]).command {
+            Command::Show(a) => {
+                assert_eq!(a.name, "web1");
+                assert_eq!(a.properties, ["State", "Leader", "Onboot"]);
+                assert!(a.value);
+            }
+            c => panic!("{c:?}"),
+        }
+        match ok(&["enable", "a", "b"]).command {
+            Command::Enable(a) => assert_eq!(a.names, ["a", "b"]),
+            c => panic!("{c:?}"),
+        }
+        usage_error(&["disable"]);
+        match ok(&["disable", "a"]).command {
+            Command::Disable(a) => assert_eq!(a.names, ["a"]),
             c => panic!("{c:?}"),
         }
         match ok(&["running", "web1"]).command {
@@ -221,7 +286,6 @@ mod tests {
             c => panic!("{c:?}"),
         }
         usage_error(&["status"]);
-        usage_error(&["status", "a", "b"]);
         usage_error(&["running"]);
         usage_error(&["restart"]);
     }

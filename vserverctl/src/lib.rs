@@ -13,6 +13,6 @@ pub mod signal;
 pub mod term;
 pub mod time;
 
-pub use cli::{Cli, Command};
+pub use cli::{Cli, Command, JsonMode};
 pub use error::CtlError;
 pub mod build;

@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::Parser;
 use vserverctl::cmd::{self, Ctx};
 use vserverctl::error::{exit, CtlError};
-use vserverctl::output::Format;
-use vserverctl::{Cli, Command};
+use vserverctl::output::{self, Format};
+use vserverctl::{Cli, Command, JsonMode};
 
 fn main() -> ExitCode {
     // `exec --all -- CMD`, `exec A B … -- CMD`: several vservers, each by the single-vserver exec.
@@ -37,7 +37,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Generate(args) = &cli.command {
         return Ok(cmd::generate::run(args)?);
     }
-    let format = Format { json: cli.json, legend: !cli.no_legend };
+    let format = Format { json: cli.json(), legend: !cli.no_legend };
+    output::set_json_short(cli.json == Some(JsonMode::Short));
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the tokio runtime")?;
     runtime.block_on(async {
@@ -50,6 +51,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         let code = match &cli.command {
             Command::List(a) => cmd::list::run(&ctx, a).await?,
             Command::Status(a) => cmd::status::run(&ctx, a).await?,
+            Command::Show(a) => cmd::show::run(&ctx, a).await?,
+            Command::Enable(a) => cmd::onboot::run(&ctx, a, true).await?,
+            Command::Disable(a) => cmd::onboot::run(&ctx, a, false).await?,
             Command::Start(a) => cmd::start::run(&ctx, a).await?,
             Command::Stop(a) => cmd::stop::run(&ctx, a).await?,
             Command::Restart(a) => cmd::restart::run(&ctx, a).await?,

@@ -107,9 +107,23 @@ pub fn key_values(pairs: &[(&str, String)]) -> String {
     out
 }
 
-/// Pretty JSON with a final newline.
+/// `--json=short`: one line per document instead of indented JSON. Set once, from the command
+/// line, before any output.
+static JSON_SHORT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_json_short(short: bool) {
+    JSON_SHORT.store(short, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// JSON with a final newline: indented (`--json`, `--json=pretty`), or on one line
+/// (`--json=short`).
 pub fn json_string<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    let mut s = serde_json::to_string_pretty(value).expect("JSON of plain data");
+    let mut s = if JSON_SHORT.load(std::sync::atomic::Ordering::Relaxed) {
+        serde_json::to_string(value)
+    } else {
+        serde_json::to_string_pretty(value)
+    }
+    .expect("JSON of plain data");
     s.push('\n');
     s
 }

@@ -47,6 +47,7 @@ fn mutating(vpath: &str) -> Vec<(String, &'static str, &'static str, Vec<&'stati
         (vpath.into(), V, "Stop", vec![]),
         (vpath.into(), V, "Restart", vec![]),
         (vpath.into(), V, "Kill", vec!["leader", "i:15"]),
+        (MANAGER_PATH.into(), M, "SetOnboot", vec!["a", "b:false"]),
     ]
 }
 

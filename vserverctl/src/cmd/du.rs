@@ -67,7 +67,7 @@ pub fn run(cli: &Cli, a: &Args) -> Result<u8> {
             }
         }
     }
-    if cli.json {
+    if cli.json() {
         output::print(&output::json_string(&rows));
     } else {
         let mut t = Table::new(&[("NAME", Align::Left), ("USED", Align::Right), ("COUNTED", Align::Left)]);

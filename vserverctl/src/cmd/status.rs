@@ -1,5 +1,5 @@
-//! `vserverctl status NAME`: every property of the vserver object. Exit 0 running, 3 not
-//! running, 4 no such vserver (LSB init-script codes).
+//! `vserverctl status NAME...`: every property of each vserver object. Exit 0 all running, 3
+//! one is not running, 4 one does not exist (LSB init-script codes; the worst one wins).
 
 use serde::Serialize;
 use vserver_api::proxy::VServerProxy;
@@ -12,8 +12,9 @@ use crate::time;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The vserver.
-    pub name: String,
+    /// The vservers.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 /// The properties of one vserver, as `status --json` prints them.
@@ -108,13 +109,56 @@ async fn fetch(p: &VServerProxy<'_>, now_us: u64) -> zbus::Result<Info> {
     })
 }
 
+async fn one(ctx: &Ctx, name: &str, now: u64) -> Result<Info, CtlError> {
+    let action = format!("get the status of {name}");
+    let proxy = ctx.vserver(name, &action, true).await?;
+    fetch(&proxy, now).await.map_err(|e| CtlError::api(&action, Some(name), e))
+}
+
 pub async fn run(ctx: &Ctx, args: &Args) -> Result<u8, CtlError> {
-    let action = format!("get the status of {}", args.name);
-    let proxy = ctx.vserver(&args.name, &action, true).await?;
     let now = time::now_us();
-    let info = fetch(&proxy, now).await.map_err(|e| CtlError::api(&action, Some(&args.name), e))?;
-    output::print(&render(&info, ctx.format, now));
-    Ok(info.exit_code())
+    if let [name] = args.names.as_slice() {
+        let info = one(ctx, name, now).await?;
+        output::print(&render(&info, ctx.format, now));
+        return Ok(info.exit_code());
+    }
+    // Several: each in turn (a blank line apart, or one JSON array); one that fails is
+    // reported on standard error and the others are still shown.
+    let mut infos = Vec::new();
+    let mut code = exit::OK;
+    for name in &args.names {
+        match one(ctx, name, now).await {
+            Ok(info) => {
+                code = worse(code, info.exit_code());
+                infos.push(info);
+            }
+            Err(e) => {
+                code = worse(code, e.exit_code(crate::cli::Verb::Status));
+                super::warn(&e);
+            }
+        }
+    }
+    if ctx.format.json {
+        output::print(&output::json_string(&infos));
+    } else {
+        output::print(&infos.iter().map(|i| render(i, ctx.format, now)).collect::<Vec<_>>().join("\n"));
+    }
+    Ok(code)
+}
+
+/// The code of several: no such vserver (4) before not running (3) before a failure (1).
+fn worse(a: u8, b: u8) -> u8 {
+    let rank = |c: u8| match c {
+        exit::OK => 0,
+        exit::FAILURE => 1,
+        exit::NOT_RUNNING => 2,
+        _ => 3,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<u8> {
     match &a.what {
         What::List { dirs } => {
             let list = ops::list_templates(&dirs.clone().absolute())?;
-            if cli.json {
+            if cli.json() {
                 output::print(&output::json_string(&list));
             } else {
                 let mut t = Table::new(&[("NAME", Align::Left), ("SIZE", Align::Right), ("USED BY", Align::Left)]);

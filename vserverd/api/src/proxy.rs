@@ -34,6 +34,11 @@ pub trait Manager {
     /// (valid, diagnostics).
     #[zbus(name = "CheckConfig")]
     fn check_config(&self, name: &str) -> Result<(bool, Vec<String>), VServerError>;
+    /// Sets `onboot` in vserver `name`'s own file (`NAME.toml`: its comments and other keys
+    /// kept) and reloads the configuration (`vserverctl enable`/`disable`). `Failed` when a
+    /// drop-in (`NAME.toml.d/`) or the file's state keeps the vserver from taking the value.
+    #[zbus(name = "SetOnboot")]
+    fn set_onboot(&self, name: &str, onboot: bool) -> Result<(), VServerError>;
     #[zbus(name = "StartOnboot")]
     fn start_onboot(&self) -> Result<Vec<BootReport>, VServerError>;
     #[zbus(name = "StopAll")]

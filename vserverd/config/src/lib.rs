@@ -16,6 +16,7 @@
 
 mod cross;
 mod diag;
+pub mod edit;
 mod host;
 pub mod initkind;
 mod launch;

@@ -1,7 +1,7 @@
 //! `bus-call ADDRESS PATH INTERFACE METHOD [ARG…]`: one method call to `org.vserverd.VServer1`
 //! on the bus at ADDRESS, for the authorization tests (run as another user, or in another PID
-//! namespace). An ARG is a string, or `i:N` for an int32. `bus-call ADDRESS own` asks for the
-//! name `org.vserverd.VServer1` instead.
+//! namespace). An ARG is a string, `i:N` for an int32 or `b:true`/`b:false` for a boolean.
+//! `bus-call ADDRESS own` asks for the name `org.vserverd.VServer1` instead.
 //!
 //! Prints `ok` (exit 0), or the D-Bus error name on the first line and its message on the
 //! second (exit 1); any other failure goes to stderr (exit 2).
@@ -76,11 +76,13 @@ fn report(r: zbus::Result<()>) -> i32 {
 async fn call(conn: &zbus::Connection, path: &str, iface: &str, method: &str, args: &[String]) -> zbus::Result<()> {
     let dest = Some(BUS_NAME);
     let int = |s: &str| s.strip_prefix("i:").and_then(|n| n.parse::<i32>().ok());
-    let kinds: String = args.iter().map(|a| if int(a).is_some() { 'i' } else { 's' }).collect();
+    let boolean = |s: &str| s.strip_prefix("b:").and_then(|b| b.parse::<bool>().ok());
+    let kinds: String = args.iter().map(|a| if int(a).is_some() { 'i' } else if boolean(a).is_some() { 'b' } else { 's' }).collect();
     let reply = match (kinds.as_str(), args) {
         ("", _) => conn.call_method(dest, path, Some(iface), method, &()).await,
         ("s", [a]) => conn.call_method(dest, path, Some(iface), method, &(a,)).await,
         ("si", [a, b]) => conn.call_method(dest, path, Some(iface), method, &(a, int(b).unwrap())).await,
+        ("sb", [a, b]) => conn.call_method(dest, path, Some(iface), method, &(a, boolean(b).unwrap())).await,
         ("ss", [a, b]) => conn.call_method(dest, path, Some(iface), method, &(a, b)).await,
         ("ssi", [a, b, c]) => conn.call_method(dest, path, Some(iface), method, &(a, b, int(c).unwrap())).await,
         _ => return Err(zbus::Error::Failure(format!("argument kinds {kinds:?} not supported"))),

@@ -97,6 +97,38 @@ impl ManagerIface {
         (!r.has_errors(), r.diagnostics.iter().map(|d| d.to_string()).collect())
     }
 
+    #[zbus(name = "SetOnboot")]
+    async fn set_onboot(&self, name: &str, onboot: bool, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<(), VServerError> {
+        require_host_root(conn, &hdr).await?;
+        self.daemon.get(name)?;
+        let file = self.daemon.paths.config_dir.join(format!("{name}.toml"));
+        let changed = tokio::task::spawn_blocking({
+            let file = file.clone();
+            move || vserver_config::edit::set_onboot(&file, onboot)
+        })
+        .await
+        .map_err(|e| VServerError::Failed(e.to_string()))?
+        .map_err(|e| VServerError::Failed(e.to_string()))?;
+        if changed {
+            crate::daemon::notify::reloading();
+            super::objects::reload(&self.daemon).await;
+            crate::daemon::notify::ready();
+        }
+        // What the vserver now has: a drop-in may say otherwise, or the file may be invalid.
+        let taken = self.daemon.get(name)?.config().map(|c| c.onboot);
+        if taken != Some(onboot) {
+            return Err(VServerError::Failed(format!(
+                "{} says onboot = {onboot} now, but {name} {}",
+                file.display(),
+                match taken {
+                    Some(v) => format!("keeps onboot = {v}: a file of {name}.toml.d sets it, or the files are invalid (vserverctl check {name})"),
+                    None => format!("has no valid configuration (vserverctl check {name})"),
+                }
+            )));
+        }
+        Ok(())
+    }
+
     #[zbus(name = "StartOnboot")]
     async fn start_onboot(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<BootReport>, VServerError> {
         require_host_root(conn, &hdr).await?;
