@@ -17,6 +17,7 @@ export VSERVER_PROBE="$PWD/target/probe/x86_64-unknown-linux-gnu/release/vserver
 
 cargo build --quiet --workspace --bins
 ./tests/verify-units.sh debug
+./tests/check-man.sh debug
 cargo test --workspace -- --test-threads=2
 
 # The fuzz stage (tests/fuzz, docs/daemon.md "Fuzzing"): every fuzz target for that many seconds.

@@ -43,10 +43,53 @@ pub fn completions_to(shell: Shell, dir: &Path) -> std::io::Result<PathBuf> {
     clap_complete::generate_to(shell, &mut Cli::command(), BIN, dir)
 }
 
+/// The main page's own sections, after the generated ones: the exit codes as a list, and the
+/// pages of the rest of the project.
+const MAIN_PAGE_END: &str = r#".SH "EXIT STATUS"
+.TP
+.B 0
+Success (\fBstatus\fR: the vserver is running).
+.TP
+.B 1
+Failure; \fBrunning\fR: not running; \fBcheck\fR: an invalid configuration.
+.TP
+.B 2
+Wrong usage.
+.TP
+.B 3
+\fBstatus\fR: a vserver is not running.
+.TP
+.B 4
+\fBstatus\fR: no such vserver.
+.SH "SEE ALSO"
+.BR vserverd (8),
+.BR vserver.toml (5),
+.BR chcontext (8),
+.BR reducecap (8),
+.BR chbind (8),
+.BR machinectl (1)
+"#;
+
 /// Writes the man pages into `dir`; returns the files written, the main page first.
 pub fn man_pages_to(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     fn walk(cmd: &clap::Command, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        out.push(clap_mangen::Man::new(cmd.clone()).generate_to(dir)?);
+        let man = clap_mangen::Man::new(cmd.clone());
+        if cmd.get_name() == BIN {
+            // The generated page, its EXTRA section (the --help text of the exit codes) replaced
+            // by sections of their own.
+            let mut page = Vec::new();
+            man.render(&mut page)?;
+            let page = String::from_utf8_lossy(&page).into_owned();
+            let page = match (page.find(".SH EXTRA\n"), page.find(".SH VERSION\n")) {
+                (Some(extra), Some(version)) if extra < version => format!("{}{MAIN_PAGE_END}{}", &page[..extra], &page[version..]),
+                _ => page + MAIN_PAGE_END,
+            };
+            let path = dir.join(man.get_filename());
+            std::fs::write(&path, page)?;
+            out.push(path);
+        } else {
+            out.push(man.generate_to(dir)?);
+        }
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
             walk(sub, dir, out)?;
         }
@@ -117,7 +160,8 @@ mod tests {
         let kill = std::fs::read_to_string(dir.join("vserverctl-kill.1")).unwrap();
         assert!(kill.contains("whom"), "{kill}");
         let main = std::fs::read_to_string(dir.join("vserverctl.1")).unwrap();
-        assert!(main.contains("Exit status"), "{main}");
+        assert!(main.contains(".SH \"EXIT STATUS\"") && main.contains(".SH \"SEE ALSO\""), "{main}");
+        assert!(!main.contains(".SH EXTRA") && main.contains(".SH VERSION"), "{main}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
