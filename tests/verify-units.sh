@@ -13,7 +13,7 @@ mkdir -p "$root/usr/lib/systemd"
 cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
 install -D -m755 /bin/kill "$root/bin/kill"
 install -D -m755 "$bin/vserverd" "$root/usr/sbin/vserverd"
-install -D -m755 "$bin/vserverctl" "$root/usr/sbin/vserverctl"
+install -D -m755 "$bin/vserverctl" "$root/usr/bin/vserverctl"
 for u in vserverd.service vservers.service; do
     install -D -m644 "systemd/$u" "$root/etc/systemd/system/$u"
 done
