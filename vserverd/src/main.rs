@@ -1,6 +1,7 @@
 //! `vserverd`: wiring only. `vserverd monitor NAME` is the per-vserver monitor (re-exec'd by the
 //! daemon, single-threaded); anything else runs the daemon.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -26,6 +27,10 @@ struct Args {
     /// The directory that holds the vservers' cgroups in each hierarchy.
     #[arg(long, default_value = "vservers", value_name = "NAME")]
     cgroup_parent: String,
+    /// Serve metrics in the Prometheus text format at http://ADDR:PORT/metrics (off when absent;
+    /// no authentication: a loopback address, or a firewall, keeps them to the host).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<SocketAddr>,
     /// Check the configuration in DIR (default: --config-dir) offline and exit: 0 valid, 1 not.
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
     check_config: Option<PathBuf>,
@@ -77,7 +82,8 @@ fn daemon() -> anyhow::Result<()> {
     }
     init_logging();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(vserverd::run(paths))
+    let options = vserverd::daemon::run::Options { metrics_listen: args.metrics_listen };
+    rt.block_on(vserverd::run(paths, options))
 }
 
 /// To the journal when stderr is the journal (systemd sets JOURNAL_STREAM to its dev:ino),

@@ -230,6 +230,8 @@ pub struct TestDaemon<'a> {
     /// A shell line the daemon is started through: `"$0" "$@"` is the daemon (to hand it
     /// descriptors, say).
     pub wrapper: Option<String>,
+    /// Options given to the daemon at every start, after the directories (`--metrics-listen`…).
+    pub args: Vec<String>,
     /// The daemon's stderr, over all its runs.
     pub log: PathBuf,
     child: Option<Child>,
@@ -252,6 +254,7 @@ impl<'a> TestDaemon<'a> {
             root_base: t.path.join("vservers"),
             template_dir: None,
             wrapper: None,
+            args: Vec::new(),
             log: t.path.join("vserverd.log"),
             child: None,
             conn: Mutex::new(None),
@@ -300,6 +303,7 @@ impl<'a> TestDaemon<'a> {
         }
         // Daemons of parallel tests keep their vservers' cgroups apart.
         cmd.arg("--cgroup-parent").arg(self.cgroup_parent());
+        cmd.args(&self.args);
         let child = cmd
             .current_dir(&self.t.path)
             .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)

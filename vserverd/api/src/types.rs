@@ -17,6 +17,9 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order of the lifecycle.
+    pub const ALL: [State; 6] = [State::Stopped, State::Starting, State::Booting, State::Running, State::Stopping, State::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Stopped => "stopped",
@@ -29,7 +32,7 @@ impl State {
     }
 
     pub fn parse(s: &str) -> Option<State> {
-        [State::Stopped, State::Starting, State::Booting, State::Running, State::Stopping, State::Failed].into_iter().find(|st| st.as_str() == s)
+        State::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
     pub fn is_active(self) -> bool {

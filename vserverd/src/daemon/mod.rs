@@ -1,7 +1,8 @@
 //! `vserverd`, the daemon: one supervisor per vserver ([`supervisor`]) in the daemon's state
 //! ([`state`]), shown on the bus ([`dbus`]), started, adopted and reloaded by [`run`]; the
 //! monitors it starts ([`pool`]), the hooks it runs, the control socket inside each vserver,
-//! the enter helper it execs, and the checks of its callers ([`auth`]).
+//! the enter helper it execs, the checks of its callers ([`auth`]), and its metrics endpoint
+//! ([`metrics`], off by default).
 
 pub mod auth;
 pub mod bindmode;
@@ -11,6 +12,7 @@ pub mod dbus;
 pub mod enter;
 pub mod error;
 pub mod hooks;
+pub mod metrics;
 pub mod notify;
 pub mod pool;
 pub mod processes;

@@ -4,7 +4,11 @@
 
 use std::fs;
 
+use vserver_api::VServerStats;
+use vserver_config::run::RunState;
 use vserver_engine::cgroup;
+
+use crate::daemon::supervisor::Supervisor;
 
 /// One process as the spectator sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +71,27 @@ pub fn processes(only: Option<&str>) -> Vec<Process> {
     }
     out.sort_by_key(|p| p.pid);
     out
+}
+
+/// The figures of vserver `sup`'s run `run` (the paper's `vserver-stat`: `ListStats`, and the
+/// metrics): its processes and their memory and CPU time from its cgroups, its uptime at
+/// `now_us` (µs since the epoch), and its disk use when it has a quota.
+pub fn stats(sup: &Supervisor, run: &RunState, now_us: u64) -> VServerStats {
+    let plan = cgroup::membership(&sup.name);
+    let st = cgroup::stats(&plan);
+    let disk = sup.config().filter(|c| c.limits.disk.is_some()).and_then(|c| vserver_engine::quota::usage(&c.root)).unwrap_or((0, 0));
+    VServerStats {
+        name: sup.name.clone(),
+        context: run.context,
+        processes: st.processes,
+        vsz: vsz(&cgroup::procs(&plan)),
+        rss: st.memory,
+        user_usec: st.user_usec,
+        system_usec: st.system_usec,
+        uptime_usec: now_us.saturating_sub(run.started_at),
+        disk_used: disk.0,
+        disk_limit: disk.1,
+    }
 }
 
 /// Virtual memory of the given processes, bytes (the paper's VSZ column).

@@ -1,6 +1,7 @@
 //! The daemon's life: load, adopt, serve the bus, then reload on SIGHUP until SIGTERM, SIGINT
 //! or the loss of the bus.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tracing::info;
@@ -9,11 +10,18 @@ use vserver_api::{BUS_NAME, MANAGER_PATH};
 
 use super::dbus::{manager, objects};
 use super::state::Daemon;
-use super::{notify, pool};
+use super::{metrics, notify, pool};
 use vserver_config::paths::Paths;
 
+/// What the daemon serves besides the bus.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Where the metrics endpoint listens (`--metrics-listen`); none: no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
 /// Runs the daemon until SIGTERM or SIGINT. vservers keep running when it ends.
-pub async fn run(paths: Paths) -> anyhow::Result<()> {
+pub async fn run(paths: Paths, options: Options) -> anyhow::Result<()> {
     // A panic anywhere in the daemon (in one vserver's task, say) ends it at once and non-zero:
     // a supervisor with a task gone or a lock poisoned is worse than a restart, which adopts
     // every vserver again (they run on under their monitors).
@@ -29,6 +37,11 @@ pub async fn run(paths: Paths) -> anyhow::Result<()> {
     }
     info!(layout = cgroup::host_layout().kind(), base = %cgroup::host_layout().v2_base, "cgroups");
     let daemon = Daemon::new(paths);
+    // Bound before anything else is done: an address in use fails the start, not a scrape.
+    let metrics_listener = match options.metrics_listen {
+        Some(addr) => Some(metrics::listen(addr).await?),
+        None => None,
+    };
     let result = daemon.load_config();
     daemon.apply(&result);
     let adopted = daemon.adopt_all().await;
@@ -51,6 +64,9 @@ pub async fn run(paths: Paths) -> anyhow::Result<()> {
         Ok(zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner) => {}
         Ok(_) | Err(zbus::Error::NameTaken) => return Err(owned_already()),
         Err(e) => return Err(e.into()),
+    }
+    if let Some(listener) = metrics_listener {
+        metrics::serve(listener, daemon.clone());
     }
     pool::refill();
     notify::ready();

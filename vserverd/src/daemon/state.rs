@@ -1,8 +1,9 @@
-//! The daemon's shared state: the configuration, one supervisor per vserver, and the D-Bus
-//! connection that shows them. Reload, boot order and shutdown live here.
+//! The daemon's shared state: the configuration, one supervisor per vserver, the D-Bus
+//! connection that shows them, and the metrics registry. Reload, boot order and shutdown live
+//! here.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use tracing::{info, warn};
 use vserver_api::{BootReport, State, VServerError};
@@ -10,6 +11,7 @@ use zbus::Connection;
 
 use vserver_config::{self as config, LoadResult, VServerConfig};
 use vserver_config::paths::Paths;
+use crate::daemon::metrics::{self, Metrics};
 use crate::daemon::supervisor::Supervisor;
 
 pub struct Daemon {
@@ -18,15 +20,22 @@ pub struct Daemon {
     /// The diagnostics of the last load, one `path:line:col: severity: message` per line.
     pub diagnostics: Mutex<Vec<String>>,
     pub conn: Mutex<Option<Connection>>,
+    /// Every metric (served only with `--metrics-listen`): the supervisors observe their starts
+    /// into its histogram, the rest is read from them at each scrape.
+    pub metrics: Metrics,
 }
 
 impl Daemon {
     pub fn new(paths: Paths) -> Arc<Daemon> {
-        Arc::new(Daemon {
-            paths: Arc::new(paths),
-            supervisors: RwLock::new(BTreeMap::new()),
-            diagnostics: Mutex::new(Vec::new()),
-            conn: Mutex::new(None),
+        Arc::new_cyclic(|me: &Weak<Daemon>| {
+            let me = me.clone();
+            Daemon {
+                paths: Arc::new(paths),
+                supervisors: RwLock::new(BTreeMap::new()),
+                diagnostics: Mutex::new(Vec::new()),
+                conn: Mutex::new(None),
+                metrics: Metrics::new(move || me.upgrade().map(|d| metrics::samples(&d)).unwrap_or_default()),
+            }
         })
     }
 
@@ -62,7 +71,7 @@ impl Daemon {
             match sups.get(name) {
                 Some(s) => s.set_config(Some(cfg)),
                 None => {
-                    sups.insert(name.clone(), Supervisor::new(name, self.paths.clone(), Some(cfg)));
+                    sups.insert(name.clone(), Supervisor::new(name, self.paths.clone(), Some(cfg), self.metrics.start_durations()));
                     added.push(name.clone());
                 }
             }
@@ -99,7 +108,7 @@ impl Daemon {
                 }
                 None => {
                     // Shown (and refusing to start) so that `list --all` and `check` explain it.
-                    let s = Supervisor::new(name, self.paths.clone(), None);
+                    let s = Supervisor::new(name, self.paths.clone(), None, self.metrics.start_durations());
                     s.set_problems(problems);
                     sups.insert(name.clone(), s);
                     added.push(name.clone());
@@ -122,7 +131,7 @@ impl Daemon {
                 }
                 let mut sups = self.supervisors.write().unwrap();
                 if !sups.contains_key(&name) {
-                    sups.insert(name.clone(), Supervisor::new(&name, self.paths.clone(), None));
+                    sups.insert(name.clone(), Supervisor::new(&name, self.paths.clone(), None, self.metrics.start_durations()));
                     added.push(name);
                 }
             }

@@ -24,6 +24,7 @@ use vserver_config::initkind::InitKind;
 use crate::daemon::dbus::args::Whom;
 use crate::daemon::error::StartError;
 use crate::daemon::hooks::{self, Phase, Target};
+use crate::daemon::metrics::StartDurations;
 use vserver_config::run::{self, MonitorReport, MonitorRequest, RunState};
 use vserver_config::paths::Paths;
 
@@ -53,6 +54,8 @@ pub struct Supervisor {
     inner: Mutex<Inner>,
     /// Bumped on every status change; the D-Bus object emits PropertiesChanged from it.
     pub changed: watch::Sender<u64>,
+    /// The daemon's histogram of start latencies.
+    start_durations: StartDurations,
 }
 
 /// Everything a supervisor knows, behind one lock. Its state changes only through
@@ -137,7 +140,7 @@ impl crate::daemon::control::Controlled for Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(name: &str, paths: Arc<Paths>, config: Option<Arc<VServerConfig>>) -> Arc<Supervisor> {
+    pub fn new(name: &str, paths: Arc<Paths>, config: Option<Arc<VServerConfig>>, start_durations: StartDurations) -> Arc<Supervisor> {
         let (changed, _) = watch::channel(0);
         Arc::new(Supervisor {
             name: name.to_string(),
@@ -152,6 +155,7 @@ impl Supervisor {
                 reboots: Vec::new(),
             }),
             changed,
+            start_durations,
         })
     }
 
@@ -417,12 +421,14 @@ impl Supervisor {
         if std::env::var_os("VSERVERD_TEST_PANIC_AFTER_START").is_some_and(|v| v == self.name.as_str()) {
             panic!("test-only panic after the start of {}", self.name);
         }
+        let took = t0.elapsed();
+        self.start_durations.observe(took);
         info!(
             vserver = %self.name,
             pid = run.pid,
             context = run.context,
             init = kind.name(),
-            us = t0.elapsed().as_micros() as u64,
+            us = took.as_micros() as u64,
             monitor_spawn_us = t_spawned.as_micros() as u64,
             "started"
         );
@@ -982,7 +988,7 @@ mod tests {
 
     #[test]
     fn a_refused_move_leaves_the_state_as_it_was() {
-        let sup = Supervisor::new("t", Arc::new(Paths::default()), None);
+        let sup = Supervisor::new("t", Arc::new(Paths::default()), None, StartDurations::new());
         sup.set_state(Starting);
         sup.set_state(Stopping);
         assert_eq!(sup.status().state, Starting);

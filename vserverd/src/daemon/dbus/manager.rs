@@ -185,32 +185,7 @@ impl ManagerIface {
     #[zbus(name = "ListStats")]
     fn list_stats(&self) -> Vec<VServerStats> {
         let now = vserver_config::run::now_us();
-        self.daemon
-            .all()
-            .into_iter()
-            .filter_map(|s| {
-                let run = s.status().run?;
-                let plan = vserver_engine::cgroup::membership(&s.name);
-                let st = vserver_engine::cgroup::stats(&plan);
-                let disk = s
-                    .config()
-                    .filter(|c| c.limits.disk.is_some())
-                    .and_then(|c| vserver_engine::quota::usage(&c.root))
-                    .unwrap_or((0, 0));
-                Some(VServerStats {
-                    name: s.name.clone(),
-                    context: run.context,
-                    processes: st.processes,
-                    vsz: crate::daemon::processes::vsz(&vserver_engine::cgroup::procs(&plan)),
-                    rss: st.memory,
-                    user_usec: st.user_usec,
-                    system_usec: st.system_usec,
-                    uptime_usec: now.saturating_sub(run.started_at),
-                    disk_used: disk.0,
-                    disk_limit: disk.1,
-                })
-            })
-            .collect()
+        self.daemon.all().into_iter().filter_map(|s| Some(crate::daemon::processes::stats(&s, &s.status().run?, now))).collect()
     }
 
     #[zbus(name = "ListProcesses")]
