@@ -54,6 +54,8 @@ TOML
 
 echo "== the system bus, with vserverd's policy"
 install -D -m644 systemd/org.vserverd.VServer1.conf /etc/dbus-1/system.d/org.vserverd.VServer1.conf
+# The polkit actions, for users other than root (used when polkit runs).
+install -D -m644 systemd/org.vserverd.VServer1.policy /usr/share/polkit-1/actions/org.vserverd.VServer1.policy
 if ! busctl status >/dev/null 2>&1; then
     install -d /run/dbus
     rm -f /run/dbus/system_bus_socket /run/dbus/pid

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the systemd units and the tmpfiles.d file offline, in a scratch root that holds the
-# built binaries where the units expect them (no systemd as PID 1 is needed).
+# built binaries where the units expect them (no systemd as PID 1 is needed); then the bus
+# policy and the polkit actions against their DTDs (libxml2-utils, and polkitd for its DTD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-debug}"
@@ -23,4 +24,8 @@ systemd-tmpfiles --root="$root" --create "$PWD/systemd/vserver.tmpfiles.conf"
 for d in run/vservers var/lib/vservers; do
     [ "$(stat -c %a "$root/$d")" = 700 ] || { echo "verify-units: $d is not 0700" >&2; exit 1; }
 done
-echo "verify-units: vserverd.service, vservers.service and vserver.tmpfiles.conf are valid"
+xmllint --noout --nonet systemd/org.vserverd.VServer1.conf
+# Without its DOCTYPE, whose DTD is on the network: validated against polkit's installed copy.
+sed '/<!DOCTYPE/,/>/d' systemd/org.vserverd.VServer1.policy |
+    xmllint --noout --nonet --dtdvalid /usr/share/polkit-1/policyconfig-1.dtd -
+echo "verify-units: vserverd.service, vservers.service, vserver.tmpfiles.conf and the polkit actions are valid"

@@ -22,7 +22,7 @@ Exit status:
     long_about = "Control the virtual servers run by vserverd: list them, start, stop, restart \
                   and signal them, check and reload their configuration, read their console logs.\n\n\
                   vserverctl talks to vserverd over the system bus (DBUS_SYSTEM_BUS_ADDRESS, or \
-                  --bus-address). Reading is open to every user; changing anything needs root.",
+                  --bus-address). Reading is open to every user; changing anything needs root, or polkit's authorization.",
     after_help = EXIT_STATUS,
     propagate_version = true,
     infer_subcommands = false

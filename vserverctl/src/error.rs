@@ -229,7 +229,7 @@ impl fmt::Display for CtlError {
                     ),
                     Kind::Refused => write!(f, "vserverd refused to {action}: {msg}"),
                     Kind::AccessDenied => {
-                        write!(f, "permission denied: cannot {action}: {msg}; run vserverctl as root (for example with sudo)")
+                        write!(f, "permission denied: cannot {action}: {msg}; run vserverctl as root (for example with sudo), or as a user polkit authorizes")
                     }
                     Kind::DaemonDown => f.write_str(DAEMON_DOWN),
                     Kind::BusUnreachable => write!(

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 pub mod daemon;
 pub mod fuse;
 pub mod guest;
+pub mod polkit;
 pub mod pty;
 
 pub use vserver_engine::{CapSet, Capability, Exit, Init, LaunchPlan, SetupError, Step};

@@ -173,7 +173,8 @@ fn private_stopped_and_unauthorised_are_refused() {
             assert!(["ctl-init\n", "sleep\n", ""].contains(&comm.as_str()), "nothing entered: {p} {comm}");
         }
 
-        // Only root of the host (the daemon checks the caller itself, see daemon_auth.rs).
+        // Only root of the host here, with no polkit on the test bus (the daemon checks the
+        // caller itself, see daemon_auth.rs and daemon_polkit.rs).
         let o = run(
             {
                 let mut c = std::process::Command::new("setpriv");

@@ -16,7 +16,7 @@
 //!    pipe. The status never travels through a descriptor that a process inside could hold:
 //!    when the command is forked, the helper holds nothing but the command's own stdio.
 //!
-//! Only callers that pass [`super::auth::require_host_root`] get here; a `private` vserver is
+//! Only callers that [`super::auth::authorize`] lets in get here; a `private` vserver is
 //! refused (by the daemon, and again by the engine from the context's registry entry).
 
 use std::io::Write;

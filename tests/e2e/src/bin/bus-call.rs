@@ -1,7 +1,9 @@
 //! `bus-call ADDRESS PATH INTERFACE METHOD [ARG…]`: one method call to `org.vserverd.VServer1`
 //! on the bus at ADDRESS, for the authorization tests (run as another user, or in another PID
 //! namespace). An ARG is a string, `i:N` for an int32 or `b:true`/`b:false` for a boolean.
-//! `bus-call ADDRESS own` asks for the name `org.vserverd.VServer1` instead.
+//! `bus-call ADDRESS own` asks for the name `org.vserverd.VServer1` instead. With
+//! `BUS_CALL_INTERACTIVE=1` in the environment, the call allows interactive authorization (the
+//! message flag); its reply must then have no arguments to count as `ok`.
 //!
 //! Prints `ok` (exit 0), or the D-Bus error name on the first line and its message on the
 //! second (exit 1); any other failure goes to stderr (exit 2).
@@ -74,18 +76,42 @@ fn report(r: zbus::Result<()>) -> i32 {
 }
 
 async fn call(conn: &zbus::Connection, path: &str, iface: &str, method: &str, args: &[String]) -> zbus::Result<()> {
-    let dest = Some(BUS_NAME);
+    let interactive = std::env::var_os("BUS_CALL_INTERACTIVE").is_some_and(|v| v == "1");
     let int = |s: &str| s.strip_prefix("i:").and_then(|n| n.parse::<i32>().ok());
     let boolean = |s: &str| s.strip_prefix("b:").and_then(|b| b.parse::<bool>().ok());
     let kinds: String = args.iter().map(|a| if int(a).is_some() { 'i' } else if boolean(a).is_some() { 'b' } else { 's' }).collect();
-    let reply = match (kinds.as_str(), args) {
-        ("", _) => conn.call_method(dest, path, Some(iface), method, &()).await,
-        ("s", [a]) => conn.call_method(dest, path, Some(iface), method, &(a,)).await,
-        ("si", [a, b]) => conn.call_method(dest, path, Some(iface), method, &(a, int(b).unwrap())).await,
-        ("sb", [a, b]) => conn.call_method(dest, path, Some(iface), method, &(a, boolean(b).unwrap())).await,
-        ("ss", [a, b]) => conn.call_method(dest, path, Some(iface), method, &(a, b)).await,
-        ("ssi", [a, b, c]) => conn.call_method(dest, path, Some(iface), method, &(a, b, int(c).unwrap())).await,
-        _ => return Err(zbus::Error::Failure(format!("argument kinds {kinds:?} not supported"))),
-    };
-    reply.map(|_| ())
+    let call = Call { conn, path, iface, method, interactive };
+    match (kinds.as_str(), args) {
+        ("", _) => call.send(&()).await,
+        ("s", [a]) => call.send(&(a,)).await,
+        ("si", [a, b]) => call.send(&(a, int(b).unwrap())).await,
+        ("sb", [a, b]) => call.send(&(a, boolean(b).unwrap())).await,
+        ("ss", [a, b]) => call.send(&(a, b)).await,
+        ("ssi", [a, b, c]) => call.send(&(a, b, int(c).unwrap())).await,
+        _ => Err(zbus::Error::Failure(format!("argument kinds {kinds:?} not supported"))),
+    }
+}
+
+struct Call<'a> {
+    conn: &'a zbus::Connection,
+    path: &'a str,
+    iface: &'a str,
+    method: &'a str,
+    interactive: bool,
+}
+
+impl Call<'_> {
+    async fn send<B: zbus::export::serde::Serialize + zbus::DynamicType>(&self, body: &B) -> zbus::Result<()> {
+        if !self.interactive {
+            return self.conn.call_method(Some(BUS_NAME), self.path, Some(self.iface), self.method, body).await.map(|_| ());
+        }
+        let proxy = zbus::proxy::Builder::<zbus::Proxy<'_>>::new(self.conn)
+            .destination(BUS_NAME)
+            .path(self.path)
+            .interface(self.iface)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await?;
+        proxy.call_with_flags::<_, _, ()>(self.method, zbus::proxy::MethodFlags::ALLOW_INTERACTIVE_AUTH, body).await.map(|_| ())
+    }
 }

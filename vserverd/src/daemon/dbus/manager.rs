@@ -8,7 +8,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::wire::OwnedObjectPath;
 use zbus::{interface, Connection};
 
-use crate::daemon::auth::require_host_root;
+use crate::daemon::auth::{authorize, Action};
 use crate::daemon::state::Daemon;
 
 pub struct ManagerIface {
@@ -45,19 +45,19 @@ impl ManagerIface {
 
     #[zbus(name = "StartVServer")]
     async fn start_vserver(&self, name: &str, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         self.daemon.get(name)?.start().await
     }
 
     #[zbus(name = "StopVServer")]
     async fn stop_vserver(&self, name: &str, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         self.daemon.get(name)?.stop().await
     }
 
     #[zbus(name = "RestartVServer")]
     async fn restart_vserver(&self, name: &str, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         self.daemon.get(name)?.restart().await
     }
 
@@ -70,13 +70,13 @@ impl ManagerIface {
         #[zbus(connection)] conn: &Connection,
         #[zbus(header)] hdr: Header<'_>,
     ) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         self.daemon.get(name)?.kill(whom, signal)
     }
 
     #[zbus(name = "Reload")]
     async fn reload(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<String>, VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         // The service manager shows the unit reloading until it is done (`ExecReload=` is this
         // call, through `vserverctl reload`, and returns when the reload has happened).
         crate::daemon::notify::reloading();
@@ -99,7 +99,7 @@ impl ManagerIface {
 
     #[zbus(name = "SetOnboot")]
     async fn set_onboot(&self, name: &str, onboot: bool, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         self.daemon.get(name)?;
         let file = self.daemon.paths.config_dir.join(format!("{name}.toml"));
         let changed = tokio::task::spawn_blocking({
@@ -131,13 +131,13 @@ impl ManagerIface {
 
     #[zbus(name = "StartOnboot")]
     async fn start_onboot(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<BootReport>, VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         Ok(self.daemon.start_onboot().await)
     }
 
     #[zbus(name = "StopAll")]
     async fn stop_all(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<BootReport>, VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         Ok(self.daemon.stop_all().await)
     }
 
@@ -160,7 +160,7 @@ impl ManagerIface {
         #[zbus(connection)] conn: &Connection,
         #[zbus(header)] hdr: Header<'_>,
     ) -> Result<(zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd, zbus::wire::OwnedFd), VServerError> {
-        let caller = require_host_root(conn, &hdr).await?;
+        let caller = authorize(conn, &hdr, Action::Enter).await?;
         let sup = self.daemon.get(name)?;
         let req = crate::daemon::enter::Request {
             user: user.to_string(),
@@ -169,7 +169,7 @@ impl ManagerIface {
             term: term.to_string(),
             size: vserver_engine::enter::WinSize { rows, cols: columns },
         };
-        let e = crate::daemon::enter::enter(&self.daemon.paths, &sup, req, caller).await?;
+        let e = crate::daemon::enter::enter(&self.daemon.paths, &sup, req, caller.pid).await?;
         Ok((e.input.into(), e.output.into(), e.error.into(), e.status.into()))
     }
 
@@ -177,7 +177,7 @@ impl ManagerIface {
     // monitor fans it out to every viewer): read what pid 1 writes, write what it should read.
     #[zbus(name = "OpenConsole")]
     async fn open_console(&self, name: &str, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<zbus::wire::OwnedFd, VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Console).await?;
         let sup = self.daemon.get(name)?;
         crate::daemon::console::connect(&self.daemon.paths, &sup).map(Into::into)
     }
@@ -210,7 +210,7 @@ impl ManagerIface {
         #[zbus(connection)] conn: &Connection,
         #[zbus(header)] hdr: Header<'_>,
     ) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         let signal = super::args::signal(signal)?;
         super::args::pid(pid)?;
         self.daemon.get(name)?;

@@ -7,7 +7,7 @@ use vserver_api::VServerError;
 use zbus::message::Header;
 use zbus::{interface, Connection, Variant};
 
-use crate::daemon::auth::require_host_root;
+use crate::daemon::auth::{authorize, Action};
 use crate::daemon::supervisor::Supervisor;
 
 pub struct VServerIface {
@@ -78,17 +78,17 @@ impl Snapshot {
 #[interface(name = "org.vserverd.VServer1.VServer")]
 impl VServerIface {
     async fn start(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         self.sup.start().await
     }
 
     async fn stop(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         self.sup.stop().await
     }
 
     async fn restart(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         self.sup.restart().await
     }
 
@@ -99,7 +99,7 @@ impl VServerIface {
         #[zbus(connection)] conn: &Connection,
         #[zbus(header)] hdr: Header<'_>,
     ) -> Result<(), VServerError> {
-        require_host_root(conn, &hdr).await?;
+        authorize(conn, &hdr, Action::Manage).await?;
         self.sup.kill(whom, signal)
     }
 
