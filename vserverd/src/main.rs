@@ -32,8 +32,8 @@ struct Args {
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<SocketAddr>,
     /// Check the configuration in DIR (default: --config-dir) offline and exit: 0 valid, 1 not.
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-    check_config: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    check_config: Option<Option<PathBuf>>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,7 +72,7 @@ fn daemon() -> anyhow::Result<()> {
     };
     vserver_config::set_run_dir(&paths.run_dir);
     if let Some(dir) = args.check_config {
-        let dir = if dir.as_os_str().is_empty() { args.config_dir } else { dir };
+        let dir = dir.unwrap_or(args.config_dir);
         let mut r = vserver_config::load_dir(&dir, &paths.load_options());
         vserver_config::limits_checks(&mut r);
         for d in &r.diagnostics {
@@ -118,4 +118,17 @@ fn close_inherited_fds() {
         _ => 0,
     };
     let _ = vserver_engine::sys::close_from(3 + listen.min(1024));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_config_takes_a_directory_or_none() {
+        let parse = |args: &[&str]| Args::try_parse_from(std::iter::once("vserverd").chain(args.iter().copied()));
+        assert_eq!(parse(&["--check-config"]).unwrap().check_config, Some(None));
+        assert_eq!(parse(&["--check-config", "/tmp/x"]).unwrap().check_config, Some(Some(PathBuf::from("/tmp/x"))));
+        assert_eq!(parse(&[]).unwrap().check_config, None);
+    }
 }
