@@ -20,6 +20,12 @@ cargo build --quiet --workspace --bins
 ./tests/check-man.sh debug
 cargo test --workspace -- --test-threads=2
 
+# The Debian package: built, linted, and (heavy: into the guests' cached Debian 12 root, made by
+# the tests above) installed, run and purged.
+if [ -n "${VSERVER_HEAVY:-}" ]; then
+    ./tests/package.sh
+fi
+
 # The fuzz stage (tests/fuzz, docs/daemon.md "Fuzzing"): every fuzz target for that many seconds.
 if [ -n "${VSERVER_FUZZ_SECONDS:-}" ]; then
     ./tests/fuzz/run.sh "$VSERVER_FUZZ_SECONDS"
