@@ -2,7 +2,8 @@
 # The Debian package, as an admin gets it: built with debhelper (debian/), linted (lintian: no
 # error and no warning, but the overrides debian/vserver.lintian-overrides justifies), then,
 # given a Debian 12 root, installed there with apt, run, and purged:
-#   - vserverctl --version, vserverd --check-config and man -w for every page work;
+#   - vserverctl --version, vserverd --check-config and man -w for every page work, and
+#     systemd-analyze verify with its man checks passes on the installed units;
 #   - the units are enabled, the tmpfiles made, /etc/vservers/defaults.toml is a conffile;
 #   - apt purge leaves no file of the package, and leaves the vservers' roots, saying so.
 #
@@ -61,6 +62,9 @@ in_root vserverd --check-config >/dev/null || fail "vserverd --check-config on t
 for page in vserverd.8 vserverctl.1 vserverctl-start.1 vserver.toml.5 chcontext.8 reducecap.8 chbind.8; do
     in_root man -w "${page##*.}" "${page%.*}" >/dev/null || fail "man -w ${page##*.} ${page%.*}"
 done
+# The units as installed, with their Documentation= pages looked up (man checks on).
+in_root systemd-analyze verify --man=yes /lib/systemd/system/vserverd.service /lib/systemd/system/vservers.service \
+    >"$out/verify.log" 2>&1 || { cat "$out/verify.log" >&2; fail "systemd-analyze verify --man=yes"; }
 [ -L "$root/etc/systemd/system/multi-user.target.wants/vserverd.service" ] || fail "vserverd.service is not enabled"
 [ -L "$root/etc/systemd/system/multi-user.target.wants/vservers.service" ] || fail "vservers.service is not enabled"
 [ "$(stat -c %a "$root/var/lib/vservers")" = 700 ] || fail "tmpfiles: /var/lib/vservers is not 0700"
