@@ -3,6 +3,16 @@
 
 use std::path::Path;
 
+/// The host name a new vserver's root is given (its /etc/hostname, /etc/hosts): the one the
+/// daemon will give it, its name made a host name (`db_1` is `db-1`); `localhost` for a name
+/// that makes none (`-`), which its NAME.toml then sets, since the default would be refused.
+pub fn host_name(name: &str) -> (String, bool) {
+    match vserver_config::values::default_hostname(name) {
+        Some(h) => (h, false),
+        None => ("localhost".into(), true),
+    }
+}
+
 /// The commented configuration of a new vserver; `own_init`: its root boots with an init of
 /// its own (`fakeinit`).
 pub fn text(name: &str, source: &str, template: Option<&str>, root_shown: &Path, own_init: bool) -> String {
@@ -16,14 +26,19 @@ pub fn text(name: &str, source: &str, template: Option<&str>, root_shown: &Path,
         ),
         None => String::new(),
     };
+    let hostname_line = match host_name(name) {
+        (h, true) => format!("hostname = \"{h}\""),
+        (h, false) => format!("# hostname = \"{h}\""),
+    };
     format!(
         "# vserver {name}: made by `vserverctl build {name} {source}`.\n\
          # Every key is optional; etc/vservers/example.toml.sample explains each one. Check with\n\
          # `vserverctl check {name}`, start with `vserverctl start {name}`.\n\n\
          # The root (default ROOT_BASE/NAME): {root}\n\
          {unified}\
-         # S_HOSTNAME (default: the name), S_CONTEXT (default: the lowest free from 1000 up).\n\
-         # hostname = \"{name}\"\n\
+         # S_HOSTNAME (default: the name as a host name), S_CONTEXT (default: the lowest free\n\
+         # from 1000 up).\n\
+         {hostname_line}\n\
          # context = 1000\n\
          # Started by `vserverctl start --onboot` at boot.\n\
          # onboot = false\n\
@@ -80,4 +95,21 @@ pub fn users_of(config_dir: &Path, template: &str) -> Vec<String> {
         }
     }
     users
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_root_gets_the_host_name_the_daemon_will_give() {
+        assert_eq!(host_name("web1"), ("web1".to_string(), false));
+        assert_eq!(host_name("db_1"), ("db-1".to_string(), false));
+        // A name that makes no host name: the file sets one, else the vserver would be invalid.
+        assert_eq!(host_name("-"), ("localhost".to_string(), true));
+        let dash = text("-", "--from-host", None, Path::new("/var/lib/vservers/-"), false);
+        assert!(dash.lines().any(|l| l == "hostname = \"localhost\""), "{dash}");
+        let db = text("db_1", "--from-host", None, Path::new("/var/lib/vservers/db_1"), false);
+        assert!(db.lines().any(|l| l == "# hostname = \"db-1\""), "{db}");
+    }
 }

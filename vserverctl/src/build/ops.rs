@@ -98,7 +98,7 @@ pub fn build_vserver(dirs: &Dirs, name: &str, mode: &Mode) -> Result<PathBuf> {
             cleanup.add(&tmp);
             src.fill(&tmp, &progress)?;
             finish_root(&tmp)?;
-            super::guest::prepare(&tmp, name)?;
+            super::guest::prepare(&tmp, &super::config::host_name(name).0)?;
         }
         Mode::Unified(_) => {
             // D/root: the mount point; D/upper: the vserver's own files; D/work: overlayfs's.
@@ -113,7 +113,7 @@ pub fn build_vserver(dirs: &Dirs, name: &str, mode: &Mode) -> Result<PathBuf> {
             if fs::symlink_metadata(lower.join("etc/machine-id")).is_ok_and(|m| m.is_file()) {
                 fs::write(tmp.join("upper/etc/machine-id"), "")?;
             }
-            super::guest::prepare(&tmp.join("upper"), name)?;
+            super::guest::prepare(&tmp.join("upper"), &super::config::host_name(name).0)?;
         }
         Mode::Snapshot(t) => {
             let lower = template.as_deref().expect("checked above");
@@ -124,7 +124,7 @@ pub fn build_vserver(dirs: &Dirs, name: &str, mode: &Mode) -> Result<PathBuf> {
             progress.phase(&format!("snapshot of template {t}"), 0);
             run_quiet("btrfs", &["subvolume".as_ref(), "snapshot".as_ref(), lower.as_os_str(), tmp.as_os_str()])?;
             cleanup.add(&tmp);
-            super::guest::prepare(&tmp, name)?;
+            super::guest::prepare(&tmp, &super::config::host_name(name).0)?;
         }
     }
     super::check_interrupted()?;

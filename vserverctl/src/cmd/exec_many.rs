@@ -28,8 +28,9 @@ pub struct ManyArgs {
     /// How many vservers at a time.
     #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
-    #[arg(long, hide = true)]
-    pub json: bool,
+    /// The global `--json[=MODE]` (before the verb; `-j` there is `--json`, here `--jobs`).
+    #[arg(long, hide = true, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "pretty")]
+    pub json: Option<crate::cli::JsonMode>,
     #[arg(long, hide = true)]
     pub no_legend: bool,
     #[arg(long, value_name = "ADDRESS", hide = true)]
@@ -72,7 +73,9 @@ pub fn detect(args: &[String]) -> Option<ManyArgs> {
     if !all && names < 2 {
         return None;
     }
-    let argv: Vec<String> = std::iter::once("vserverctl exec".to_string()).chain(args[..i].iter().cloned()).chain(rest.iter().cloned()).collect();
+    // Before the verb, `-j` is the global `--json`; after it, this form's `--jobs`.
+    let globals = args[..i].iter().map(|a| if a == "-j" { "--json".to_string() } else { a.clone() });
+    let argv: Vec<String> = std::iter::once("vserverctl exec".to_string()).chain(globals).chain(rest.iter().cloned()).collect();
     match ManyArgs::try_parse_from(argv) {
         Ok(a) => Some(a),
         Err(e) => e.exit(),
@@ -162,7 +165,8 @@ pub fn run(a: &ManyArgs) -> u8 {
     }
     let results: Vec<Outcome> = results.lock().unwrap().iter().flatten().cloned().collect();
     let failed = results.iter().filter(|o| o.exit != 0).count();
-    if a.json {
+    if matches!(a.json, Some(crate::cli::JsonMode::Pretty | crate::cli::JsonMode::Short)) {
+        output::set_json_short(a.json == Some(crate::cli::JsonMode::Short));
         output::print(&output::json_string(&results));
     } else {
         for o in &results {
@@ -209,5 +213,11 @@ mod tests {
         assert!(a.all && a.names.is_empty() && a.command == ["apt-get", "-v"]);
         let a = detect(&args(&["--bus-address", "unix:path=/x", "exec", "a", "b", "-j", "2", "--", "id"])).unwrap();
         assert_eq!((a.names.clone(), a.jobs, a.bus_address.as_deref()), (vec!["a".to_string(), "b".to_string()], 2, Some("unix:path=/x")));
+        // -j before the verb is the global --json, after it --jobs; every JSON mode is taken.
+        let a = detect(&args(&["-j", "exec", "a", "b", "-j", "3", "--", "id"])).unwrap();
+        assert_eq!((a.json, a.jobs), (Some(crate::cli::JsonMode::Pretty), 3));
+        let a = detect(&args(&["--json=short", "exec", "a", "b", "--", "id"])).unwrap();
+        assert_eq!(a.json, Some(crate::cli::JsonMode::Short));
+        assert_eq!(detect(&args(&["exec", "a", "b", "--", "id"])).unwrap().json, None);
     }
 }
