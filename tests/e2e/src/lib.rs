@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 pub mod daemon;
 pub mod fuse;
 pub mod guest;
+pub mod lan;
 pub mod polkit;
 pub mod pty;
 

@@ -16,14 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use vserver_e2e::lan::{ip, TestLan};
 use vserver_e2e::{start_time, test_dir, Init, LaunchPlan, SetupError, Step, TestDir};
 use vserver_engine::plan::{IfAddr, LinkMode, LinkPlan};
-
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).stdin(Stdio::null()).output().expect("run ip");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn sysctl_in(ns: &str, key: &str, value: &str) {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
@@ -32,28 +27,19 @@ fn sysctl_in(ns: &str, key: &str, value: &str) {
 }
 
 /// The test LAN (see the crate documentation): namespaces `host` and `client`.
-struct Lan {
-    host: String,
-    client: String,
+struct Lan(TestLan);
+
+impl std::ops::Deref for Lan {
+    type Target = TestLan;
+    fn deref(&self) -> &TestLan {
+        &self.0
+    }
 }
 
 impl Lan {
     fn new() -> Lan {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let id = format!("{}-{n}", std::process::id());
-        let lan = Lan { host: format!("vs-lanhost-{id}"), client: format!("vs-lanclient-{id}") };
-        ip(&["netns", "add", &lan.host]);
-        ip(&["netns", "add", &lan.client]);
-        let (h, c) = (lan.host.as_str(), lan.client.as_str());
-        ip(&["-n", h, "link", "add", "lan0", "type", "veth", "peer", "name", "lan1", "netns", c]);
-        ip(&["-n", h, "addr", "add", "192.0.2.2/24", "dev", "lan0"]);
-        ip(&["-n", h, "addr", "add", "2001:db8::2/64", "dev", "lan0", "nodad"]);
-        ip(&["-n", c, "addr", "add", "192.0.2.1/24", "dev", "lan1"]);
-        ip(&["-n", c, "addr", "add", "2001:db8::1/64", "dev", "lan1", "nodad"]);
-        for (ns, dev) in [(h, "lo"), (h, "lan0"), (c, "lo"), (c, "lan1")] {
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
+        let lan = Lan(TestLan::new("lan"));
+        let h = lan.host.as_str();
         // The admin's part on the test host's uplink, for the routed (veth) vserver.
         for key in ["net.ipv4.conf.lan0.forwarding", "net.ipv6.conf.lan0.forwarding", "net.ipv6.conf.lan0.proxy_ndp"] {
             sysctl_in(h, key, "1");
@@ -112,14 +98,6 @@ impl Lan {
         }
         out.extend(self.host_ip(&["neigh", "show", "proxy"]).lines().map(|l| format!("proxy {l}")));
         out
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        for ns in [&self.host, &self.client] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
 }
 

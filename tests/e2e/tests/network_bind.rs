@@ -12,45 +12,29 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use vserver_e2e::daemon::*;
+use vserver_e2e::lan::{ip, TestLan};
 use vserver_e2e::pty::{run, vserverctl};
 use vserver_e2e::{require_root, TestDir};
 use vserver_engine::bindaddr::{self, Hook};
 
 const T: Duration = Duration::from_secs(20);
 
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).stdin(Stdio::null()).output().expect("run ip");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The test LAN: namespaces `host` (where the daemon runs) and `client`.
-struct Lan {
-    host: String,
-    client: String,
+struct Lan(TestLan);
+
+impl std::ops::Deref for Lan {
+    type Target = TestLan;
+    fn deref(&self) -> &TestLan {
+        &self.0
+    }
 }
 
 impl Lan {
     fn new() -> Lan {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let id = format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
-        let lan = Lan { host: format!("vs-bindhost-{id}"), client: format!("vs-bindclient-{id}") };
-        ip(&["netns", "add", &lan.host]);
-        ip(&["netns", "add", &lan.client]);
-        let (h, c) = (lan.host.as_str(), lan.client.as_str());
-        ip(&["-n", h, "link", "add", "lan0", "type", "veth", "peer", "name", "lan1", "netns", c]);
-        ip(&["-n", h, "addr", "add", "192.0.2.2/24", "dev", "lan0"]);
-        ip(&["-n", h, "addr", "add", "2001:db8::2/64", "dev", "lan0", "nodad"]);
-        ip(&["-n", c, "addr", "add", "192.0.2.1/24", "dev", "lan1"]);
-        ip(&["-n", c, "addr", "add", "2001:db8::1/64", "dev", "lan1", "nodad"]);
-        for (ns, dev) in [(h, "lo"), (h, "lan0"), (c, "lo"), (c, "lan1")] {
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
-        lan
+        Lan(TestLan::new("bind"))
     }
 
     fn enter_host(&self) -> String {
@@ -87,14 +71,6 @@ impl Lan {
     /// The addresses of the host namespace, one `ip -o addr` line each.
     fn host_addresses(&self) -> String {
         ip(&["-n", &self.host, "-o", "addr"])
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        for ns in [&self.host, &self.client] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
 }
 

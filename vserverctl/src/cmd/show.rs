@@ -51,8 +51,14 @@ fn json(v: &Variant<'_>) -> serde_json::Value {
         Variant::Bool(b) => Value::Bool(*b),
         Variant::Variant(inner) => json(inner),
         Variant::Array(a) => Value::Array(a.inner().iter().map(json).collect()),
-        Variant::U8(_) | Variant::U16(_) | Variant::U32(_) | Variant::U64(_) => text(v).parse::<u64>().map_or(Value::Null, Value::from),
-        Variant::I16(_) | Variant::I32(_) | Variant::I64(_) => text(v).parse::<i64>().map_or(Value::Null, Value::from),
+        Variant::U8(n) => Value::from(*n),
+        Variant::U16(n) => Value::from(*n),
+        Variant::U32(n) => Value::from(*n),
+        Variant::U64(n) => Value::from(*n),
+        Variant::I16(n) => Value::from(*n),
+        Variant::I32(n) => Value::from(*n),
+        Variant::I64(n) => Value::from(*n),
+        Variant::F64(n) => Value::from(*n),
         other => Value::String(text(other)),
     }
 }

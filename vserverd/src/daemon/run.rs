@@ -84,9 +84,7 @@ pub async fn run(paths: Paths, options: Options) -> anyhow::Result<()> {
         tokio::select! {
             _ = watchdog.tick(), if period.is_some() => notify::watchdog(),
             _ = hup.recv() => {
-                notify::reloading();
                 objects::reload(&daemon).await;
-                notify::ready();
             }
             _ = term.recv() => break,
             _ = int.recv() => break,

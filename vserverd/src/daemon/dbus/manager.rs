@@ -77,12 +77,7 @@ impl ManagerIface {
     #[zbus(name = "Reload")]
     async fn reload(&self, #[zbus(connection)] conn: &Connection, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<String>, VServerError> {
         authorize(conn, &hdr, Action::Manage).await?;
-        // The service manager shows the unit reloading until it is done (`ExecReload=` is this
-        // call, through `vserverctl reload`, and returns when the reload has happened).
-        crate::daemon::notify::reloading();
-        let diagnostics = super::objects::reload(&self.daemon).await;
-        crate::daemon::notify::ready();
-        Ok(diagnostics)
+        Ok(super::objects::reload(&self.daemon).await)
     }
 
     #[zbus(name = "CheckConfig")]
@@ -110,9 +105,7 @@ impl ManagerIface {
         .map_err(|e| VServerError::Failed(e.to_string()))?
         .map_err(|e| VServerError::Failed(e.to_string()))?;
         if changed {
-            crate::daemon::notify::reloading();
             super::objects::reload(&self.daemon).await;
-            crate::daemon::notify::ready();
         }
         // What the vserver now has: a drop-in may say otherwise, or the file may be invalid.
         let taken = self.daemon.get(name)?.config().map(|c| c.onboot);

@@ -75,11 +75,15 @@ pub async fn sync_objects(daemon: &Arc<Daemon>, added: &[String], removed: &[Str
     }
 }
 
-/// Re-reads the configuration and applies it; returns the diagnostics, one per line.
+/// Re-reads the configuration and applies it (SIGHUP, `Reload`, `SetOnboot`); returns the
+/// diagnostics, one per line. The service manager sees the unit reloading until it is done, so
+/// that `systemctl reload` (`ExecReload=`: `vserverctl reload`) returns when it has happened.
 pub async fn reload(daemon: &Arc<Daemon>) -> Vec<String> {
+    crate::daemon::notify::reloading();
     let result = daemon.load_config();
     let (added, removed) = daemon.apply(&result);
     sync_objects(daemon, &added, &removed).await;
     info!(vservers = result.vservers.len(), invalid = result.invalid.len(), "configuration loaded");
+    crate::daemon::notify::ready();
     daemon.diagnostics.lock().unwrap().clone()
 }
