@@ -24,6 +24,7 @@ pub mod polkit;
 pub mod pty;
 
 pub use vserver_engine::{CapSet, Capability, Exit, Init, LaunchPlan, SetupError, Step};
+pub use vserver_engine::userns::{IdMap, UserNsPlan};
 
 /// The path of the `spawn-plan` helper; integration tests pass `env!("CARGO_BIN_EXE_spawn-plan")`.
 static SPAWN_PLAN: OnceLock<PathBuf> = OnceLock::new();
@@ -162,6 +163,12 @@ pub fn populate_root_at(root: &Path) {
     fs::set_permissions(root.join("probe"), fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// `VSERVER_E2E_USERNS=1`: every plan of [`TestDir::plan`] is in a user namespace of its own
+/// (tests/run.sh runs the escape and hostile-root suites once more that way).
+pub fn userns_mode() -> bool {
+    std::env::var_os("VSERVER_E2E_USERNS").is_some_and(|v| v == "1")
+}
+
 /// A test's private directory and everything it started; see the crate documentation.
 pub struct TestDir {
     pub path: PathBuf,
@@ -228,7 +235,18 @@ impl TestDir {
         let mut p = LaunchPlan::new(&self.tag, Some(self.root()), init);
         p.hostname = Some(self.tag.clone());
         p.run_dir = self.run_dir();
+        if userns_mode() {
+            p.userns = Some(UserNsPlan::Fixed(self.idmap()));
+        }
         p
+    }
+
+    /// A range of host ids of this directory's own (for plans in a user namespace): one of 4096
+    /// slices from 2^30 up, chosen by the directory's name.
+    pub fn idmap(&self) -> IdMap {
+        let slice = self.tag.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 4096;
+        let base = (1 << 30) + slice * vserver_engine::userns::SLICE;
+        IdMap { uid: base, gid: base, count: vserver_engine::userns::SLICE }
     }
 
     /// A fakeinit plan running the probe as pid 1 with `args`.

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use vserver_engine::plan::{IfAddr, Init, LaunchPlan, LinkMode, LinkPlan, Network, OverlayPlan};
 
-use super::model::{NetworkMode, VServerConfig};
+use vserver_engine::userns::{IdMap, UserNsPlan};
+
+use super::model::{NetworkMode, UserMap, VServerConfig};
 
 impl VServerConfig {
     /// The engine's plan for this vserver. `run_dir` is the runtime state directory (normally
@@ -41,6 +43,12 @@ impl VServerConfig {
         });
         plan.mounts = self.mounts.clone();
         plan.tmpfs = self.tmpfs.clone();
+        // `auto` gets an empty pool, which no start accepts: the daemon puts its own in.
+        plan.userns = match self.user {
+            UserMap::Host => None,
+            UserMap::Auto => Some(UserNsPlan::Pick { pool: IdMap { uid: 0, gid: 0, count: 0 } }),
+            UserMap::Fixed(m) => Some(UserNsPlan::Fixed(m)),
+        };
         // A real init expects an empty /run (and /run/lock) at every boot.
         plan.init_fs.run = self.fakeinit;
         plan.run_dir = run_dir.to_path_buf();

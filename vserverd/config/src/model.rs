@@ -81,8 +81,22 @@ pub struct VServerConfig {
     /// Directories inside that get a fresh tmpfs at each start (`/tmp`).
     pub tmpfs: Vec<String>,
     pub hooks: Hooks,
+    /// `[user] map`: root inside is root of the host, or of a user namespace of its own.
+    pub user: UserMap,
     /// The files this configuration was merged from, in order.
     pub files: Vec<PathBuf>,
+}
+
+/// `[user] map`: whose ids the vserver's are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum UserMap {
+    /// `"no"` (the default): the host's (root inside is uid 0 of the host, with fewer capabilities).
+    #[default]
+    Host,
+    /// `"auto"`: a range of 65536 host ids picked at start from the daemon's pool.
+    Auto,
+    /// `"BASE"` or `"BASE:COUNT"`: ids 0..COUNT inside are host ids BASE.. (uids and gids alike).
+    Fixed(vserver_engine::userns::IdMap),
 }
 
 /// When a start is done.

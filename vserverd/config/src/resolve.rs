@@ -43,6 +43,7 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
         mounts,
         tmpfs,
         hooks,
+        user,
     } = layer;
     let root = match root {
         Some(r) => abs_path(sink, &r.loc(), &r.value, "root", true).unwrap_or_default(),
@@ -91,10 +92,16 @@ pub(crate) fn resolve(name: &str, layer: Layer, files: Vec<PathBuf>, opts: &Load
         mounts: mounts.map(|m| resolve_mounts(sink, &m)).unwrap_or_default(),
         tmpfs: tmpfs.map(|t| resolve_tmpfs(sink, &t)).unwrap_or_default(),
         hooks: resolve_hooks(sink, hooks),
+        user: user.map.and_then(|m| checked_value(sink, &m.loc(), super::values::parse_user_map(&m.value))).unwrap_or_default(),
         files,
     };
     network::check_bind_caps(sink, config.network.mode, config.caps, &caps_added);
     Resolved { config, context, depends, net_sites }
+}
+
+/// The value, or its error reported at `loc`.
+fn checked_value<T>(sink: &mut Sink, loc: &Loc, r: Result<T, String>) -> Option<T> {
+    r.map_err(|e| sink.error(loc, e)).ok()
 }
 
 /// An absolute path without `..`; `not_root` refuses `/` itself.

@@ -105,6 +105,8 @@ pub(crate) struct Layer {
     pub tmpfs: Option<Strings>,
     #[serde(default)]
     pub hooks: HooksLayer,
+    #[serde(default)]
+    pub user: UserLayer,
 }
 overlay_fields!(Layer {
     root,
@@ -124,6 +126,7 @@ overlay_fields!(Layer {
     mounts,
     tmpfs,
     hooks,
+    user,
 });
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -212,6 +215,13 @@ pub(crate) struct HooksLayer {
     pub post_stop: Option<Strings>,
 }
 overlay_fields!(HooksLayer { pre_start, post_start, pre_stop, post_stop });
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the [user] table")]
+pub(crate) struct UserLayer {
+    pub map: Option<At<String>>,
+}
+overlay_fields!(UserLayer { map });
 
 /// Reports `result`'s error at `at`; gives the value when it is good.
 pub(crate) fn checked<T: Clone, E: std::fmt::Display>(sink: &mut Sink, at: &At<T>, result: Result<(), E>) -> Option<T> {

@@ -39,7 +39,12 @@ pub enum Step {
     BpfQuery,
     /// Bind mode: the programs detached from a cgroup.
     BpfDetach,
+    /// User-namespace mode: the parent writes pid 1's uid and gid maps, claims its id range and
+    /// makes the idmapped trees (the root, the overlay's layers, the bind mounts).
+    IdMap,
     WaitParent,
+    /// User-namespace mode: the child takes uid and gid 0 of its own user namespace.
+    BecomeRoot,
     /// A cgroup namespace rooted where the parent placed pid 1 (a real init's guests).
     CgroupNs,
     MountPrivate,
@@ -93,7 +98,9 @@ impl Step {
             Step::BpfAttach => "bpf-attach",
             Step::BpfQuery => "bpf-query",
             Step::BpfDetach => "bpf-detach",
+            Step::IdMap => "id-map",
             Step::WaitParent => "wait-parent",
+            Step::BecomeRoot => "become-root",
             Step::CgroupNs => "cgroup-ns",
             Step::MountPrivate => "mount-private",
             Step::Overlay => "overlay",

@@ -24,6 +24,7 @@ pub mod sealed;
 pub mod seccomp;
 pub mod spawn;
 pub mod sys;
+pub mod userns;
 
 pub use caps::{CapSet, Capability};
 pub use error::{SetupError, Step};

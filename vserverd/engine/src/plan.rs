@@ -302,6 +302,10 @@ pub struct LaunchPlan {
     /// The mounts a real init expects (with `Init::Fake`).
     #[serde(default)]
     pub init_fs: InitFs,
+    /// A user namespace of the context's own: root inside is a range of host ids, the root and
+    /// the bind mounts are idmapped ([`crate::userns`]). `None`: root inside is the host's.
+    #[serde(default)]
+    pub userns: Option<crate::userns::UserNsPlan>,
     /// A host pty slave (path) to appear as /dev/console; /dev/null stands in when absent.
     pub console: Option<PathBuf>,
     /// Where the context registry lives (default `/run/vservers`).
@@ -330,6 +334,7 @@ impl LaunchPlan {
             mounts: Vec::new(),
             tmpfs: Vec::new(),
             init_fs: InitFs::default(),
+            userns: None,
             console: None,
             run_dir: PathBuf::from(DEFAULT_RUN_DIR),
         }

@@ -30,6 +30,98 @@ pub const MASKED_DIRS: &[&str] = &["proc/acpi", "proc/asound", "proc/scsi", "sys
 pub struct HostMounts {
     console: Option<OwnedFd>,
     binds: Vec<(OwnedFd, BindMount)>,
+    /// The binds came idmapped from the parent with their attributes set.
+    binds_ready: bool,
+    /// The new procfs and sysfs, made while the host's are still in this mount namespace: in a
+    /// user namespace the kernel allows them only next to fully visible ones.
+    proc: Option<OwnedFd>,
+    sys: Option<OwnedFd>,
+    /// In a user namespace (where no device node can be made): the host's nodes, bound.
+    devices: Vec<(&'static str, OwnedFd)>,
+}
+
+/// What the parent made for a context in a user namespace ([`crate::userns`]): idmapped trees
+/// (only root of the host may idmap a disk filesystem) and, for a context on the host's
+/// network, a sysfs (which only an owner of the network namespace may mount).
+#[derive(Default)]
+pub struct UserTrees {
+    /// The root, idmapped (none for a unified root: its layers are).
+    pub root: Option<OwnedFd>,
+    /// A unified root's template (read-only) and the directory holding `upper` and `work`.
+    pub layers: Option<(OwnedFd, OwnedFd)>,
+    /// The plan's bind mounts, in order, with their attributes set.
+    pub binds: Vec<OwnedFd>,
+    pub sys: Option<OwnedFd>,
+}
+
+/// A user-namespace root between its two halves: what was opened while the child was still
+/// the host's root, for what it does as root of its namespace.
+pub enum StagedRoot {
+    /// The idmapped root, attached over the root directory: the new root's top.
+    Plain(OwnedFd),
+    /// A unified root: handles of the template, upper and work directories (through their
+    /// idmapped mounts) and of the root directory the overlay goes on.
+    Unified { lower: OwnedFd, upper: OwnedFd, work: OwnedFd, target: OwnedFd },
+}
+
+/// Steps `bind-root` / `overlay` in a user namespace, first half, while the child still has the
+/// host's uid 0 (the owner of the roots' base, mode 0700, which root of the namespace may not
+/// cross): the parent's idmapped trees attached over their host paths, in this mount namespace
+/// only, and the handles the second half needs.
+pub fn stage_user_root(root: &Path, overlay: Option<&OverlayPlan>, u: &mut UserTrees) -> Result<StagedRoot, SetupError> {
+    let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+    let attach = |tree: &OwnedFd, path: &Path, step: Step| -> Result<(), SetupError> {
+        let p = path.display().to_string();
+        let target = sys::openat2(cwd, &p, libc::O_PATH | libc::O_DIRECTORY, 0, 0).step(step, &p)?;
+        sys::move_mount_to_fd(tree.as_fd(), target.as_fd()).step(step, &p)
+    };
+    let open = |path: &Path, step: Step| {
+        let p = path.display().to_string();
+        sys::openat2(cwd, &p, libc::O_PATH | libc::O_DIRECTORY, 0, 0).step(step, &p)
+    };
+    match (overlay, u.layers.take(), u.root.take()) {
+        (Some(o), Some((template, own)), _) => {
+            attach(&template, &o.lower, Step::Overlay)?;
+            attach(&own, o.upper.parent().unwrap_or(Path::new("/")), Step::Overlay)?;
+            Ok(StagedRoot::Unified {
+                lower: open(&o.lower, Step::Overlay)?,
+                upper: open(&o.upper, Step::Overlay)?,
+                work: open(&o.work, Step::Overlay)?,
+                target: open(root, Step::Overlay)?,
+            })
+        }
+        (None, _, Some(tree)) => {
+            attach(&tree, root, Step::BindRoot)?;
+            Ok(StagedRoot::Plain(tree))
+        }
+        _ => Err(SetupError::detail(Step::BindRoot, Some(root.display().to_string()), "the parent sent no idmapped root")),
+    }
+}
+
+/// Second half, as root of the namespace: a unified root's overlay, mounted here (overlayfs
+/// acts with its mounter's ids, which must be the namespace's) from the handles, and attached
+/// on the root directory. Returns the new root's top, for [`pivot_to`].
+pub fn finish_user_root(staged: StagedRoot) -> Result<OwnedFd, SetupError> {
+    match staged {
+        StagedRoot::Plain(top) => Ok(top),
+        StagedRoot::Unified { lower, upper, work, target } => {
+            // The handles by their /proc/self/fd names: no directory above them is crossed.
+            let name = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
+            let (l, u, w) = (name(&lower), name(&upper), name(&work));
+            let opts = [("lowerdir", Some(l.as_str())), ("upperdir", Some(u.as_str())), ("workdir", Some(w.as_str())), ("userxattr", None)];
+            let mnt = sys::fs_create("overlay", &opts, 0).map_err(|e| SetupError::new(Step::Overlay, Some("overlay".into()), e))?;
+            sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Overlay, "root")?;
+            Ok(mnt)
+        }
+    }
+}
+
+/// Step `pivot-root` onto a root given by a handle of its top mount.
+pub fn pivot_to(top: BorrowedFd<'_>) -> Result<(), SetupError> {
+    nix::unistd::fchdir(top.as_raw_fd()).step(Step::PivotRoot, "root")?;
+    sys::pivot_root(c".", c".").step(Step::PivotRoot, "root")?;
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).step(Step::PivotRoot, "old root")?;
+    nix::unistd::chdir("/").step(Step::PivotRoot, "/")
 }
 
 /// Step `mount-private`: nothing we mount propagates to the host, nothing the host mounts
@@ -64,7 +156,8 @@ pub fn bind_root(root: &Path) -> Result<(), SetupError> {
 
 /// Step `open-host-mounts`: detached copies of the host trees to bind in (the console pty and
 /// the config's mounts), taken while the host's tree is still reachable.
-pub fn open_host_mounts(plan: &LaunchPlan) -> Result<HostMounts, SetupError> {
+/// In a user namespace, `user` holds what the parent made: the binds and maybe a sysfs.
+pub fn open_host_mounts(plan: &LaunchPlan, user: Option<&mut UserTrees>) -> Result<HostMounts, SetupError> {
     let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
     let console = match &plan.console {
         Some(p) => {
@@ -73,12 +166,30 @@ pub fn open_host_mounts(plan: &LaunchPlan) -> Result<HostMounts, SetupError> {
         }
         None => None,
     };
-    let mut binds = Vec::new();
-    for b in &plan.mounts {
-        let s = b.source.display().to_string();
-        binds.push((sys::open_tree_clone(cwd, &s, true).step(Step::OpenHostMounts, &s)?, b.clone()));
+    let in_userns = user.is_some();
+    let (mut binds, mut sys_tree, mut devices) = (Vec::new(), None, Vec::new());
+    match user {
+        Some(u) => {
+            binds = std::mem::take(&mut u.binds).into_iter().zip(plan.mounts.iter().cloned()).collect();
+            sys_tree = u.sys.take();
+            for (name, _, _) in DEVICES {
+                let path = format!("/dev/{name}");
+                devices.push((*name, sys::open_tree_clone(cwd, &path, false).step(Step::OpenHostMounts, &path)?));
+            }
+        }
+        None => {
+            for b in &plan.mounts {
+                let s = b.source.display().to_string();
+                binds.push((sys::open_tree_clone(cwd, &s, true).step(Step::OpenHostMounts, &s)?, b.clone()));
+            }
+        }
     }
-    Ok(HostMounts { console, binds })
+    let proc = Some(sys::fs_create("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC).step(Step::Proc, "/proc")?);
+    if sys_tree.is_none() {
+        let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        sys_tree = Some(sys::fs_create("sysfs", &[], attrs).step(Step::Sys, "/sys")?);
+    }
+    Ok(HostMounts { console, binds, binds_ready: in_userns, proc, sys: sys_tree, devices })
 }
 
 /// Step `pivot-root`: the root becomes `/` and the host's root is detached at once (the
@@ -111,10 +222,12 @@ fn mount_point(root: BorrowedFd<'_>, name: &str, step: Step) -> Result<OwnedFd, 
 }
 
 /// Step `proc`: a procfs of the new PID namespace.
-pub fn mount_proc(root: BorrowedFd<'_>) -> Result<(), SetupError> {
+pub fn mount_proc(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), SetupError> {
     let target = mount_point(root, "proc", Step::Proc)?;
-    let mnt = sys::fs_create("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
-        .step(Step::Proc, "/proc")?;
+    let mnt = match host.proc.take() {
+        Some(m) => m,
+        None => sys::fs_create("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC).step(Step::Proc, "/proc")?,
+    };
     sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Proc, "/proc")
 }
 
@@ -126,10 +239,12 @@ pub fn remount_proc_in_place() -> Result<(), SetupError> {
 }
 
 /// Step `sys`: sysfs, read-only.
-pub fn mount_sys(root: BorrowedFd<'_>) -> Result<(), SetupError> {
+pub fn mount_sys(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), SetupError> {
     let target = mount_point(root, "sys", Step::Sys)?;
-    let mnt = sys::fs_create("sysfs", &[], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
-        .step(Step::Sys, "/sys")?;
+    let mnt = match host.sys.take() {
+        Some(m) => m,
+        None => sys::fs_create("sysfs", &[], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC).step(Step::Sys, "/sys")?,
+    };
     sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Sys, "/sys")
 }
 
@@ -159,11 +274,24 @@ pub fn mount_dev(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), Setu
     let dev = sys::open_dir_strict(root, "dev").step(Step::Dev, "/dev")?;
     let d = dev.as_raw_fd();
 
-    for (name, major, minor) in DEVICES {
+    if host.devices.is_empty() {
+        for (name, major, minor) in DEVICES {
+            let c = cname(name);
+            if unsafe { libc::mknodat(d, c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(*major as u32, *minor as u32)) } != 0 {
+                return Err(SetupError::new(Step::Dev, Some(format!("/dev/{name}")), Errno::last()));
+            }
+        }
+    }
+    // In a user namespace: an empty file for each, the host's node bound on it.
+    for (name, node) in host.devices.drain(..) {
         let c = cname(name);
-        if unsafe { libc::mknodat(d, c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(*major as u32, *minor as u32)) } != 0 {
+        let fd = unsafe { libc::openat(d, c.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC, 0o666) };
+        if fd < 0 {
             return Err(SetupError::new(Step::Dev, Some(format!("/dev/{name}")), Errno::last()));
         }
+        unsafe { libc::close(fd) };
+        let tgt = sys::openat2(dev.as_fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0, sys::STRICT).step(Step::Dev, &format!("/dev/{name}"))?;
+        sys::move_mount_to_fd(node.as_fd(), tgt.as_fd()).step(Step::Dev, &format!("/dev/{name}"))?;
     }
     for (name, to) in DEV_LINKS {
         let (c, t) = (cname(name), CString::new(*to).expect("static"));
@@ -339,7 +467,9 @@ pub fn mount_tmpfs(root: BorrowedFd<'_>, targets: &[String]) -> Result<(), Setup
 pub fn attach_binds(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), SetupError> {
     for (tree, bind) in host.binds.drain(..) {
         let dir = target_dir(root, &bind.target, Step::BindMounts)?;
-        if bind.readonly {
+        if host.binds_ready {
+            // Idmapped by the parent, which set the attributes (the tree is not ours to change).
+        } else if bind.readonly {
             sys::mount_setattr(tree.as_fd(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, true)
                 .step(Step::BindMounts, &bind.target)?;
         } else {

@@ -80,6 +80,10 @@ pub struct Context {
     /// Bind mode: the cgroup's socket hooks, the addresses added to the host and the private
     /// loopback slot, removed by [`Context::cleanup_network`].
     pub bound: Option<Arc<Mutex<crate::bindaddr::Bound>>>,
+    /// The vserver's name, as its plan said.
+    pub name: String,
+    /// User-namespace mode: the host ids its ids 0.. are, claimed until [`Context::release`].
+    pub idmap: Option<crate::userns::IdMap>,
 }
 
 /// Waits for child `pid` to end (retrying on EINTR, skipping stop/continue reports).
@@ -102,8 +106,17 @@ impl Context {
     pub fn wait(&self) -> Result<Exit, Errno> {
         let exit = wait_exit(self.pid)?;
         self.cleanup_network();
-        registry::release(&self.run_dir, self.context);
+        self.release();
         Ok(exit)
+    }
+
+    /// Gives back the context number and the id range. For a caller that waits for pid 1
+    /// itself: once pid 1 has ended and [`Context::cleanup_network`] has run.
+    pub fn release(&self) {
+        registry::release(&self.run_dir, self.context);
+        if self.idmap.is_some() {
+            crate::userns::release(&self.run_dir, &self.name);
+        }
     }
 
     /// Removes what the context's links left on the host (the veth host ends with their
@@ -195,7 +208,9 @@ pub fn spawn_in(plan: &LaunchPlan, placement: Placement<'_>) -> Result<Context, 
         Some(dir) => Some(sys::open_cgroup_dir(dir).step(Step::HostSetup, &dir.display().to_string())?),
         None => None,
     };
-    let netns = placement.netns.filter(|_| plan.network == Network::None);
+    // A network namespace of a user-namespace context is born with it: owned by it, so that
+    // root inside may mount its sysfs.
+    let netns = placement.netns.filter(|_| plan.network == Network::None && plan.userns.is_none());
     // Bind mode: the cgroup pid 1 is born in carries the hooks (attached while it builds its root).
     let bind_dir = match &plan.bind {
         Some(b) => Some(b.cgroup.as_deref().or(v2_dir).ok_or_else(|| {
@@ -203,7 +218,16 @@ pub fn spawn_in(plan: &LaunchPlan, placement: Placement<'_>) -> Result<Context, 
         })?),
         None => None,
     };
-    spawn_prepared(plan, &prepared, placement.cgroups, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns, bind_dir)
+    // User-namespace mode: the range, claimed for this process (the monitor) before the clone.
+    let idmap = match &plan.userns {
+        Some(u) => Some(crate::userns::claim(&plan.run_dir, &plan.name, u)?),
+        None => None,
+    };
+    let done = spawn_prepared(plan, &prepared, placement.cgroups, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns, bind_dir, idmap);
+    if done.is_err() && idmap.is_some() {
+        crate::userns::release(&plan.run_dir, &plan.name);
+    }
+    done
 }
 
 /// The parent's side, in order: clone pid 1 (into its cgroup and namespace when made ahead),
@@ -216,6 +240,7 @@ fn spawn_prepared(
     cgroup: Option<RawFd>,
     netns: Option<OwnedFd>,
     bind_dir: Option<&std::path::Path>,
+    idmap: Option<crate::userns::IdMap>,
 ) -> Result<Context, SetupError> {
     let (parent_sock, child_sock) =
         socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).step(Step::SyncChannel, "socketpair")?;
@@ -223,6 +248,15 @@ fn spawn_prepared(
     let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     if plan.network == Network::None && netns.is_none() {
         flags |= libc::CLONE_NEWNET;
+    }
+    if let Some(m) = &idmap {
+        // Every namespace made with it is owned by it: root inside has its capabilities over
+        // them, and over nothing of the host's.
+        flags |= libc::CLONE_NEWUSER;
+        // The console is root's inside (a pty of the host's devpts, owned by host root otherwise).
+        if let Some(c) = &plan.console {
+            let _ = nix::unistd::chown(c, Some(nix::unistd::Uid::from_raw(m.uid)), Some(nix::unistd::Gid::from_raw(m.gid)));
+        }
     }
     let clone = || {
         let born_in = cgroup.map(|fd| sys::clone_into_cgroup(flags, fd));
@@ -277,6 +311,13 @@ fn spawn_prepared(
             return fail_with(e.into(), &mut network, &mut bound);
         }
     }
+    let mut trees: Vec<OwnedFd> = Vec::new();
+    if let Some(m) = &idmap {
+        match user_side(plan, pid, m, cgroups) {
+            Ok(t) => trees = t,
+            Err(e) => return fail_with(e, &mut network, &mut bound),
+        }
+    }
     let mut step_times = Vec::new();
     if !plan.links.is_empty() {
         match net::attach(plan, pid) {
@@ -289,7 +330,7 @@ fn spawn_prepared(
             Err(e) => return fail_with(e, &mut network, &mut bound),
         }
     }
-    if let Err(e) = send(parent_sock.as_raw_fd(), b"g", MsgFlags::empty()) {
+    if let Err(e) = send_go(parent_sock.as_fd(), trees) {
         return fail_with(SetupError::new(Step::SyncChannel, Some("go".into()), e), &mut network, &mut bound);
     }
     // Bind mode, while the child builds its root (no socket of its own yet): the hooks on its
@@ -340,7 +381,80 @@ fn spawn_prepared(
     };
     let network = network.map(|n| Arc::new(Mutex::new(n)));
     let bound = bound.map(|b| Arc::new(Mutex::new(b)));
-    Ok(Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times, network, bound })
+    Ok(Context { context, pid, start_time, run_dir: plan.run_dir.clone(), step_times, network, bound, name: plan.name.clone(), idmap })
+}
+
+/// Step `id-map`, the parent's side for a context in a user namespace: pid 1's maps; its guest
+/// cgroup given to its root (a real init manages the tree below); the idmapped trees it
+/// attaches (the root, or a unified root's layers; the bind mounts) and, on the host's
+/// network, a sysfs of it.
+fn user_side(plan: &LaunchPlan, pid: i32, m: &crate::userns::IdMap, cgroups: Option<&cgroup::CgroupPlan>) -> Result<Vec<OwnedFd>, SetupError> {
+    use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+    use crate::userns::idmapped_tree;
+    crate::userns::write_maps(pid, m)?;
+    let ns = crate::userns::open_ns(pid)?;
+    if let Some(dir) = cgroups.and_then(|c| c.guest_dir.as_deref()) {
+        // What systemd delegates: the directory and the files that create and move (the
+        // controllers' files stay the host's).
+        for f in ["", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"] {
+            let p = if f.is_empty() { dir.to_path_buf() } else { dir.join(f) };
+            nix::unistd::chown(&p, Some(nix::unistd::Uid::from_raw(m.uid)), Some(nix::unistd::Gid::from_raw(m.gid)))
+                .step(Step::IdMap, &p.display().to_string())?;
+        }
+    }
+    let mut trees = Vec::new();
+    match (&plan.overlay, &plan.root) {
+        (Some(o), _) => {
+            // The template read-only through the idmap as well: nothing inside writes it.
+            trees.push(idmapped_tree(&o.lower, ns.as_fd(), MOUNT_ATTR_RDONLY)?);
+            let own = o.upper.parent().filter(|p| Some(*p) == o.work.parent()).ok_or_else(|| {
+                SetupError::detail(Step::IdMap, Some(o.upper.display().to_string()), "in a user namespace the overlay's upper and work directories must share their parent")
+            })?;
+            trees.push(idmapped_tree(own, ns.as_fd(), 0)?);
+        }
+        (None, Some(root)) => trees.push(idmapped_tree(root, ns.as_fd(), 0)?),
+        (None, None) => {}
+    }
+    for b in &plan.mounts {
+        let attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | if b.readonly { MOUNT_ATTR_RDONLY } else { 0 };
+        trees.push(idmapped_tree(&b.source, ns.as_fd(), attrs)?);
+    }
+    if plan.network == Network::Host && plan.root.is_some() {
+        let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        trees.push(crate::sys::fs_create("sysfs", &[], attrs).step(Step::IdMap, "/sys")?);
+    }
+    Ok(trees)
+}
+
+/// Sync point 2's word, with the parent's trees for a user-namespace context: as many messages
+/// as the descriptors need (`t`), the last one `g`.
+fn send_go(sock: std::os::fd::BorrowedFd<'_>, trees: Vec<OwnedFd>) -> Result<(), Errno> {
+    let fds: Vec<std::os::fd::BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
+    let mut chunks: Vec<&[std::os::fd::BorrowedFd<'_>]> = fds.chunks(crate::fdpass::MAX_FDS).collect();
+    let last = chunks.pop().unwrap_or(&[]);
+    for c in chunks {
+        crate::fdpass::send(sock, b"t", c)?;
+    }
+    crate::fdpass::send(sock, b"g", last)
+}
+
+/// The child's side of sync point 2: waits for `g`, gathering the trees sent before it.
+fn wait_go(sock: RawFd) -> Result<Vec<OwnedFd>, SetupError> {
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    let sock = unsafe { std::os::fd::BorrowedFd::borrow_raw(sock) };
+    let mut trees = Vec::new();
+    loop {
+        match crate::fdpass::recv(sock, 1) {
+            Ok(Some((word, fds))) => {
+                trees.extend(fds);
+                if word.as_slice() == b"g" {
+                    return Ok(trees);
+                }
+            }
+            Ok(None) => unsafe { libc::_exit(1) }, // the parent is gone
+            Err(e) => return Err(SetupError::new(Step::WaitParent, None, e)),
+        }
+    }
 }
 
 fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
@@ -499,7 +613,8 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
     }
 
     // Sync point 1: die with the parent while half-built; wait for its "go".
-    step!(Step::WaitParent, wait_parent(sock));
+    let trees = step!(Step::WaitParent, wait_go(sock));
+    let mut user = plan.userns.map(|_| split_trees(plan, trees));
     // pid 1 starts clean: no blocked signal, no ignored signal inherited from the builder.
     reset_signals();
     if plan.init_fs.cgroup {
@@ -512,15 +627,30 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
     match &plan.root {
         Some(root) => {
             step!(Step::MountPrivate, rootfs::make_private());
-            if let Some(o) = &plan.overlay {
-                step!(Step::Overlay, rootfs::mount_overlay(root, o));
+            let top = match user.as_mut() {
+                Some(u) => {
+                    // Still uid 0 of the host: the host paths first (the roots' base is 0700).
+                    let staged = step!(Step::BindRoot, rootfs::stage_user_root(root, plan.overlay.as_ref(), u));
+                    step!(Step::BecomeRoot, become_root_inside());
+                    Some(step!(Step::Overlay, rootfs::finish_user_root(staged)))
+                }
+                None => {
+                    if let Some(o) = &plan.overlay {
+                        step!(Step::Overlay, rootfs::mount_overlay(root, o));
+                    }
+                    step!(Step::BindRoot, rootfs::bind_root(root));
+                    None
+                }
+            };
+            let mut host = step!(Step::OpenHostMounts, rootfs::open_host_mounts(plan, user.as_mut()));
+            match &top {
+                Some(t) => step!(Step::PivotRoot, rootfs::pivot_to(t.as_fd())),
+                None => step!(Step::PivotRoot, rootfs::pivot(root)),
             }
-            step!(Step::BindRoot, rootfs::bind_root(root));
-            let mut host = step!(Step::OpenHostMounts, rootfs::open_host_mounts(plan));
-            step!(Step::PivotRoot, rootfs::pivot(root));
+            drop(top);
             let rootfd = step!(Step::PivotRoot, rootfs::open_root());
-            step!(Step::Proc, rootfs::mount_proc(rootfd.as_fd()));
-            step!(Step::Sys, rootfs::mount_sys(rootfd.as_fd()));
+            step!(Step::Proc, rootfs::mount_proc(rootfd.as_fd(), &mut host));
+            step!(Step::Sys, rootfs::mount_sys(rootfd.as_fd(), &mut host));
             if plan.init_fs.cgroup {
                 step!(Step::Cgroup, rootfs::mount_cgroup(rootfd.as_fd()));
             }
@@ -534,6 +664,9 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
         }
         None => {
             step!(Step::MountPrivate, rootfs::make_private());
+            if user.is_some() {
+                step!(Step::BecomeRoot, become_root_inside());
+            }
             step!(Step::Proc, rootfs::remount_proc_in_place());
         }
     }
@@ -571,6 +704,29 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
         return vserver_init::exec(fd, &prep.argv, &prep.envp);
     }
     exec(prep)
+}
+
+/// Step `become-root` in a user namespace: uid and gid 0 of it, before anything is made (a
+/// file made by an id the namespace does not map is refused); the credentials' change cleared
+/// the parent-death signal, set again.
+fn become_root_inside() -> Result<(), SetupError> {
+    crate::userns::become_root()?;
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    Ok(())
+}
+
+/// The parent's trees in the order [`user_side`] made them.
+fn split_trees(plan: &LaunchPlan, trees: Vec<OwnedFd>) -> rootfs::UserTrees {
+    let mut it = trees.into_iter();
+    let mut u = rootfs::UserTrees::default();
+    match (&plan.overlay, &plan.root) {
+        (Some(_), _) => u.layers = it.next().zip(it.next()),
+        (None, Some(_)) => u.root = it.next(),
+        (None, None) => {}
+    }
+    u.binds = it.by_ref().take(plan.mounts.len()).collect();
+    u.sys = it.next();
+    u
 }
 
 /// Empty signal mask, every disposition back to default: a new pid 1 (or an entering command)

@@ -141,7 +141,7 @@ fn run(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<(),
     vserver_engine::cgroup::remove(&cg);
     // The links go before the number is released: a restart reuses the host ends' names.
     ctx.cleanup_network();
-    vserver_engine::registry::release(&run_dir, ctx.context);
+    ctx.release();
     state.exit = Some(exit);
     state.ended_at = Some(now_us());
     let _ = write_state(&run_dir, &state);
