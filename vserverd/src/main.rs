@@ -31,6 +31,10 @@ struct Args {
     /// no authentication: a loopback address, or a firewall, keeps them to the host).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<SocketAddr>,
+    /// The host ids `[user] map = "auto"` vservers take their ranges of 65536 from (default:
+    /// the subordinate ids of user `vserver` in /etc/subuid and /etc/subgid).
+    #[arg(long, value_name = "BASE:COUNT", value_parser = vserverd::daemon::idpool::parse)]
+    userns_pool: Option<vserver_engine::userns::IdMap>,
     /// Check the configuration in DIR (default: --config-dir) offline and exit: 0 valid, 1 not.
     #[arg(long, value_name = "DIR", num_args = 0..=1)]
     check_config: Option<Option<PathBuf>>,
@@ -79,6 +83,9 @@ fn daemon() -> anyhow::Result<()> {
             println!("{d}");
         }
         std::process::exit(if r.has_errors() { 1 } else { 0 });
+    }
+    if let Some(pool) = args.userns_pool {
+        vserverd::daemon::idpool::set_given(pool);
     }
     init_logging();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

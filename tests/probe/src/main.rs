@@ -167,7 +167,7 @@ fn report_status() {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     for line in status.lines() {
         if let Some((k, v)) = line.split_once(':') {
-            if ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "Seccomp", "NoNewPrivs"].contains(&k) {
+            if ["Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "Seccomp", "NoNewPrivs"].contains(&k) {
                 kv(k, v.trim());
             }
         }

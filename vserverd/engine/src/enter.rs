@@ -101,9 +101,11 @@ pub fn valid_term(term: &str) -> bool {
     !term.is_empty() && term.len() <= 64 && term.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
 }
 
-/// The namespaces of `pid` that differ from this process's own (the user namespace excepted).
+/// The namespaces of `pid` that differ from this process's own (its user namespace among them
+/// for a context in one).
 pub(crate) fn differing_namespaces(pid: i32) -> libc::c_int {
-    const KINDS: [(&str, libc::c_int); 7] = [
+    const KINDS: [(&str, libc::c_int); 8] = [
+        ("user", libc::CLONE_NEWUSER),
         ("mnt", libc::CLONE_NEWNS),
         ("pid", libc::CLONE_NEWPID),
         ("uts", libc::CLONE_NEWUTS),
@@ -129,6 +131,15 @@ pub(crate) fn differing_namespaces(pid: i32) -> libc::c_int {
 struct Limits {
     rlimits: Vec<(libc::__rlimit_resource_t, libc::rlimit64)>,
     nice: Option<i32>,
+}
+
+/// After joining a context's user namespace: its uid and gid 0 (this process's host ids are
+/// not mapped there: nothing it made or opened inside could have an owner). Not dumpable again,
+/// the credentials' change reset that.
+pub(crate) fn become_root_of_joined() -> Result<(), SetupError> {
+    crate::userns::become_root().map_err(|e| SetupError { step: Step::Join, ..e })?;
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    Ok(())
 }
 
 fn read_limits(pid: i32) -> Limits {
@@ -451,6 +462,9 @@ where
         return Err(err(&ctx_name, Errno::last()).with_detail("setns"));
     }
     drop(pidfd);
+    if ns & libc::CLONE_NEWUSER != 0 {
+        become_root_of_joined()?;
+    }
     nix::unistd::chdir("/").step(Step::Join, "/")?;
 
     // 3. The vserver's user and pty, from its own tree.

@@ -65,13 +65,17 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
         ns |= libc::CLONE_NEWNET;
     }
     // A guest with a real init has a cgroup namespace of its own: its view of /proc/PID/cgroup.
-    ns |= crate::enter::differing_namespaces(entry.pid) & libc::CLONE_NEWCGROUP;
+    // A context in a user namespace of its own: that one too (all at once, by the pidfd).
+    ns |= crate::enter::differing_namespaces(entry.pid) & (libc::CLONE_NEWCGROUP | libc::CLONE_NEWUSER);
     // Not dumpable: only a tracer holding CAP_SYS_PTRACE may look at us from inside.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if unsafe { libc::setns(pidfd.as_raw_fd(), ns) } != 0 {
         return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::last()).with_detail("setns"));
     }
     drop(pidfd);
+    if ns & libc::CLONE_NEWUSER != 0 {
+        crate::enter::become_root_of_joined()?;
+    }
     // Restrict ourselves before a child appears inside the context's PID namespace.
     caps::apply(plan.caps).step(Step::Capabilities, "bounding set")?;
     // The filter first: loading it without no_new_privs needs CAP_SYS_ADMIN, which the

@@ -15,6 +15,9 @@ pub enum StartError {
     Cgroup { name: String, err: CgroupError },
     #[error("{name}: {err}")]
     Quota { name: String, err: QuotaError },
+    /// `[user] map = "auto"` and no pool of host ids to take a range from.
+    #[error("{name}: {why}")]
+    UserIds { name: String, why: String },
     /// The engine, in the monitor, could not build the context.
     #[error("{name}: start failed: {err}")]
     Setup { name: String, err: SetupError },
@@ -31,6 +34,7 @@ impl StartError {
         match self {
             StartError::Cgroup { .. } => "cgroup".into(),
             StartError::Quota { .. } => "quota".into(),
+            StartError::UserIds { .. } => "id-map".into(),
             StartError::Setup { err, .. } => err.step.to_string(),
             StartError::MonitorDied { .. } => "monitor".into(),
             StartError::NotReady { .. } => "ready".into(),
@@ -56,6 +60,7 @@ impl From<StartError> for VServerError {
                 f.detail = err.to_string();
             }
             StartError::Quota { err, .. } => f.detail = err.to_string(),
+            StartError::UserIds { why, .. } => f.detail = why,
             StartError::MonitorDied { status, .. } => f.detail = status,
             StartError::NotReady { why, console, .. } => {
                 f.detail = why;

@@ -12,6 +12,7 @@ pub mod dbus;
 pub mod enter;
 pub mod error;
 pub mod hooks;
+pub mod idpool;
 pub mod metrics;
 pub mod notify;
 pub mod pool;

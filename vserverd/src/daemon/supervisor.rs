@@ -302,6 +302,9 @@ impl Supervisor {
             .map_err(|err| StartError::Cgroup { name: self.name.clone(), err })?;
         let mut plan = cfg.launch_plan(&self.paths.run_dir);
         plan.init_fs.cgroup = cgroup.guest_dir.is_some();
+        if let Some(vserver_engine::userns::UserNsPlan::Pick { pool }) = plan.userns.as_mut() {
+            *pool = crate::daemon::idpool::pool().map_err(|why| StartError::UserIds { name: self.name.clone(), why })?;
+        }
         if let Some(b) = plan.bind.as_mut() {
             // One copy of the programs for every bind vserver.
             b.programs = match crate::daemon::bindmode::loaded_programs() {
