@@ -220,8 +220,8 @@ pub fn spawn_in(plan: &LaunchPlan, placement: Placement<'_>) -> Result<Context, 
     };
     // User-namespace mode: the range, claimed for this process (the monitor) before the clone.
     let idmap = match &plan.userns {
+        Some(crate::userns::UserNsPlan::Own) | None => None,
         Some(u) => Some(crate::userns::claim(&plan.run_dir, &plan.name, u)?),
-        None => None,
     };
     let done = spawn_prepared(plan, &prepared, placement.cgroups, cgroup_fd.as_ref().map(|f| f.as_raw_fd()), netns, bind_dir, idmap);
     if done.is_err() && idmap.is_some() {
@@ -249,10 +249,12 @@ fn spawn_prepared(
     if plan.network == Network::None && netns.is_none() {
         flags |= libc::CLONE_NEWNET;
     }
-    if let Some(m) = &idmap {
+    if plan.userns.is_some() {
         // Every namespace made with it is owned by it: root inside has its capabilities over
         // them, and over nothing of the host's.
         flags |= libc::CLONE_NEWUSER;
+    }
+    if let Some(m) = &idmap {
         // The console is root's inside (a pty of the host's devpts, owned by host root otherwise).
         if let Some(c) = &plan.console {
             let _ = nix::unistd::chown(c, Some(nix::unistd::Uid::from_raw(m.uid)), Some(nix::unistd::Gid::from_raw(m.gid)));
@@ -276,7 +278,14 @@ fn spawn_prepared(
         net::ns::leave(own);
     }
     drop(own_ns);
-    let (pid, born_in) = cloned.step(Step::CloneNamespaces, &plan.name)?;
+    let own_ids = plan.userns == Some(crate::userns::UserNsPlan::Own);
+    let (pid, born_in) = match cloned {
+        Err(e) if own_ids => {
+            let sysctl = |p: &str| std::fs::read_to_string(format!("/proc/sys/{p}")).ok();
+            return Err(SetupError::new(Step::CloneNamespaces, Some(plan.name.clone()), e).with_detail(crate::userns::refusal(e, sysctl)));
+        }
+        r => r.step(Step::CloneNamespaces, &plan.name)?,
+    };
     if pid == 0 {
         drop(parent_sock);
         let err = child_main(plan, prepared, child_sock.as_raw_fd(), netns.is_some());
@@ -312,6 +321,12 @@ fn spawn_prepared(
         }
     }
     let mut trees: Vec<OwnedFd> = Vec::new();
+    if own_ids {
+        let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+        if let Err(e) = crate::userns::write_own_maps(pid, uid, gid) {
+            return fail_with(e, &mut network, &mut bound);
+        }
+    }
     if let Some(m) = &idmap {
         match user_side(plan, pid, m, cgroups) {
             Ok(t) => trees = t,

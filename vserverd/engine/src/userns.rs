@@ -76,6 +76,9 @@ pub enum UserNsPlan {
     Fixed(IdMap),
     /// The first free slice of [`SLICE`] ids of this pool.
     Pick { pool: IdMap },
+    /// For an ordinary user (`chcontext` unprivileged): that user's own uid and gid are 0
+    /// inside, the only ids there; nothing is claimed and nothing idmapped.
+    Own,
 }
 
 /// A claim as its file holds it.
@@ -141,6 +144,7 @@ pub fn claim(run_dir: &Path, name: &str, plan: &UserNsPlan) -> Result<IdMap, Set
             *m
         }
         UserNsPlan::Pick { pool } => pick(pool, held.iter().map(|(_, m)| m))?,
+        UserNsPlan::Own => return Err(SetupError::detail(Step::IdMap, None, "a user's own ids are not claimed")),
     };
     let (owner_pid, owner_start_time) = crate::registry::me();
     let body = serde_json::to_vec(&Claim { map, owner_pid, owner_start_time }).expect("a claim serializes");
@@ -192,6 +196,35 @@ pub fn write_maps(pid: i32, map: &IdMap) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// Step `id-map` for an ordinary user's context: its one uid and gid become 0 inside. Without
+/// privilege the kernel wants `setgroups` denied first (else the user could drop a group that
+/// denies it access somewhere).
+pub fn write_own_maps(pid: i32, uid: u32, gid: u32) -> Result<(), SetupError> {
+    for (file, line) in [("setgroups", "deny".to_string()), ("uid_map", format!("0 {uid} 1\n")), ("gid_map", format!("0 {gid} 1\n"))] {
+        let path = format!("/proc/{pid}/{file}");
+        fs::write(&path, line).map_err(|e| SetupError::new(Step::IdMap, Some(path), io_errno(&e)))?;
+    }
+    Ok(())
+}
+
+/// Why the kernel refused an ordinary user a user namespace (`errno` of the clone), naming the
+/// setting that forbids it when one does. `read` gives a sysctl's value by its /proc/sys path.
+pub fn refusal(errno: Errno, read: impl Fn(&str) -> Option<String>) -> String {
+    let val = |p: &str| read(p).map(|v| v.trim().to_string());
+    let why = if val("kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        "the host forbids them to ordinary users (sysctl kernel.unprivileged_userns_clone = 0)".to_string()
+    } else if val("user/max_user_namespaces").as_deref() == Some("0") {
+        "the host allows none (sysctl user.max_user_namespaces = 0)".to_string()
+    } else if val("kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        "AppArmor restricts them to programs with a profile that allows it (sysctl kernel.apparmor_restrict_unprivileged_userns = 1)".to_string()
+    } else if errno == Errno::ENOSPC {
+        "the limit of user namespaces is reached (sysctl user.max_user_namespaces)".to_string()
+    } else {
+        format!("the kernel refused ({})", errno.desc())
+    };
+    format!("a security context for an ordinary user needs a user namespace: {why}")
+}
+
 /// A handle on pid 1's user namespace.
 pub fn open_ns(pid: i32) -> Result<OwnedFd, SetupError> {
     let path = format!("/proc/{pid}/ns/user");
@@ -224,7 +257,8 @@ pub fn become_root() -> Result<(), SetupError> {
     if unsafe { libc::setresgid(0, 0, 0) } != 0 {
         return Err(SetupError::new(Step::BecomeRoot, Some("gid 0".into()), Errno::last()));
     }
-    if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
+    // Denied (EPERM) in an ordinary user's namespace: its groups stay, unmapped.
+    if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 && Errno::last() != Errno::EPERM {
         return Err(SetupError::new(Step::BecomeRoot, Some("groups".into()), Errno::last()));
     }
     if unsafe { libc::setresuid(0, 0, 0) } != 0 {
@@ -298,6 +332,16 @@ mod tests {
         assert_eq!(pick(&pool, taken.iter()).unwrap().uid, (1 << 20) + SLICE);
         let full = [IdMap { uid: 1 << 20, gid: 2 << 20, count: 4 * SLICE }];
         assert!(pick(&pool, full.iter()).unwrap_err().to_string().contains("every one of the 4 ranges"));
+    }
+
+    #[test]
+    fn refusals_name_the_setting() {
+        let sysctls = |pairs: &'static [(&'static str, &'static str)]| move |p: &str| pairs.iter().find(|(k, _)| *k == p).map(|(_, v)| v.to_string());
+        assert!(refusal(Errno::EPERM, sysctls(&[("kernel/unprivileged_userns_clone", "0\n")])).contains("kernel.unprivileged_userns_clone = 0"));
+        assert!(refusal(Errno::ENOSPC, sysctls(&[("user/max_user_namespaces", "0")])).contains("user.max_user_namespaces = 0"));
+        assert!(refusal(Errno::EACCES, sysctls(&[("kernel/apparmor_restrict_unprivileged_userns", "1")])).contains("AppArmor"));
+        assert!(refusal(Errno::ENOSPC, sysctls(&[])).contains("limit of user namespaces"));
+        assert!(refusal(Errno::EPERM, sysctls(&[("user/max_user_namespaces", "100")])).starts_with("a security context for an ordinary user needs a user namespace: the kernel refused"));
     }
 
     #[test]

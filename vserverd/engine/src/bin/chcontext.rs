@@ -10,6 +10,12 @@
 //! namespaces inside (`unshare`/`clone` with CLONE_NEWUSER fail with EPERM), `--flag nest`
 //! allows them, `--flag lock` refuses every new namespace and every mount (`lock` and `nest`
 //! exclude each other). `--ctx N` takes on context N's own filter.
+//!
+//! An ordinary user gets a new context too (the paper's 2.6.1 experiment, run as a user): a
+//! user namespace maps that user to root inside (its only id), and owns the new PID, IPC, UTS
+//! and mount namespaces; the context's number is registered under the user's own run directory
+//! (`$XDG_RUNTIME_DIR/vservers`, else `/tmp/vservers-UID`). Entering a context (`--ctx`) stays
+//! root's.
 
 mod common;
 
@@ -81,9 +87,14 @@ fn main() {
         std::process::exit(1);
     }
     let o = parse(Args::new(USAGE, die));
-    let run_dir = PathBuf::from(std::env::var("VSERVER_RUN_DIR").unwrap_or_else(|_| DEFAULT_RUN_DIR.into()));
-    if !nix::unistd::geteuid().is_root() {
-        die("creating or entering a security context needs root", 1);
+    let ordinary = !nix::unistd::geteuid().is_root();
+    let run_dir = match std::env::var_os("VSERVER_RUN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None if ordinary => user_run_dir().unwrap_or_else(|e| die(&e, 1)),
+        None => PathBuf::from(DEFAULT_RUN_DIR),
+    };
+    if ordinary && o.ctx.is_some() {
+        die("entering an existing security context (--ctx) needs root", 1);
     }
 
     // The ceiling: what this process may pass on (the secure list with --secure), then --cap.
@@ -125,6 +136,9 @@ fn main() {
     plan.hostname = o.hostname.clone();
     plan.domainname = o.domainname.clone();
     plan.run_dir = run_dir;
+    if ordinary {
+        plan.userns = Some(vserver_engine::userns::UserNsPlan::Own);
+    }
     for f in o.flags.iter().filter(|f| *f != "fakeinit") {
         if let Err(e) = plan.flags.set(f) {
             die(&format!("--flag: {e}"), 2);
@@ -161,4 +175,25 @@ fn main() {
         Ok(status) => exit(status.code()),
         Err(e) => die(&format!("wait: {}", e.desc()), 1),
     }
+}
+
+/// An ordinary user's registry: `$XDG_RUNTIME_DIR/vservers`, else `/tmp/vservers-UID` (made
+/// 0700; refused unless it is a directory of the user's own, not a link).
+fn user_run_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let uid = nix::unistd::geteuid().as_raw();
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("vservers"),
+        None => PathBuf::from(format!("/tmp/vservers-{uid}")),
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    }
+    let md = std::fs::symlink_metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !md.is_dir() || md.uid() != uid || md.mode() & 0o022 != 0 {
+        return Err(format!("{}: not a directory of user {uid}'s own that only it may write; refused", dir.display()));
+    }
+    Ok(dir)
 }

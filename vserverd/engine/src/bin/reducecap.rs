@@ -25,6 +25,8 @@ fn show() {
         let set = caps::current(field).unwrap_or_default();
         println!("{field}: {:016x} {}", set.0, set.names());
     }
+    let nnp = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) };
+    println!("NoNewPrivs: {nnp}");
 }
 
 fn main() {
@@ -55,8 +57,17 @@ fn main() {
     for c in &remove {
         keep.remove(*c);
     }
-    if let Err(e) = caps::apply(keep) {
-        die(&format!("cannot reduce the bounding set: {} (dropping capabilities needs CAP_SETPCAP)", e.desc()), 1);
+    match caps::apply(keep) {
+        Ok(()) => {}
+        // An ordinary user holds no capability, and may not change the bounding set: what the
+        // kernel allows instead is no_new_privs, so that nothing the command runs gains one
+        // (setuid-root programs, file capabilities).
+        Err(nix::errno::Errno::EPERM) if !nix::unistd::geteuid().is_root() && caps::current("CapEff").unwrap_or_default().0 == 0 => {
+            if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+                die(&format!("cannot set no_new_privs: {}", nix::errno::Errno::last().desc()), 1);
+            }
+        }
+        Err(e) => die(&format!("cannot reduce the bounding set: {} (dropping capabilities needs CAP_SETPCAP)", e.desc()), 1),
     }
     if let Err(e) = caps::limit_process(keep) {
         die(&format!("cannot reduce the permitted set: {}", e.desc()), 1);
