@@ -218,6 +218,17 @@ impl Drop for TestBus {
 
 /// A `vserverd` on a [`TestBus`], with its config, run, log and root-base directories under a
 /// [`TestDir`] (`etc/`, `vrun/`, `log/`, `vservers/`).
+/// With `VSERVER_E2E_USERNS=1`, a configuration without a `[user]` table gets
+/// `map = "auto"` (and the daemon a pool of the test's own): the daemon suites run again with
+/// every vserver in a user namespace.
+pub fn with_userns(toml: &str) -> String {
+    if crate::userns_mode() && !toml.contains("[user]") {
+        format!("{toml}\n[user]\nmap = \"auto\"\n")
+    } else {
+        toml.to_string()
+    }
+}
+
 pub struct TestDaemon<'a> {
     pub t: &'a TestDir,
     pub address: String,
@@ -303,6 +314,10 @@ impl<'a> TestDaemon<'a> {
         }
         // Daemons of parallel tests keep their vservers' cgroups apart.
         cmd.arg("--cgroup-parent").arg(self.cgroup_parent());
+        if crate::userns_mode() && !self.args.iter().any(|a| a == "--userns-pool") {
+            let pool = self.t.id_pool();
+            cmd.arg("--userns-pool").arg(format!("{}:{}", pool.uid, pool.count));
+        }
         cmd.args(&self.args);
         let child = cmd
             .current_dir(&self.t.path)
@@ -460,7 +475,7 @@ impl<'a> TestDaemon<'a> {
 
     /// Writes `etc/NAME.toml`.
     pub fn config(&self, name: &str, toml: &str) {
-        fs::write(self.config_dir.join(format!("{name}.toml")), toml).unwrap();
+        fs::write(self.config_dir.join(format!("{name}.toml")), with_userns(toml)).unwrap();
     }
 
     /// The default root of `name` (`vservers/NAME`), made a busybox root with `/sbin/init`

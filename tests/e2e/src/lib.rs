@@ -236,17 +236,18 @@ impl TestDir {
         p.hostname = Some(self.tag.clone());
         p.run_dir = self.run_dir();
         if userns_mode() {
-            p.userns = Some(UserNsPlan::Fixed(self.idmap()));
+            p.userns = Some(UserNsPlan::Pick { pool: self.id_pool() });
         }
         p
     }
 
-    /// A range of host ids of this directory's own (for plans in a user namespace): one of 4096
-    /// slices from 2^30 up, chosen by the directory's name.
-    pub fn idmap(&self) -> IdMap {
-        let slice = self.tag.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 4096;
-        let base = (1 << 30) + slice * vserver_engine::userns::SLICE;
-        IdMap { uid: base, gid: base, count: vserver_engine::userns::SLICE }
+    /// A pool of host ids of this directory's own (for plans in a user namespace): 8 ranges,
+    /// at one of 256 places from 2^30 up, chosen by the directory's name.
+    pub fn id_pool(&self) -> IdMap {
+        const SLICE: u32 = vserver_engine::userns::SLICE;
+        let place = self.tag.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 256;
+        let base = (1 << 30) + place * 8 * SLICE;
+        IdMap { uid: base, gid: base, count: 8 * SLICE }
     }
 
     /// A fakeinit plan running the probe as pid 1 with `args`.

@@ -206,6 +206,12 @@ fn a_cgroup_left_by_a_crash_is_removed_or_named_by_the_next_start() {
 #[test]
 fn a_process_stuck_on_a_hung_fuse_mount_fails_the_stop_clearly() {
     require_root!();
+    if vserver_e2e::userns_mode() {
+        // The FUSE mount (the host root's, without allow_other) refuses every other user at
+        // once, root of a user namespace among them: nothing inside can hang on it.
+        eprintln!("in a user namespace: not tried");
+        return;
+    }
     if !Path::new("/dev/fuse").exists() {
         eprintln!("no /dev/fuse: not tried");
         return;

@@ -432,7 +432,14 @@ fn user_side(plan: &LaunchPlan, pid: i32, m: &crate::userns::IdMap, cgroups: Opt
     }
     for b in &plan.mounts {
         let attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | if b.readonly { MOUNT_ATTR_RDONLY } else { 0 };
-        trees.push(idmapped_tree(&b.source, ns.as_fd(), attrs)?);
+        let tree = match idmapped_tree(&b.source, ns.as_fd(), attrs) {
+            // A filesystem that cannot be idmapped (FUSE, tmpfs before 6.3, NFS) is bound as it
+            // is: its files keep their host owners, of which root inside holds none (they show
+            // as the overflow id), so it reaches only what their modes give everybody.
+            Err(e) if e.errno() == Some(Errno::EINVAL) => crate::userns::plain_tree(&b.source, attrs)?,
+            r => r?,
+        };
+        trees.push(tree);
     }
     if plan.network == Network::Host && plan.root.is_some() {
         let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;

@@ -250,6 +250,16 @@ pub fn idmapped_tree(path: &Path, userns: BorrowedFd<'_>, attrs: u64) -> Result<
     Ok(tree)
 }
 
+/// A detached copy of the tree at `path`, not idmapped, with `attrs` set (made by the parent:
+/// the tree is then the host's to change, not the namespace's).
+pub fn plain_tree(path: &Path, attrs: u64) -> Result<OwnedFd, SetupError> {
+    let p = path.display().to_string();
+    let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+    let tree = sys::open_tree_clone(cwd, &p, true).step(Step::IdMap, &p)?;
+    sys::mount_setattr(tree.as_fd(), attrs, 0, true).step(Step::IdMap, &p)?;
+    Ok(tree)
+}
+
 /// Step `become-root`, child side, once its maps are written: uid and gid 0 of its own
 /// namespace, no supplementary group. The capabilities stay (the old uid was not this
 /// namespace's root), the parent-death signal the credential change cleared is set again.

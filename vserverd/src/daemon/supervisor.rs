@@ -121,6 +121,10 @@ impl crate::daemon::control::Controlled for Supervisor {
         &self.name
     }
 
+    fn root_uid(&self) -> u32 {
+        vserver_engine::userns::claimed(&self.paths.run_dir, &self.name).map_or(0, |m| m.uid)
+    }
+
     fn control_status(&self) -> (State, Option<(i32, u64, u32)>, u32) {
         let st = self.status();
         (st.state, st.run.map(|r| (r.pid, r.start_time, r.context)), st.restarts)
