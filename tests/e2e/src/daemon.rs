@@ -314,9 +314,8 @@ impl<'a> TestDaemon<'a> {
         }
         // Daemons of parallel tests keep their vservers' cgroups apart.
         cmd.arg("--cgroup-parent").arg(self.cgroup_parent());
-        if crate::userns_mode() && !self.args.iter().any(|a| a == "--userns-pool") {
-            let pool = self.t.id_pool();
-            cmd.arg("--userns-pool").arg(format!("{}:{}", pool.uid, pool.count));
+        if !self.args.iter().any(|a| a == "--userns-pool") {
+            cmd.args(self.userns_args());
         }
         cmd.args(&self.args);
         let child = cmd
@@ -352,6 +351,15 @@ impl<'a> TestDaemon<'a> {
             assert!(Instant::now() < deadline, "vserverd did not own {BUS_NAME} within 20 s:\n{}", self.daemon_log());
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// With `VSERVER_E2E_USERNS=1`: the daemon's option giving it the test's pool of ids.
+    pub fn userns_args(&self) -> Vec<String> {
+        if !crate::userns_mode() {
+            return Vec::new();
+        }
+        let pool = self.t.id_pool();
+        vec!["--userns-pool".into(), format!("{}:{}", pool.uid, pool.count)]
     }
 
     /// The daemon's pid.

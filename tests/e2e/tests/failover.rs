@@ -106,13 +106,14 @@ fn ocf_tester_passes_against_a_real_vserver_and_the_agent_starts_the_daemon() {
     fs::write(
         &script,
         format!(
-            "#!/bin/sh\nVSERVERD_LOG=info setsid {} --config-dir {} --run-dir {} --log-dir {} --root-base {} --cgroup-parent {} </dev/null >>{} 2>&1 &\necho $! > {}\n",
+            "#!/bin/sh\nVSERVERD_LOG=info setsid {} --config-dir {} --run-dir {} --log-dir {} --root-base {} --cgroup-parent {} {} </dev/null >>{} 2>&1 &\necho $! > {}\n",
             bin("vserverd").display(),
             d.config_dir.display(),
             d.run_dir.display(),
             d.log_dir.display(),
             d.root_base.display(),
             d.cgroup_parent(),
+            d.userns_args().join(" "),
             d.log.display(),
             pid_file.display()
         ),
