@@ -19,9 +19,10 @@ cargo build --quiet --workspace --bins
 ./tests/verify-units.sh debug
 ./tests/check-man.sh debug
 cargo test --workspace -- --test-threads=2
-# Once more in user namespaces: what a process inside sees, the escape attempts and the hostile
-# roots, every plan of theirs with a user namespace of its own (tests/e2e/src/lib.rs).
-VSERVER_E2E_USERNS=1 cargo test -p vserver-e2e --test engine --test escapes --test hostile_root -- --test-threads=2
+# The end-to-end suite once more with every vserver in a user namespace of its own: every plan
+# of the engine's tests, every configuration of the daemon's (`[user] map = "auto"`, the daemon
+# given a pool of the test's own; tests/e2e/src/lib.rs and daemon.rs).
+VSERVER_E2E_USERNS=1 cargo test -p vserver-e2e -- --test-threads=2
 
 # The Debian package: built, linted, and (heavy: into the guests' cached Debian 12 root, made by
 # the tests above) installed, run and purged.

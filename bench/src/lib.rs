@@ -125,6 +125,11 @@ pub struct Scratch {
 impl Scratch {
     /// Makes the directories, starts the bus and the daemon, and waits for the daemon's name.
     pub fn start(name: &str) -> Scratch {
+        Scratch::start_with(name, &[])
+    }
+
+    /// As [`Scratch::start`], the daemon given `extra` options too.
+    pub fn start_with(name: &str, extra: &[&str]) -> Scratch {
         let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut s = Scratch { dir: dir.clone(), bus: None, daemon: None };
@@ -151,6 +156,7 @@ impl Scratch {
             Command::new(target_bin("vserverd"))
                 .args(["--config-dir", &s.etc().display().to_string(), "--run-dir", &s.run().display().to_string()])
                 .args(["--log-dir", &s.log().display().to_string(), "--root-base", &s.roots().display().to_string()])
+                .args(extra)
                 .env("DBUS_SYSTEM_BUS_ADDRESS", bus_addr(&dir))
                 .env("VSERVERD_LOG", "warn")
                 .spawn()

@@ -60,7 +60,7 @@ fn guest_vserver(d: &TestDaemon, name: &str, template: &str, extra: &str) -> Pat
     ok(&ctl(d, &["build", name, "--unified", template]));
     let dropin = d.config_dir.join(format!("{name}.toml.d"));
     fs::create_dir_all(&dropin).unwrap();
-    fs::write(dropin.join("test.toml"), extra).unwrap();
+    fs::write(dropin.join("test.toml"), vserver_e2e::daemon::with_userns(extra)).unwrap();
     d.root_base.join(name).join("upper")
 }
 
@@ -124,6 +124,11 @@ fn a_systemd_guest_boots_serves_and_reboots_without_cap_sys_admin() {
         assert_eq!(state, "running", "failed units: {failed}\n{}", fs::read_to_string(d.log_dir.join("web1.log")).unwrap_or_default());
         assert_eq!(failed, "", "no unit may fail");
         eprintln!("web1 booted in {boot:?}");
+        if vserver_e2e::userns_mode() {
+            // The suite's second run: systemd booted as root of a user namespace of its own.
+            let map = fs::read_to_string(format!("/proc/{}/uid_map", d.state("web1").unwrap().pid)).unwrap();
+            assert_eq!(map.split_whitespace().nth(2), Some("65536"), "{map}");
+        }
 
         // What it was given: no CAP_SYS_ADMIN, container=vserver, its own cgroup tree, tmpfs /run.
         let (_, status) = exec(&d, "web1", &["grep", "-E", "^Cap(Eff|Bnd):", "/proc/1/status"]);
