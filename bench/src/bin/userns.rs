@@ -89,6 +89,7 @@ fn main() {
     }
     s.vserverctl(&["reload"]);
     let mut rows = Vec::new();
+    let mut deltas = Vec::new();
     for (tag, _) in MODES {
         let before = settled_meminfo();
         for i in 0..many {
@@ -103,6 +104,7 @@ fn main() {
             }
         }
         rows.push(PerUnit::of(&before, &after, pss, many));
+        deltas.push((before, after));
     }
     println!("# memory per running vserver, {many} of each (the host's ids first, then on top of them the user namespaces)");
     println!("| per running vserver | host ids | user namespace |");
@@ -112,5 +114,20 @@ fn main() {
     row("kernel memory (slab, page tables, stacks, per-cpu)", |m| m.kernel);
     row("**counted whole** (PSS, kernel memory, vmalloc, tmpfs)", |m| m.whole);
     row("drop of the host's MemAvailable", |m| m.available);
+    println!();
+    println!("| kernel counter, per vserver | host ids | user namespace |");
+    println!("|---|---|---|");
+    let fields: [(&str, fn(&vserver_bench::Meminfo) -> u64); 6] = [
+        ("Slab", |m| m.slab),
+        ("PageTables", |m| m.page_tables),
+        ("KernelStack", |m| m.kernel_stack),
+        ("Percpu", |m| m.percpu),
+        ("VmallocUsed", |m| m.vmalloc),
+        ("Shmem", |m| m.shmem),
+    ];
+    for (name, f) in fields {
+        let per = |(b, a): &(vserver_bench::Meminfo, vserver_bench::Meminfo)| f(a) as i64 - f(b) as i64;
+        println!("| {name} | {} kB | {} kB |", per(&deltas[0]) / many as i64, per(&deltas[1]) / many as i64);
+    }
     drop(s);
 }
