@@ -119,3 +119,76 @@ fn an_ordinary_users_reducecap_leaves_setuid_programs_powerless() {
     assert_eq!(r.hex("CapBnd") & (1 << 12), 0, "NET_ADMIN out of the bounding set");
     assert_eq!(r.get("NoNewPrivs"), "0");
 }
+
+/// A line of the test's own in `/etc/subuid` and `/etc/subgid` (files made when missing),
+/// taken out again on drop, also when the test fails.
+struct SubIds {
+    line: String,
+    made: Vec<&'static str>,
+}
+
+impl SubIds {
+    fn add(line: &str) -> SubIds {
+        let mut made = Vec::new();
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            let old = fs::read_to_string(f).unwrap_or_else(|_| {
+                made.push(f);
+                String::new()
+            });
+            fs::write(f, format!("{old}{line}\n")).unwrap();
+        }
+        SubIds { line: line.to_string(), made }
+    }
+}
+
+impl Drop for SubIds {
+    fn drop(&mut self) {
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            if self.made.contains(&f) {
+                let _ = fs::remove_file(f);
+                continue;
+            }
+            if let Ok(text) = fs::read_to_string(f) {
+                let kept: String = text.lines().filter(|l| *l != self.line).map(|l| format!("{l}\n")).collect();
+                let _ = fs::write(f, kept);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_ordinary_user_with_subordinate_ids_gets_them_inside() {
+    require_root!();
+    if !std::path::Path::new("/usr/bin/newuidmap").exists() {
+        eprintln!("no newuidmap (package uidmap): not tried");
+        return;
+    }
+    let name = fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2) == Some(&"65534")).then(|| f[0].to_string())
+        })
+        .expect("a user 65534 in /etc/passwd");
+    let t = TestDir::new("user-subids");
+    let runtime = users_dir(&t, "xdg");
+    let base = 0x6000_0000u32 + (std::process::id() % 1024) * 65536;
+    let ids = SubIds::add(&format!("{name}:{base}:65536"));
+    let script = "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/x && chown 1000:1000 /tmp/x && stat -c %u /tmp/x; rm -f /tmp/x";
+    // The root is the host's (chcontext keeps it): /tmp of the host, written as the user.
+    let o = as_nobody(&[bin("chcontext").to_str().unwrap(), "--silent", "--", "sh", "-c", script], &[("XDG_RUNTIME_DIR", runtime.to_str().unwrap())])
+        .output()
+        .unwrap();
+    drop(ids);
+    let (stdout, stderr) = out(&o);
+    assert!(o.status.success(), "{stderr}");
+    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let (b, n) = (base.to_string(), "65536".to_string());
+    assert_eq!(rows[0], ["0", "65534", "1"], "the user is root inside: {stdout}");
+    assert_eq!(rows[1], ["1", b.as_str(), n.as_str()], "its subordinate uids are 1..=65536 inside: {stdout}");
+    assert_eq!(rows[2], ["0", "65534", "1"], "{stdout}");
+    assert_eq!(rows[3], ["1", b.as_str(), n.as_str()], "and its subordinate gids: {stdout}");
+    assert_eq!(rows[4], ["0"]);
+    assert_eq!(rows[5], ["1000"], "root inside gives a file to a user of its own: {stdout}");
+}

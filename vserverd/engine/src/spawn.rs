@@ -323,7 +323,12 @@ fn spawn_prepared(
     let mut trees: Vec<OwnedFd> = Vec::new();
     if own_ids {
         let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-        if let Err(e) = crate::userns::write_own_maps(pid, uid, gid) {
+        let mapped = match crate::userns::write_subid_maps(pid, uid, gid) {
+            Ok(true) => Ok(()),
+            Ok(false) => crate::userns::write_own_maps(pid, uid, gid),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = mapped {
             return fail_with(e, &mut network, &mut bound);
         }
     }

@@ -207,6 +207,37 @@ pub fn write_own_maps(pid: i32, uid: u32, gid: u32) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// Step `id-map` for an ordinary user with subordinate ids (`/etc/subuid`, `/etc/subgid`) and
+/// the setuid helpers `newuidmap` and `newgidmap` (package uidmap): the user is 0 inside, and
+/// ids 1..=COUNT are its subordinate ones, so that users inside (`su`, services) have ids of
+/// their own. `Ok(false)`: no such ids or no helpers, nothing done (the caller maps the user
+/// alone).
+pub fn write_subid_maps(pid: i32, uid: u32, gid: u32) -> Result<bool, SetupError> {
+    let helper = |name: &str| ["/usr/bin", "/bin", "/usr/sbin"].iter().map(|d| Path::new(d).join(name)).find(|p| p.exists());
+    let (Some(newuidmap), Some(newgidmap)) = (helper("newuidmap"), helper("newgidmap")) else { return Ok(false) };
+    let name = fs::read_to_string("/etc/passwd").ok().and_then(|t| {
+        t.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0].to_string())
+        })
+    });
+    let Some(name) = name else { return Ok(false) };
+    let entry = |file: &str| fs::read_to_string(file).ok().and_then(|t| subid_entry(&t, &name, Some(uid)));
+    let (Some(u), Some(g)) = (entry("/etc/subuid"), entry("/etc/subgid")) else { return Ok(false) };
+    for (helper, own, (first, count)) in [(&newuidmap, uid, u), (&newgidmap, gid, g)] {
+        let out = std::process::Command::new(helper)
+            .args([pid.to_string(), "0".into(), own.to_string(), "1".into(), "1".into(), first.to_string(), count.to_string()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| SetupError::new(Step::IdMap, Some(helper.display().to_string()), io_errno(&e)))?;
+        if !out.status.success() {
+            let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Err(SetupError::detail(Step::IdMap, Some(helper.display().to_string()), format!("{} failed: {said}", helper.display())));
+        }
+    }
+    Ok(true)
+}
+
 /// Why the kernel refused an ordinary user a user namespace (`errno` of the clone), naming the
 /// setting that forbids it when one does. `read` gives a sysctl's value by its /proc/sys path.
 pub fn refusal(errno: Errno, read: impl Fn(&str) -> Option<String>) -> String {
