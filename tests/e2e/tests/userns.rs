@@ -89,6 +89,12 @@ fn root_inside_is_a_range_of_host_ids_of_its_own() {
         // Inside: root. The host sees the range's first id, for pid 1 and for an exec'd process.
         assert_eq!(uids_of(pa), vec![ma.1; 4], "pid 1 of a, from the host");
         assert_eq!(uids_of(pp), vec![0; 4], "pid 1 of the privileged p, from the host");
+        // status says which host ids are a's, and none for p.
+        let o = run(vserverctl(&d.address, &["status", "a"]), T);
+        let want = format!("UserIds:       uids {}-{}, gids {}-{}", ma.1, ma.1 + SLICE - 1, ma.1, ma.1 + SLICE - 1);
+        assert!(o.stdout.lines().any(|l| l == want), "{want}\n{o:?}");
+        let o = run(vserverctl(&d.address, &["status", "p"]), T);
+        assert!(o.stdout.lines().any(|l| l == "UserIds:       -"), "{o:?}");
         let o = exec(d, "a", &["/probe", "report"]);
         assert_eq!(o.code, Some(0), "{o:?}");
         let r = Report::parse(&o.stdout);

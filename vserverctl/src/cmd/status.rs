@@ -36,6 +36,8 @@ pub struct Info {
     pub last_exit: Option<String>,
     pub log_file: String,
     pub flags: Vec<String>,
+    /// The host ids of its user namespace while it runs in one ("uids A-B, gids C-D").
+    pub user_ids: Option<String>,
 }
 
 impl Info {
@@ -84,6 +86,7 @@ pub fn render(info: &Info, format: Format, now_us: u64) -> String {
         ("LastExit", or_dash(info.last_exit.as_deref().unwrap_or(""))),
         ("LogFile", or_dash(&info.log_file)),
         ("Flags", output::join_or_dash(&info.flags, ", ")),
+        ("UserIds", or_dash(info.user_ids.as_deref().unwrap_or(""))),
     ])
 }
 
@@ -106,6 +109,7 @@ async fn fetch(p: &VServerProxy<'_>, now_us: u64) -> zbus::Result<Info> {
         last_exit: (!last_exit.is_empty()).then_some(last_exit),
         log_file: p.log_file().await?,
         flags: p.flags().await?,
+        user_ids: Some(p.user_ids().await?).filter(|u| !u.is_empty()),
     })
 }
 
@@ -183,6 +187,7 @@ mod tests {
             last_exit: Some("killed by SIGHUP".into()),
             log_file: "/var/log/vservers/web1.log".into(),
             flags: vec!["lock".into(), "private".into()],
+            user_ids: Some("uids 1073741824-1073807359, gids 1073741824-1073807359".into()),
         }
     }
 
@@ -199,7 +204,7 @@ mod tests {
     fn text() {
         let text = render(&running(), Format::default(), NOW);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 13);
+        assert_eq!(lines.len(), 14);
         assert_eq!(lines[0], "Name:          web1");
         assert_eq!(lines[4], "Addresses:     192.0.2.10/24, 2001:db8::10/64");
         assert_eq!(lines[5], "Onboot:        yes");
@@ -207,6 +212,7 @@ mod tests {
         assert!(lines[8].ends_with(" (up 1min 30s)"), "{}", lines[8]);
         assert_eq!(lines[10], "LastExit:      killed by SIGHUP");
         assert_eq!(lines[12], "Flags:         lock, private");
+        assert_eq!(lines[13], "UserIds:       uids 1073741824-1073807359, gids 1073741824-1073807359");
 
         let stopped = Info {
             state: "stopped".into(),
@@ -215,13 +221,15 @@ mod tests {
             uptime_seconds: None,
             last_exit: None,
             flags: vec![],
+            user_ids: None,
             ..running()
         };
         let text = render(&stopped, Format::default(), NOW);
         assert!(text.contains("\nLeader:        -\n"), "{text}");
         assert!(text.contains("\nStartedAt:     -\n"), "{text}");
         assert!(text.contains("\nLastExit:      -\n"), "{text}");
-        assert!(text.ends_with("\nFlags:         -\n"), "{text}");
+        assert!(text.contains("\nFlags:         -\n"), "{text}");
+        assert!(text.ends_with("\nUserIds:       -\n"), "{text}");
     }
 
     #[test]
@@ -244,6 +252,7 @@ mod tests {
             "last_exit",
             "log_file",
             "flags",
+            "user_ids",
         ];
         expected.sort();
         let mut keys = keys;

@@ -111,6 +111,10 @@ pub trait VServer {
     fn log_file(&self) -> zbus::Result<String>;
     #[zbus(property, name = "Flags")]
     fn flags(&self) -> zbus::Result<Vec<String>>;
+    /// The host ids of a running vserver's user namespace ("uids A-B, gids C-D"); "" when root
+    /// inside is the host's, or it does not run.
+    #[zbus(property, name = "UserIds")]
+    fn user_ids(&self) -> zbus::Result<String>;
 
     #[zbus(name = "Start")]
     fn start(&self) -> Result<(), VServerError>;

@@ -144,6 +144,15 @@ impl crate::daemon::control::Controlled for Supervisor {
 }
 
 impl Supervisor {
+    /// The host ids of the running vserver's user namespace ("uids A-B, gids C-D"); "" when
+    /// root inside is the host's, or it does not run.
+    pub fn user_ids(&self) -> String {
+        if self.status().state != State::Running {
+            return String::new();
+        }
+        vserver_engine::userns::claimed(&self.paths.run_dir, &self.name).map(|m| m.to_string()).unwrap_or_default()
+    }
+
     pub fn new(name: &str, paths: Arc<Paths>, config: Option<Arc<VServerConfig>>, start_durations: StartDurations) -> Arc<Supervisor> {
         let (changed, _) = watch::channel(0);
         Arc::new(Supervisor {

@@ -33,6 +33,7 @@ impl VServerIface {
             root_directory: self.root_directory(),
             config_file: self.config_file(),
             flags: self.flags(),
+            user_ids: self.user_ids(),
         }
     }
 }
@@ -53,6 +54,7 @@ pub struct Snapshot {
     root_directory: String,
     config_file: String,
     flags: Vec<String>,
+    user_ids: String,
 }
 
 impl Snapshot {
@@ -69,7 +71,7 @@ impl Snapshot {
         diff!(
             state => "State", leader => "Leader", context => "Context", started_at => "StartedAt",
             restarts => "Restarts", last_exit => "LastExit", addresses => "Addresses", onboot => "Onboot",
-            root_directory => "RootDirectory", config_file => "ConfigFile", flags => "Flags",
+            root_directory => "RootDirectory", config_file => "ConfigFile", flags => "Flags", user_ids => "UserIds",
         );
         out
     }
@@ -163,6 +165,13 @@ impl VServerIface {
         self.sup.log_file().display().to_string()
     }
 
+    /// The host ids of a running vserver's user namespace ("uids A-B, gids C-D"); "" when root
+    /// inside is the host's, or it does not run.
+    #[zbus(property)]
+    fn user_ids(&self) -> String {
+        self.sup.user_ids()
+    }
+
     #[zbus(property)]
     fn flags(&self) -> Vec<String> {
         let Some(c) = self.sup.config() else { return Vec::new() };
@@ -196,6 +205,7 @@ mod tests {
             root_directory: "/var/lib/vservers/web1".into(),
             config_file: "/etc/vservers/web1.toml".into(),
             flags: vec!["lock".into()],
+            user_ids: String::new(),
         }
     }
 
