@@ -198,6 +198,17 @@ impl Scratch {
         self.daemon.as_ref().expect("the daemon runs").id()
     }
 
+    /// `vserverctl start NAME` until running, then `vserverctl stop NAME` until stopped: how long
+    /// each took.
+    pub fn start_stop(&self, name: &str) -> (Duration, Duration) {
+        let t = std::time::Instant::now();
+        self.vserverctl(&["start", name]);
+        let start = t.elapsed();
+        let t = std::time::Instant::now();
+        self.vserverctl(&["stop", name]);
+        (start, t.elapsed())
+    }
+
     /// `vserverctl ARGS` on the scratch bus (the file verbs with the scratch directories);
     /// panics when it fails.
     pub fn vserverctl(&self, args: &[&str]) -> String {
@@ -226,6 +237,18 @@ impl Drop for Scratch {
         }
         let _ = Command::new("umount").arg(self.run()).status();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A busybox-static root at `root`: `/bin/busybox` with `sh`, `true` and `sleep`, and the
+/// directories a vserver mounts on.
+pub fn busybox_root(root: &Path) {
+    for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static (/bin/busybox)");
+    for a in ["sh", "true", "sleep"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(a));
     }
 }
 

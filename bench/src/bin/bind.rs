@@ -151,12 +151,7 @@ fn latency(s: &Scratch, crun: &mut Option<Crun>, runs: usize) {
         for (k, m) in modes.iter().enumerate() {
             let name = format!("lat-{}", m.name());
             for i in 0..=BLOCK {
-                let t = Instant::now();
-                s.vserverctl(&["start", &name]);
-                let a = t.elapsed();
-                let t = Instant::now();
-                s.vserverctl(&["stop", &name]);
-                let b = t.elapsed();
+                let (a, b) = s.start_stop(&name);
                 if i > 0 {
                     starts[k].push(a);
                     stops[k].push(b);

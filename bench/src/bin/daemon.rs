@@ -14,17 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vserver_bench::{median, ms, pss_kb, rss_kb, settled_meminfo, PerUnit, Scratch};
-
-fn make_root(root: &Path) {
-    for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static (/bin/busybox)");
-    for a in ["sh", "true", "sleep"] {
-        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(a));
-    }
-}
+use vserver_bench::{busybox_root, median, ms, pss_kb, rss_kb, settled_meminfo, PerUnit, Scratch};
 
 fn write_config(etc: &Path, name: &str, root: &Path, context: u32) {
     let body = format!(
@@ -215,7 +205,7 @@ fn main() {
     let s = Scratch::start("vserver-bench-daemon");
     let (etc, run, roots) = (s.etc(), s.run(), s.roots());
     let root = roots.join("bench");
-    make_root(&root);
+    busybox_root(&root);
     write_config(&etc, "bench", &root, 100);
     s.vserverctl(&["reload"]);
     let daemon_pid = s.daemon_pid();
@@ -251,7 +241,7 @@ fn main() {
     // daemon's maps already sized), the first's include those one-time effects.
     for i in 0..2 * many {
         let r = roots.join(format!("m{i}"));
-        make_root(&r);
+        busybox_root(&r);
         write_config(&etc, &format!("m{i}"), &r, 1000 + i);
     }
     s.vserverctl(&["reload"]);

@@ -10,21 +10,11 @@
 //! directories, with a pool of host ids from 2^30 up.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use vserver_bench::{median, ms, pss_kb, settled_meminfo, PerUnit, Scratch};
+use vserver_bench::{busybox_root, median, ms, pss_kb, settled_meminfo, PerUnit, Scratch};
 
 const MODES: [(&str, &str); 2] = [("h", "host ids"), ("u", "user namespace")];
-
-fn make_root(root: &Path) {
-    for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static (/bin/busybox)");
-    for a in ["sh", "true", "sleep"] {
-        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(a));
-    }
-}
 
 fn write_config(etc: &Path, name: &str, root: &Path, context: u32, userns: bool) {
     let user = if userns { "[user]\nmap = \"auto\"\n" } else { "" };
@@ -44,7 +34,7 @@ fn main() {
     let (etc, run, roots) = (s.etc(), s.run(), s.roots());
     for (i, (tag, _)) in MODES.iter().enumerate() {
         let root = roots.join(format!("bench-{tag}"));
-        make_root(&root);
+        busybox_root(&root);
         write_config(&etc, &format!("bench-{tag}"), &root, 100 + i as u32, *tag == "u");
     }
     s.vserverctl(&["reload"]);
@@ -54,12 +44,7 @@ fn main() {
     for round in 0..runs + 5 {
         for (i, (tag, _)) in MODES.iter().enumerate() {
             let name = format!("bench-{tag}");
-            let t = Instant::now();
-            s.vserverctl(&["start", &name]);
-            let a = t.elapsed();
-            let t = Instant::now();
-            s.vserverctl(&["stop", &name]);
-            let b = t.elapsed();
+            let (a, b) = s.start_stop(&name);
             if round >= 5 {
                 times[i].0.push(a);
                 times[i].1.push(b);
@@ -83,7 +68,7 @@ fn main() {
     for (tag, _) in MODES {
         for i in 0..many {
             let r = roots.join(format!("m{tag}{i}"));
-            make_root(&r);
+            busybox_root(&r);
             write_config(&etc, &format!("m{tag}{i}"), &r, if tag == "h" { 1000 } else { 2000 } + i, tag == "u");
         }
     }
