@@ -136,6 +136,7 @@ pub fn exec_serving(name: &str, served: &ServedConsole<'_>, handover: &Handover)
 /// `vserverd monitor-end NAME code|signal N`, exec'd by the serving program once pid 1 has
 /// ended (and been reaped): the monitor's end, as [`super::run`] does it. Never returns.
 pub fn end_main(argv: &[String]) -> ! {
+    super::set_name();
     let exit = match (argv.get(3).map(String::as_str), argv.get(4).and_then(|n| n.parse::<i32>().ok())) {
         (Some("code"), Some(n)) => Exit::Code(n),
         (Some("signal"), Some(n)) => Exit::Signal(n),
@@ -157,4 +158,66 @@ pub fn end_main(argv: &[String]) -> ! {
     let _ = std::fs::remove_file(super::console::socket_path(&run_dir, &state.name));
     super::end(&ctx, &cgroup, &run_dir, state, &mut log, exit);
     std::process::exit(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_serving_program_is_small_static_and_shared_only_sealed() {
+        let bin = vserver_engine::freestanding::MONITOR;
+        assert!(bin.starts_with(b"\x7fELF"));
+        assert!(bin.len() < 16 * 1024, "{} bytes", bin.len());
+        let fd = binary().unwrap();
+        let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
+        assert!(seals & libc::F_SEAL_WRITE != 0 && seals & libc::F_SEAL_SEAL != 0, "seals {seals:#x}");
+        let plain = std::env::temp_dir().join(format!("vserver-monitor-test-{}", std::process::id()));
+        std::fs::write(&plain, bin).unwrap();
+        assert!(vserver_engine::sealed::open_shared(&plain, bin).is_none(), "an unsealed file is refused");
+        let _ = std::fs::remove_file(&plain);
+        let own = PathBuf::from(format!("/proc/self/fd/{fd}"));
+        assert!(vserver_engine::sealed::open_shared(&own, bin).is_some());
+        assert!(vserver_engine::sealed::open_shared(&own, vserver_engine::freestanding::INIT).is_none(), "another program is refused");
+    }
+
+    #[test]
+    fn a_handover_goes_through_the_environment_whole() {
+        let attached = vserver_engine::net::attach::AttachedRecord {
+            inside: Some(7),
+            inside_links: vec![(2, "eth0".into())],
+            host_ends: vec![(41, "vs101h0".into())],
+            proxies: vec![(3, "lan0".into(), "192.0.2.5".parse().unwrap())],
+        };
+        let state = RunState {
+            name: "web".into(),
+            context: 101,
+            pid: 4242,
+            start_time: 99,
+            monitor_pid: 4240,
+            monitor_start_time: 98,
+            started_at: 1,
+            console: "/dev/pts/3".into(),
+            exit: None,
+            ended_at: None,
+            booting: false,
+            stop_signal: libc::SIGTERM,
+        };
+        let h = Handover {
+            state: state.clone(),
+            run_dir: "/run/vservers".into(),
+            cgroup: CgroupPlan::default(),
+            network: NetworkHandover { attached: Some(attached.clone()), bound: None },
+            log_file: "/var/log/vservers/web.log".into(),
+            log_max: 1 << 20,
+            log_keep: 3,
+            lease: Some(5),
+        };
+        let json = serde_json::to_string(&h).unwrap();
+        assert!(!json.contains('\0'));
+        let back: Handover = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.state, state);
+        assert_eq!(back.network.attached, Some(attached));
+        assert_eq!((back.lease, back.log_max, back.log_keep), (Some(5), 1 << 20, 3));
+    }
 }

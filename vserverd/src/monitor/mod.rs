@@ -31,6 +31,8 @@ use vserver_engine::{Exit, SetupError};
 pub fn main(name: &str) -> ! {
     // Our own session: the daemon's terminal or process group signals never reach us.
     let _ = nix::unistd::setsid();
+    // Named as in `ps` through its execs (an exec through a descriptor names it by the number).
+    set_name();
     // What does not depend on the request is made while we wait for it (a ready monitor waits
     // for the next start): the console pty, and a network namespace with `lo` up.
     let prepared = Prepared { console: open_console().ok(), netns: vserver_engine::net::ns::made_ahead().ok() };
@@ -57,6 +59,11 @@ pub fn main(name: &str) -> ! {
             std::process::exit(1);
         }
     }
+}
+
+/// `comm`: `vserver-monitor`, as the serving program names itself too.
+pub(crate) fn set_name() {
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"vserver-monitor".as_ptr()) };
 }
 
 /// The request on stdin (end-of-file without one: the daemon has gone). Not inlined: the
