@@ -1,8 +1,8 @@
 //! Compiles the seccomp denylist (src/seccomp/rules.rs) to BPF at build time with libseccomp,
 //! once for each kind of context (the default, `nest`, `lock`), so that building a context costs
 //! no compile and the binaries need no libseccomp at run time; and builds the free-standing C
-//! programs in `c/` (pid 1 of rc-style contexts, the tools for root inside) into static binaries
-//! that the engine and the daemon embed.
+//! programs in `c/` (pid 1 of rc-style contexts, the tools for root inside, the serving monitor)
+//! into static binaries that the engine and the daemon embed.
 
 use std::io::{Read, Seek};
 use std::path::PathBuf;
@@ -146,6 +146,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CC");
     freestanding("init");
     freestanding("vtool");
+    freestanding("monitor");
     println!("cargo:rerun-if-changed=src/seccomp/rules.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());

@@ -1,5 +1,6 @@
 //! `vserverd`: wiring only. `vserverd monitor NAME` is the per-vserver monitor (re-exec'd by the
-//! daemon, single-threaded); anything else runs the daemon.
+//! daemon, single-threaded), `vserverd monitor-end NAME …` its end (exec'd by the serving
+//! program it becomes); anything else runs the daemon.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ fn main() -> anyhow::Result<()> {
     if argv.get(1).map(String::as_str) == Some("monitor") {
         let name = argv.get(2).cloned().unwrap_or_default();
         vserverd::monitor::main(&name);
+    }
+    if argv.get(1).map(String::as_str) == Some("monitor-end") {
+        vserverd::monitor::handover::end_main(&argv);
     }
     if argv.get(1).map(String::as_str) == Some("enter") {
         let name = argv.get(2).cloned().unwrap_or_default();

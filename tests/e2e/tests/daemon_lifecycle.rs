@@ -45,6 +45,43 @@ fn rc_style_vserver_starts_runs_its_services_and_stops() {
         let dev = fs::read_to_string(format!("/proc/{}/net/dev", st.pid)).unwrap();
         let ifaces: Vec<&str> = dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
         assert_eq!(ifaces, ["lo"], "{dev}");
+        // pid 1 ready, its monitor serves it as the small serving program: the same process
+        // (pid and start time), nothing open but what it serves and what its end needs.
+        let mon = st.monitor_pid;
+        let exe = eventually("the monitor hands over to the serving program", T, || async {
+            let exe = fs::read_link(format!("/proc/{mon}/exe")).ok()?.display().to_string();
+            exe.contains("memfd:vserver-monitor").then_some(exe)
+        })
+        .await;
+        assert_eq!(comm(mon), "vserver-monitor", "{exe}");
+        assert_eq!(vserver_engine::sys::start_time(mon), Some(st.monitor_start_time));
+        let mut fds: Vec<String> = fs::read_dir(format!("/proc/{mon}/fd"))
+            .unwrap()
+            .flatten()
+            .map(|e| fs::read_link(e.path()).unwrap().display().to_string())
+            .map(|t| if t.starts_with("socket:") { "socket".into() } else { t })
+            .collect();
+        fds.sort();
+        let mut want = vec![
+            "/dev/null".to_string(),
+            "/dev/null".into(),
+            "/dev/null".into(),
+            "/dev/ptmx".into(),
+            "socket".into(), // the console viewers' listener
+            "anon_inode:[signalfd]".into(),
+            d.log_dir.join("web.log").display().to_string(),
+            vserver_engine::lease::path_for(&root).display().to_string(),
+            "/memfd:vserver-sealed (deleted)".into(), // vserverd, for the monitor's end
+        ];
+        want.sort();
+        assert_eq!(fds, want);
+        let rollup = fs::read_to_string(format!("/proc/{mon}/smaps_rollup")).unwrap();
+        let private: u64 = rollup
+            .lines()
+            .filter(|l| l.starts_with("Private_"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        assert!(private <= 40, "the serving monitor holds {private} kB of its own:\n{rollup}");
         let lo = std::process::Command::new("nsenter").arg(format!("--net=/proc/{}/ns/net", st.pid)).args(["ip", "-o", "link", "show", "lo"]).output().unwrap();
         let lo = String::from_utf8_lossy(&lo.stdout);
         assert!(lo.contains(",UP"), "lo is up: {lo}");

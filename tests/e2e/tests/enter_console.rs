@@ -1,6 +1,7 @@
 //! `vserverctl console`: two viewers attached to the console of pid 1 at once, both see what it
 //! writes (which also goes to the console log), what one types reaches pid 1, Ctrl-] three
-//! times detaches one and leaves the other attached, and the end of the vserver closes the rest.
+//! times detaches one and leaves the other attached, and the end of the vserver closes the rest;
+//! the console log rotated by size (by the serving program the monitor becomes).
 
 use std::fs;
 use std::time::Duration;
@@ -66,5 +67,52 @@ done"#,
         assert_eq!(two.wait(T).code(), Some(0), "{}", two.all());
         assert!(two.all().contains("The console of c1 closed"), "{}", two.all());
         assert!(!d.run_dir.join("c1/console.sock").exists());
+    });
+}
+
+#[test]
+fn the_served_console_log_is_rotated_by_size() {
+    require_root!();
+    with_daemon("console-rot", async |d| {
+        let root = d.root("r1");
+        // Five times the log's size limit (1 MiB, three kept), in lines of 1 kB, once
+        // pid 1 runs (the serving program copies the console from then on).
+        d.script(
+            &root,
+            "/bin/chatty-init",
+            r#"trap 'exit 0' TERM
+while [ ! -e /tmp/go ]; do sleep 0.05; done
+line=x
+for k in 1 2 3 4 5 6 7 8 9 10; do line="$line$line"; done
+i=0
+while [ $i -lt 5000 ]; do echo "$line"; i=$((i+1)); done
+echo done-writing
+while :; do sleep 1; done"#,
+        );
+        d.config("r1", "context = 542\nflags = [\"fakeinit\"]\n[init]\ncommand = [\"/bin/chatty-init\"]\nstop_timeout = 2\n");
+        d.start().await;
+        d.manager().await.start_vserver("r1").await.unwrap();
+        let st = d.state("r1").expect("running");
+        let mon = st.monitor_pid;
+        // The monitor runs the serving program (its comm is `vserver-monitor` either way).
+        let serving = || fs::read_link(format!("/proc/{mon}/exe")).is_ok_and(|e| e.display().to_string().contains("memfd:vserver-monitor"));
+        eventually("the serving program serves", T, || async { serving().then_some(()) }).await;
+        fs::write(root.join("tmp/go"), "").unwrap();
+        let log = d.log_dir.join("r1.log");
+        eventually("pid 1 wrote it all", Duration::from_secs(60), || async {
+            fs::read_to_string(&log).unwrap_or_default().contains("done-writing").then_some(())
+        })
+        .await;
+        let size = |i: u32| fs::metadata(if i == 0 { log.clone() } else { d.log_dir.join(format!("r1.log.{i}")) }).map(|m| m.len()).ok();
+        let sizes: Vec<Option<u64>> = (0..5).map(size).collect();
+        for (i, s) in sizes.iter().enumerate().take(4) {
+            let s = s.unwrap_or_else(|| panic!("log {i} missing: {sizes:?}"));
+            assert!(s <= 1 << 20, "log {i} past the limit: {sizes:?}");
+        }
+        assert!(sizes[1..4].iter().all(|s| s.unwrap() > 1_000_000), "{sizes:?}");
+        assert_eq!(sizes[4], None, "three rotated logs kept: {sizes:?}");
+        assert!(serving(), "the serving program rotated it");
+        d.manager().await.stop_vserver("r1").await.unwrap();
+        assert_eq!(d.state_of("r1").await, "stopped");
     });
 }

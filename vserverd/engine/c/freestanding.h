@@ -1,8 +1,8 @@
 /*
  * What a static program without libc needs: system calls, the entry point and the few memory
- * helpers a compiler may call. Shared by the engine's pid 1 (init.c) and vserverd's tools for
- * root inside a vserver (vtool.c). Nothing here allocates; every call returns the
- * kernel's answer as is (a negative errno on failure).
+ * helpers a compiler may call. Shared by the engine's pid 1 (init.c), vserverd's tools for
+ * root inside a vserver (vtool.c) and the serving monitor (monitor.c). Nothing here
+ * allocates; every call returns the kernel's answer as is (a negative errno on failure).
  */
 #ifndef VSERVER_FREESTANDING_H
 #define VSERVER_FREESTANDING_H
@@ -24,6 +24,16 @@
 #define NR_prctl 157
 #define NR_sync 162
 #define NR_reboot 169
+#define NR_lseek 8
+#define NR_sendto 44
+#define NR_fcntl 72
+#define NR_openat 257
+#define NR_unlinkat 263
+#define NR_ppoll 271
+#define NR_accept4 288
+#define NR_signalfd4 289
+#define NR_renameat2 316
+#define NR_execveat 322
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
 	register long r10 __asm__("r10") = d;
@@ -62,6 +72,16 @@ static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 #define NR_prctl 167
 #define NR_sync 81
 #define NR_reboot 142
+#define NR_lseek 62
+#define NR_sendto 206
+#define NR_fcntl 25
+#define NR_openat 56
+#define NR_unlinkat 35
+#define NR_ppoll 73
+#define NR_accept4 242
+#define NR_signalfd4 74
+#define NR_renameat2 276
+#define NR_execveat 281
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
 	register long x8 __asm__("x8") = n;

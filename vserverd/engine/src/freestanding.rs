@@ -8,3 +8,7 @@ pub static INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/init"));
 /// `vreboot`, `vhalt`, `vstatus` (`c/vtool.c`): root inside asks the daemon, through its
 /// vserver's control socket, to restart or stop its own vserver.
 pub static VTOOL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vtool"));
+
+/// `vserver-monitor` serving (`c/monitor.c`): what a vserver's monitor (vserverd's) execs once
+/// the vserver runs and is ready, to serve its console and wait for pid 1's end in a few pages.
+pub static MONITOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/monitor"));

@@ -105,9 +105,12 @@ impl Lease {
         &self.path
     }
 
-    /// Keeps the lock until this process ends (a monitor lives as long as its vserver).
-    pub fn hold_until_exit(self) {
+    /// Keeps the lock until this process ends (a monitor lives as long as its vserver); returns
+    /// its descriptor, which the monitor leaves open across its execs.
+    pub fn hold_until_exit(self) -> std::os::fd::RawFd {
+        let fd = self.file.as_raw_fd();
         std::mem::forget(self.file);
+        fd
     }
 }
 

@@ -66,6 +66,23 @@ fn sealed_copy() -> Result<OwnedFd, SetupError> {
     memfd(c"vserver-sealed", &mut src).map_err(e)
 }
 
+/// Another process's sealed copy of a program (`path`: its `/proc/PID/fd/N`), opened so that
+/// the processes running it share its pages: only if it is a memfd sealed for good holding
+/// exactly `program`.
+pub fn open_shared(path: &std::path::Path, program: &[u8]) -> Option<OwnedFd> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals < 0 || seals & SEALS != SEALS {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(program.len() + 1);
+    if f.read_to_end(&mut bytes).is_err() || bytes != program {
+        return None;
+    }
+    Some(OwnedFd::from(f))
+}
+
 fn io_errno(err: std::io::Error) -> Errno {
     Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO))
 }

@@ -101,7 +101,46 @@ pub(crate) fn wait_exit(pid: i32) -> Result<Exit, Errno> {
     }
 }
 
+/// What [`Context::cleanup_network`] removes, handed over to a program this one execs (a
+/// monitor's end): plain data, naming the descriptors left open across the exec.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct NetworkHandover {
+    pub attached: Option<net::attach::AttachedRecord>,
+    pub bound: Option<crate::bindaddr::Bound>,
+}
+
 impl Context {
+    /// Its network's handover (see [`NetworkHandover`]): the descriptors it names are left
+    /// open across an exec. The context keeps its own: it still tears down if no exec comes.
+    pub fn network_handover(&self) -> NetworkHandover {
+        let attached = self.network.as_ref().and_then(|n| n.lock().ok().map(|a| a.record()));
+        let bound = self.bound.as_ref().and_then(|b| b.lock().ok().map(|b| b.handover()));
+        NetworkHandover { attached, bound }
+    }
+
+    /// The context a program that exec'd this one built, from its pid 1, registry number and
+    /// [`Context::network_handover`]: what [`Context::cleanup_network`] and the registry's
+    /// release need.
+    ///
+    /// # Safety
+    /// The descriptors the handover names are the ones it was made with, open, and owned by
+    /// nothing else in this process.
+    pub unsafe fn taken_over(name: &str, context: u32, pid: i32, start_time: u64, run_dir: PathBuf, h: NetworkHandover) -> Context {
+        // The id range is claimed by this very process (the pid and start time an exec keeps).
+        let idmap = crate::userns::claimed(&run_dir, name);
+        Context {
+            context,
+            pid,
+            start_time,
+            step_times: Vec::new(),
+            network: h.attached.map(|r| Arc::new(Mutex::new(net::Attached::from_record(r)))),
+            bound: h.bound.map(|b| Arc::new(Mutex::new(b))),
+            name: name.to_string(),
+            idmap,
+            run_dir,
+        }
+    }
+
     /// Waits for pid 1 to end, then removes the context's links and its registry entry.
     pub fn wait(&self) -> Result<Exit, Errno> {
         let exit = wait_exit(self.pid)?;

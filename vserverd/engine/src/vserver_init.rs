@@ -40,17 +40,8 @@ pub fn binary() -> Result<RawFd, SetupError> {
 /// the contexts of many builders (the daemon's monitors) share its pages. It is used only if it
 /// is a memfd sealed for good and holds this very program; otherwise [`binary`] makes one.
 pub fn share(path: &std::path::Path) -> bool {
-    use std::io::Read;
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
-    let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
-    if seals < 0 || seals & crate::sealed::SEALS != crate::sealed::SEALS {
-        return false;
-    }
-    let mut bytes = Vec::with_capacity(crate::freestanding::INIT.len() + 1);
-    if f.read_to_end(&mut bytes).is_err() || bytes != crate::freestanding::INIT {
-        return false;
-    }
-    BINARY.set(OwnedFd::from(f)).is_ok()
+    let Some(fd) = crate::sealed::open_shared(path, crate::freestanding::INIT) else { return false };
+    BINARY.set(fd).is_ok()
 }
 
 /// `vserver-init`'s argv: `vserver-init rc|chcontext NSTART START... [STOP...]`; refused when

@@ -30,11 +30,21 @@ fn shared_init() -> Option<&'static str> {
     PATH.get_or_init(|| vserver_engine::vserver_init::binary().ok().map(|fd| format!("/proc/{}/fd/{fd}", std::process::id()))).as_deref()
 }
 
+/// The daemon's sealed copy of the serving program each monitor execs once its vserver is ready
+/// (`monitor::handover`), shared the same way.
+fn shared_serving() -> Option<&'static str> {
+    static PATH: OnceLock<Option<String>> = OnceLock::new();
+    PATH.get_or_init(|| crate::monitor::handover::daemon_copy().map(|fd| format!("/proc/{}/fd/{fd}", std::process::id()))).as_deref()
+}
+
 fn spawn() -> std::io::Result<Monitor> {
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0("vserver-monitor").arg("monitor").env_clear();
     if let Some(path) = shared_init() {
         cmd.env(vserver_config::run::SHARED_INIT_ENV, path);
+    }
+    if let Some(path) = shared_serving() {
+        cmd.env(crate::monitor::handover::SHARED_ENV, path);
     }
     let child = cmd
         .current_dir("/")

@@ -44,6 +44,16 @@ impl Viewers {
         self.listener.iter().map(|l| l.as_fd()).chain(self.conns.iter().map(|c| c.as_fd())).collect()
     }
 
+    /// The listening socket's descriptor (for the serving program).
+    pub fn listener_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.listener.as_ref().map(std::os::fd::AsRawFd::as_raw_fd)
+    }
+
+    /// The connected viewers' descriptors (for the serving program).
+    pub fn viewer_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.conns.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect()
+    }
+
     pub fn has_listener(&self) -> bool {
         self.listener.is_some()
     }

@@ -1,6 +1,8 @@
 //! The per-vserver monitor: a small single-threaded process (a re-exec of `vserverd` as
 //! `vserverd monitor NAME`) that builds the context with the engine and stays as the parent of
-//! its pid 1. It alone sees how pid 1 ends, and it outlives a restart of the daemon.
+//! its pid 1. It alone sees how pid 1 ends, and it outlives a restart of the daemon. Once pid 1
+//! is ready it execs a program of a few pages that serves the vserver until pid 1 ends, and that
+//! execs `vserverd monitor-end` for the end ([`handover`]): one process all along.
 //!
 //! Protocol with the daemon: the request (JSON [`MonitorRequest`]) on stdin; one JSON line
 //! [`MonitorReport`] on stdout once pid 1 runs or the start failed, then stdout is closed.
@@ -8,6 +10,7 @@
 //! `state.json` holds pid 1's identity and, once it has ended, how. The console (a pty the monitor holds) is copied to `LOG_DIR/NAME.log`, rotated by size.
 
 pub mod console;
+pub mod handover;
 pub mod readiness;
 
 use std::fs::{self, File, OpenOptions};
@@ -28,12 +31,18 @@ use vserver_engine::{Exit, SetupError};
 pub fn main(name: &str) -> ! {
     // Our own session: the daemon's terminal or process group signals never reach us.
     let _ = nix::unistd::setsid();
+    // Named as in `ps` through its execs (an exec through a descriptor names it by the number).
+    set_name();
     // What does not depend on the request is made while we wait for it (a ready monitor waits
     // for the next start): the console pty, and a network namespace with `lo` up.
     let prepared = Prepared { console: open_console().ok(), netns: vserver_engine::net::ns::made_ahead().ok() };
     if let Some(path) = std::env::var_os(SHARED_INIT_ENV) {
         // Otherwise the engine makes a copy of its own.
         vserver_engine::vserver_init::share(Path::new(&path));
+    }
+    if let Some(path) = std::env::var_os(handover::SHARED_ENV) {
+        // Opened now: the daemon that gave it may be gone by the time it is exec'd.
+        handover::share(Path::new(&path));
     }
     // Read once now, not during the start.
     vserver_engine::caps::last_cap();
@@ -50,6 +59,11 @@ pub fn main(name: &str) -> ! {
             std::process::exit(1);
         }
     }
+}
+
+/// `comm`: `vserver-monitor`, as the serving program names itself too.
+pub(crate) fn set_name() {
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"vserver-monitor".as_ptr()) };
 }
 
 /// The request on stdin (end-of-file without one: the daemon has gone). Not inlined: the
@@ -108,6 +122,8 @@ struct Running {
     log: ConsoleLog,
     viewers: console::Viewers,
     boot: Option<Boot>,
+    /// The descriptor of the root's lease, held until the monitor ends.
+    lease: Option<RawFd>,
 }
 
 /// A pid 1 that has not said it is ready yet: its notify socket, and the report channel the
@@ -125,27 +141,71 @@ struct Console<'a> {
 }
 
 fn run(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<(), SetupError> {
-    let Running { ctx, mut state, run_dir, master, sfd, cg, mut log, mut viewers, mut boot } = start(req, prepared, report)?;
+    let Running { ctx, mut state, run_dir, master, sfd, cg, mut log, mut viewers, mut boot, lease } = start(req, prepared, report)?;
     // The setup's heap (the request, the plan, the engine's buffers) and stack go back to the
-    // kernel: a monitor lives as long as its vserver, and one per vserver runs.
+    // kernel: a monitor lives as long as its vserver, and one per vserver runs (they matter
+    // when it serves on itself, without the serving program).
     unsafe { libc::malloc_trim(0) };
     release_stack_below_here();
-    let mut console = Console { master: master.as_fd(), log: &mut log, viewers: &mut viewers };
-    let exit = serve(ctx.pid, &sfd, &mut console, &mut boot, &mut state, &run_dir);
+    let mut hand_over = true;
+    let exit = loop {
+        let mut console = Console { master: master.as_fd(), log: &mut log, viewers: &mut viewers };
+        match serve(ctx.pid, &sfd, &mut console, &mut boot, &mut state, &run_dir, hand_over) {
+            Served::Ended(exit) => break exit,
+            Served::Ready => {
+                // pid 1 runs and is ready: the serving program takes over (no return).
+                let h = handover::Handover {
+                    state: state.clone(),
+                    run_dir: run_dir.clone(),
+                    cgroup: cg.clone(),
+                    network: ctx.network_handover(),
+                    log_file: log.path.clone(),
+                    log_max: log.max,
+                    log_keep: log.keep,
+                    lease,
+                };
+                let served = handover::ServedConsole {
+                    pid: ctx.pid,
+                    master: master.as_raw_fd(),
+                    slave: &state.console,
+                    listener: viewers.listener_fd(),
+                    viewers: viewers.viewer_fds(),
+                    log: &log,
+                };
+                let e = handover::exec_serving(&state.name, &served, &h);
+                log.write(format!("vserver-monitor: cannot exec the serving program: {e}; serving on\n").as_bytes());
+                hand_over = false;
+            }
+        }
+    };
     // The viewers see the console close; the socket goes.
     drop(viewers);
+    end(&ctx, &cg, &run_dir, state, &mut log, exit);
+    Ok(())
+}
+
+/// The monitor's end, once pid 1 has ended (here, or in `vserverd monitor-end` after the
+/// serving program): nothing of the vserver is left, and `state.json` says how pid 1 ended.
+pub(crate) fn end(ctx: &vserver_engine::Context, cg: &vserver_engine::cgroup::CgroupPlan, run_dir: &Path, mut state: RunState, log: &mut ConsoleLog, exit: Exit) {
     // Processes that entered later are in the cgroup too: none survives its vserver.
-    if let Err(e) = vserver_engine::cgroup::kill_all(&cg, std::time::Duration::from_secs(10)) {
+    if let Err(e) = vserver_engine::cgroup::kill_all(cg, std::time::Duration::from_secs(10)) {
         log.write(format!("vserver-monitor: {e}\n").as_bytes());
     }
-    vserver_engine::cgroup::remove(&cg);
+    vserver_engine::cgroup::remove(cg);
     // The links go before the number is released: a restart reuses the host ends' names.
     ctx.cleanup_network();
+    // The context number, and the id range of a user namespace.
     ctx.release();
     state.exit = Some(exit);
     state.ended_at = Some(now_us());
-    let _ = write_state(&run_dir, &state);
-    Ok(())
+    let _ = write_state(run_dir, &state);
+}
+
+/// Why the serve loop returned.
+enum Served {
+    Ended(Exit),
+    /// pid 1 is ready (or was never asked to say so): the serving program may take over.
+    Ready,
 }
 
 /// Builds the context and reports it. Not inlined: its frames (the engine's among them) lie
@@ -155,9 +215,10 @@ fn start(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<R
     let mut plan = req.plan;
     let run_dir = plan.run_dir.clone();
     // One run of a root at a time, on this host and on any host sharing its storage.
-    if let Some(root) = &plan.root {
-        vserver_engine::lease::take(&plan.name, root, &run_dir).map_err(lease_error)?.hold_until_exit();
-    }
+    let lease = match &plan.root {
+        Some(root) => Some(vserver_engine::lease::take(&plan.name, root, &run_dir).map_err(lease_error)?.hold_until_exit()),
+        None => None,
+    };
     let (master, slave, slave_fd) = match prepared.console {
         Some(c) => c,
         None => open_console()?,
@@ -243,7 +304,7 @@ fn start(req: MonitorRequest, prepared: Prepared, report: &mut File) -> Result<R
         _ => None,
     };
 
-    Ok(Running { ctx, state, run_dir, master, sfd, cg, log, viewers, boot })
+    Ok(Running { ctx, state, run_dir, master, sfd, cg, log, viewers, boot, lease })
 }
 
 /// pid 1 said it is ready: the state says so, the daemon is told, and the notify socket goes
@@ -291,9 +352,10 @@ fn lease_error(e: vserver_engine::lease::LeaseError) -> SetupError {
 }
 
 /// Copies the console to the log and to its viewers (and what they type to it) until pid 1
-/// ends; returns how it ended.
+/// ends, or, with `hand_over`, until it is ready; returns which.
 #[inline(never)]
-fn serve(pid: i32, sfd: &SignalFd, console: &mut Console<'_>, boot: &mut Option<Boot>, state: &mut RunState, run_dir: &Path) -> Exit {
+#[allow(clippy::too_many_arguments)]
+fn serve(pid: i32, sfd: &SignalFd, console: &mut Console<'_>, boot: &mut Option<Boot>, state: &mut RunState, run_dir: &Path, hand_over: bool) -> Served {
     let Console { master, log, viewers } = console;
     let master = *master;
     // One page: the loop's whole stack stays within a few pages for the vserver's life.
@@ -307,6 +369,9 @@ fn serve(pid: i32, sfd: &SignalFd, console: &mut Console<'_>, boot: &mut Option<
     // Never block on the console: a pid 1 that does not read its input loses what viewers type.
     let _ = nix::fcntl::fcntl(master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
     loop {
+        if hand_over && boot.is_none() {
+            return Served::Ready;
+        }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if console_open {
             fds.push(PollFd::new(master, PollFlags::POLLIN));
@@ -397,11 +462,11 @@ fn serve(pid: i32, sfd: &SignalFd, console: &mut Console<'_>, boot: &mut Option<
             Ok(ws) => {
                 if let Some(exit) = Exit::from_status(ws) {
                     drain(master.as_raw_fd(), log);
-                    return exit;
+                    return Served::Ended(exit);
                 }
             }
             Err(Errno::EINTR) => {}
-            Err(_) => return Exit::Code(255),
+            Err(_) => return Served::Ended(Exit::Code(255)),
         }
     }
 }

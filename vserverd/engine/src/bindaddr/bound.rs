@@ -99,8 +99,9 @@ pub fn interface_addresses(name: &str) -> Result<Vec<IfAddr>, SetupError> {
         .collect())
 }
 
-/// A bound cgroup: what [`Bound::teardown`] removes.
-#[derive(Debug)]
+/// A bound cgroup: what [`Bound::teardown`] removes. Plain data (serialized, it is handed to a
+/// program this one execs: a monitor's end).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Bound {
     pub cgroup: PathBuf,
     pub slot: u16,
@@ -298,6 +299,18 @@ impl Bound {
             _ => ProgramSet::load()?,
         };
         set.attach(&self.cgroup, &self.rules)
+    }
+
+    /// A copy for [`crate::spawn::NetworkHandover`] (this one keeps its claim too: whichever
+    /// process tears down first releases the slot).
+    pub fn handover(&self) -> Bound {
+        Bound {
+            cgroup: self.cgroup.clone(),
+            slot: self.slot,
+            rules: self.rules.clone(),
+            claim: self.claim.as_ref().map(|c| c.duplicate()),
+            added: self.added.clone(),
+        }
     }
 
     /// Detaches the programs (when the cgroup is still there), removes the addresses added to

@@ -64,7 +64,7 @@ impl Record {
 }
 
 /// A claimed slot; [`Claim::release`] gives it back.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Claim {
     pub slot: u16,
     path: PathBuf,
@@ -171,6 +171,11 @@ pub fn claim(run_dir: &Path, context: u32, record: impl FnOnce(u16) -> Record) -
 }
 
 impl Claim {
+    /// The same claim, for a process that takes over the teardown.
+    pub(crate) fn duplicate(&self) -> Claim {
+        Claim { slot: self.slot, path: self.path.clone() }
+    }
+
     pub fn release(self) {
         let _ = fs::remove_file(&self.path);
     }

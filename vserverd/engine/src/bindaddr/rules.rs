@@ -43,7 +43,7 @@ pub mod off {
 pub const VALUE_SIZE: usize = 80 + 16 * MAX_ADDRS;
 
 /// One vserver's rules, before they are written for its cgroup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rules {
     /// The IPv4 addresses: a wildcard bind gets the first, a connection with no address of its
     /// own leaves from it.

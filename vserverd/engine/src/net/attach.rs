@@ -48,7 +48,38 @@ pub struct Attached {
     pub times: Vec<(Step, u64)>,
 }
 
+/// [`Attached`] handed over to a program this one execs (a monitor's end): what it made, and
+/// the descriptor of its socket inside the context's namespace, left open across the exec.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AttachedRecord {
+    pub inside: Option<std::os::fd::RawFd>,
+    pub inside_links: Vec<(u32, String)>,
+    pub host_ends: Vec<(u32, String)>,
+    pub proxies: Vec<(u32, String, IpAddr)>,
+}
+
 impl Attached {
+    /// The record of what was made; the inside socket is left open across an exec
+    /// (close-on-exec cleared), so that the program exec'd can take it over.
+    pub fn record(&self) -> AttachedRecord {
+        let inside = self.inside.as_ref().map(|nl| {
+            unsafe { libc::fcntl(nl.fd(), libc::F_SETFD, 0) };
+            nl.fd()
+        });
+        AttachedRecord { inside, inside_links: self.inside_links.clone(), host_ends: self.host_ends.clone(), proxies: self.proxies.clone() }
+    }
+
+    /// What a program that exec'd this one made, from its [`Attached::record`].
+    ///
+    /// # Safety
+    /// The record's inside descriptor is the socket it names, open, and owned by nothing else
+    /// in this process.
+    pub unsafe fn from_record(r: AttachedRecord) -> Attached {
+        // The teardown's requests and answers need a few kB.
+        let inside = r.inside.map(|fd| Netlink::from_fd(fd, 8 * 1024));
+        Attached { inside, inside_links: r.inside_links, host_ends: r.host_ends, proxies: r.proxies, times: Vec::new() }
+    }
+
     /// The host ends' names, for messages and tests.
     pub fn host_ends(&self) -> Vec<String> {
         self.host_ends.iter().map(|(_, n)| n.clone()).collect()

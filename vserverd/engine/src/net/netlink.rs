@@ -84,6 +84,18 @@ impl Netlink {
         self.sock.as_raw_fd()
     }
 
+    /// The socket `fd` opened by [`Netlink::open_with`] in a program that exec'd this one (a
+    /// monitor's end takes over its context's sockets): it stays in the namespace it was
+    /// opened in. Taken close-on-exec.
+    ///
+    /// # Safety
+    /// `fd` is such a socket, open, and owned by nothing else in this process.
+    pub unsafe fn from_fd(fd: RawFd, size: usize) -> Netlink {
+        use std::os::fd::FromRawFd;
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        Netlink { sock: Socket::from_raw_fd(fd), seq: 0, buf: vec![0; size] }
+    }
+
     fn send(&mut self, msg: RouteNetlinkMessage, flags: u16) -> Result<u32, NlError> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
