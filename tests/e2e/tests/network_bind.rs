@@ -34,7 +34,15 @@ impl std::ops::Deref for Lan {
 
 impl Lan {
     fn new() -> Lan {
-        Lan(TestLan::new("bind"))
+        let lan = Lan(TestLan::new("bind"));
+        if vserver_e2e::userns_mode() {
+            // Root of a user namespace holds no NET_BIND_SERVICE over the host's stack, which a
+            // bind vserver shares: ports below 1024 are the host's to open to all (here: the
+            // test host's own namespace).
+            let ns = lan.0.host.clone();
+            vserver_e2e::lan::ip(&["netns", "exec", &ns, "sysctl", "-q", "-w", "net.ipv4.ip_unprivileged_port_start=0"]);
+        }
+        lan
     }
 
     fn enter_host(&self) -> String {
