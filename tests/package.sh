@@ -5,11 +5,19 @@
 #   - vserverctl --version, vserverd --check-config and man -w for every page work, and
 #     systemd-analyze verify with its man checks passes on the installed units;
 #   - the units are enabled, the tmpfiles made, /etc/vservers/defaults.toml is a conffile;
+#   - the daemon runs as its units would run it (tests/package-boot.sh, from inside the root, in
+#     private mount and PID namespaces: the bus with the installed policy, vserverd by the
+#     unit's ExecStart= in a cgroup standing for the unit's), and `vserverctl build web1
+#     --debootstrap bookworm && vserverctl start web1` work with no other step; then all of it
+#     is stopped and removed (processes, mounts, cgroups);
 #   - apt purge leaves no file of the package, and leaves the vservers' roots, saying so.
 #
 #   tests/package.sh [ROOT]   ROOT: a Debian 12 root to copy and install into (default: the
 #                             heavy suite's cached guest root; without one, the install is skipped)
-# Environment: VSERVER_CARGO_PROFILE (default package-check, a quicker release build).
+# Environment: VSERVER_CARGO_PROFILE (default package-check, a quicker release build);
+# VSERVER_PACKAGE_BOOT=0 skips the daemon's run; VSERVER_PACKAGE_MIRROR: the Debian mirror
+# `vserverctl build --debootstrap` uses there (a local mirror or apt-cacher-ng keeps it fast and
+# offline; default: debootstrap's own, deb.debian.org).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export VSERVER_CARGO_PROFILE="${VSERVER_CARGO_PROFILE:-package-check}"
@@ -52,7 +60,10 @@ done
 cp "$deb" "$root/tmp/"
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
 in_root apt-get update -qq >"$out/apt.log" 2>&1
-in_root apt-get install -y -qq --no-install-recommends man-db "/tmp/$(basename "$deb")" >>"$out/apt.log" 2>&1 \
+in_root apt-get install -y -qq --no-install-recommends man-db >>"$out/apt.log" 2>&1 \
+    || { tail -30 "$out/apt.log" >&2; echo "package: apt could not install man-db" >&2; exit 1; }
+# As an admin installs it: with its recommends (debootstrap, for `vserverctl build --debootstrap`).
+in_root apt-get install -y -qq "/tmp/$(basename "$deb")" >>"$out/apt.log" 2>&1 \
     || { tail -30 "$out/apt.log" >&2; echo "package: apt could not install it" >&2; exit 1; }
 
 fail() { echo "package: $*" >&2; exit 1; }
@@ -70,6 +81,85 @@ in_root systemd-analyze verify --man=yes /lib/systemd/system/vserverd.service /l
 [ "$(stat -c %a "$root/var/lib/vservers")" = 700 ] || fail "tmpfiles: /var/lib/vservers is not 0700"
 grep -qx " */etc/vservers/defaults.toml [0-9a-f]*" <(in_root dpkg-query -W -f='${Conffiles}\n' vserver) || fail "defaults.toml is not a conffile"
 in_root dpkg -L vserver | sort >"$out/files"
+
+# The daemon as the units run it, and the admin's first vserver (tests/package-boot.sh). No
+# systemd runs here (nor need it be PID 1 on the host): this stands for the boot -
+#   - private mount and PID namespaces (unshare --kill-child: whatever happens, ending the
+#     namespace's first process kills every process in it, and its mounts go with it), where the
+#     root is bound on itself, gets a /proc of its own, /sys (with the cgroup tree) and /dev as
+#     the host has them, a tmpfs /run, and becomes the namespace's root (pivot_root, as a booted
+#     /: a chroot would not do, see below);
+#   - the unit's cgroup (Delegate=yes): a v2 directory of ours, vserver-package-PID.slice/
+#     vserverd.service, with every controller the tree has enabled for it; the v1 hierarchies
+#     of a hybrid host are used at their roots (vservers/NAME), as the daemon always does.
+# What systemd as PID 1 alone would add is not run: Type=notify's READY=1 and WatchdogSec=
+# (no NOTIFY_SOCKET is given: the daemon then sends nothing; `vserverctl list` answering stands
+# for ready), D-Bus activation (org.vserverd.VServer1.service hands it to systemd:
+# SystemdService=), vservers.service at boot, journald (the output goes to a file).
+if [ "${VSERVER_PACKAGE_BOOT:-1}" != 0 ]; then
+    boot_t0=$(date +%s)
+    v2=""
+    for m in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+        [ "$(stat -f -c %T "$m" 2>/dev/null)" = cgroup2fs ] && { v2="$m"; break; }
+    done
+    # web1's cgroups in the v1 hierarchies would be another daemon's: refuse rather than touch them.
+    for d in /sys/fs/cgroup/*/vservers/web1; do
+        [ -e "$d" ] && fail "$d exists: another vserverd runs a web1 on this host"
+    done
+    v1_parents_before=$(echo $(ls -d /sys/fs/cgroup/*/vservers 2>/dev/null || true))
+    mounts_before=$(grep -c " $root[/ ]" /proc/self/mountinfo || true)
+    slice=""
+    svc=""
+    if [ -n "$v2" ]; then
+        slice="$v2/vserver-package-$$.slice"
+        svc="$slice/vserverd.service"
+        mkdir "$slice" "$svc"
+        controllers=$(sed 's/[^ ][^ ]*/+&/g' "$slice/cgroup.controllers")
+        [ -z "$controllers" ] || echo "$controllers" >"$slice/cgroup.subtree_control"
+    fi
+    boot_cleanup() {
+        # Every process of the namespace is gone with it; the cgroups left (the unit's, the
+        # daemon's leaf, the vservers' parents it made) go, the deepest first.
+        if [ -n "$slice" ] && [ -d "$slice" ]; then find "$slice" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
+        for d in /sys/fs/cgroup/*/vservers; do
+            case " $v1_parents_before " in *" $d "*) ;; *) rmdir "$d/web1" "$d" 2>/dev/null || true ;; esac
+        done
+    }
+    trap 'boot_cleanup; cleanup' EXIT
+    cp tests/package-boot.sh "$root/tmp/package-boot.sh"
+    set +e
+    # shellcheck disable=SC2016 # expanded by the namespace's shell
+    unshare --mount --pid --fork --kill-child --propagation private sh -c '
+        set -e
+        root="$1"; shift
+        # The root a mount point of its own, as a booted system'"'"'s / is (making / private, and
+        # pivot_root into a vserver, need it).
+        mount --rbind "$root" "$root"
+        mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+        mount --rbind /sys "$root/sys"
+        mount --rbind /dev "$root/dev"
+        mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$root/run"
+        # The root becomes the namespace'"'"'s root (pivot_root), as a booted system'"'"'s is: under
+        # a plain chroot the namespace'"'"'s root stays the host'"'"'s, and a process entering a
+        # vserver with setns(CLONE_NEWNS) is put there (docs/daemon.md).
+        cd "$root" && mkdir -p .package-oldroot && pivot_root . .package-oldroot
+        umount -l /.package-oldroot && rmdir /.package-oldroot
+        exec chroot / env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 sh /tmp/package-boot.sh "$@"
+    ' sh "$root" "$svc" "${VSERVER_PACKAGE_MIRROR:-}" 2>&1 | tee "$out/boot.log" | sed -n 's/^boot: /package: /p'
+    rc=${PIPESTATUS[0]}
+    set -e
+    [ "$rc" -eq 0 ] || { tail -20 "$out/boot.log" >&2; fail "the daemon's run in the root failed (see $out/boot.log)"; }
+    # Nothing of it is left: no process in the root, no mount, no cgroup.
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/root" 2>/dev/null)" != "$root" ] || fail "process ${p#/proc/} still runs in the root: $(tr '\0' ' ' <"$p/cmdline")"
+    done
+    [ "$(grep -c " $root[/ ]" /proc/self/mountinfo || true)" = "$mounts_before" ] || fail "mounts left below $root"
+    boot_cleanup
+    [ -z "$slice" ] || [ ! -d "$slice" ] || fail "cgroups left: $(find "$slice" -type d)"
+    for d in /sys/fs/cgroup/*/vservers/web1; do [ ! -e "$d" ] || fail "cgroup left: $d"; done
+    echo "package: the daemon's run and web1's build, start and stop took $(($(date +%s) - boot_t0)) s"
+    rm -rf "$root/var/lib/vservers/web1" "$root/etc/vservers/web1.toml"
+fi
 
 # A vserver's root and configuration: the admin's, never the package's.
 mkdir -p "$root/var/lib/vservers/web1/etc" && echo web1 >"$root/var/lib/vservers/web1/etc/hostname"

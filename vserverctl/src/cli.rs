@@ -22,7 +22,11 @@ Exit status:
     long_about = "Control the virtual servers run by vserverd: list them, start, stop, restart \
                   and signal them, check and reload their configuration, read their console logs.\n\n\
                   vserverctl talks to vserverd over the system bus (DBUS_SYSTEM_BUS_ADDRESS, or \
-                  --bus-address). Reading is open to every user; changing anything needs root, or polkit's authorization.",
+                  --bus-address). Reading is open to every user; changing anything needs root, or polkit's authorization.\n\n\
+                  When polkit allows a change only after authentication (auth_admin, auth_self) and standard input \
+                  is a terminal, vserverctl lets it ask: the call carries D-Bus's interactive-authorization flag and \
+                  pkttyagent (package polkitd), started for the time of the call, asks for the password on the \
+                  terminal, as systemctl and machinectl do. --no-ask-password turns that off.",
     after_help = EXIT_STATUS,
     propagate_version = true,
     infer_subcommands = false
@@ -51,6 +55,12 @@ pub struct Cli {
     /// (for example unix:path=/run/dbus/system_bus_socket).
     #[arg(long, global = true, value_name = "ADDRESS", help_heading = "Global options")]
     pub bus_address: Option<String>,
+
+    /// Do not let polkit ask for a password: a change that polkit allows only after
+    /// authentication is refused. Without it, when standard input is a terminal, such a
+    /// change asks for one there (through pkttyagent, when installed).
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub no_ask_password: bool,
 
     #[command(subcommand)]
     pub command: Command,

@@ -229,7 +229,16 @@ impl fmt::Display for CtlError {
                     ),
                     Kind::Refused => write!(f, "vserverd refused to {action}: {msg}"),
                     Kind::AccessDenied => {
-                        write!(f, "permission denied: cannot {action}: {msg}; run vserverctl as root (for example with sudo), or as a user polkit authorizes")
+                        // vserverd's refusals (its daemon/auth.rs) that a password would have
+                        // turned into a yes: say how to give one.
+                        let how = if msg.contains("does not allow interactive authorization") {
+                            "run vserverctl on a terminal, without --no-ask-password, to authenticate, or as root"
+                        } else if msg.contains("no authentication agent") {
+                            "install pkttyagent (package polkitd) and run vserverctl on a terminal to authenticate, or run it as root"
+                        } else {
+                            "run vserverctl as root (for example with sudo), or as a user polkit authorizes"
+                        };
+                        write!(f, "permission denied: cannot {action}: {msg}; {how}")
                     }
                     Kind::DaemonDown => f.write_str(DAEMON_DOWN),
                     Kind::BusUnreachable => write!(
@@ -363,6 +372,16 @@ mod tests {
         let denied = api(Some("web1"), VServerError::access_denied("only root may start vservers")).to_string();
         assert!(denied.starts_with("permission denied: cannot start web1: only root may start vservers"), "{denied}");
         assert!(denied.contains("as root"), "{denied}");
+        let needs = VServerError::access_denied(
+            "polkit authorizes uid 1000 for org.vserverd.VServer1.manage only after authentication, and the call does not allow interactive authorization",
+        );
+        let needs = api(Some("web1"), needs).to_string();
+        assert!(needs.ends_with("run vserverctl on a terminal, without --no-ask-password, to authenticate, or as root"), "{needs}");
+        let no_agent = VServerError::access_denied(
+            "polkit authorizes uid 1000 for org.vserverd.VServer1.manage only after authentication, and no authentication agent is registered to ask the caller",
+        );
+        let no_agent = api(Some("web1"), no_agent).to_string();
+        assert!(no_agent.contains("install pkttyagent (package polkitd)"), "{no_agent}");
 
         let down = api(None, fdo(zbus::fdo::Error::ServiceUnknown("The name is not activatable".into()))).to_string();
         assert_eq!(down, DAEMON_DOWN);

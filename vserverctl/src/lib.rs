@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod output;
+pub mod polkit;
 pub mod signal;
 pub mod term;
 pub mod time;

@@ -8,6 +8,7 @@ use clap::Parser;
 use vserverctl::cmd::{self, Ctx};
 use vserverctl::error::{exit, CtlError};
 use vserverctl::output::{self, Format};
+use vserverctl::polkit::Auth;
 use vserverctl::{Cli, Command, JsonMode};
 
 fn main() -> ExitCode {
@@ -47,7 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             return Ok(code);
         }
         let conn = cmd::connect(cli.bus_address.as_deref()).await?;
-        let ctx = Ctx { conn, format };
+        let ctx = Ctx { conn, format, auth: Auth::new(!cli.no_ask_password, vserverctl::term::is_tty(0)) };
         let code = match &cli.command {
             Command::List(a) => cmd::list::run(&ctx, a).await?,
             Command::Status(a) => cmd::status::run(&ctx, a).await?,

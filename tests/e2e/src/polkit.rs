@@ -113,6 +113,73 @@ impl Drop for TestPolkit {
     }
 }
 
+/// What polkit's authentication needs around a client on a test bus, for a test that answers
+/// polkit's password prompt: the command prefix of [`AgentWorld::wrap`] runs the client in a
+/// mount namespace of its own where
+/// - `/run/dbus/system_bus_socket` is the test bus: `polkit-agent-helper-1` (set-uid root, run
+///   by the agent to check the password) clears its environment and answers polkitd on the
+///   default system bus address;
+/// - `/etc/pam.d` holds only `polkit-1`, whose `auth` accepts one password and nothing else
+///   (`pam_exec` hands the typed password to a script), so that no account of the host is
+///   involved and the host's PAM configuration stays as it is.
+pub struct AgentWorld {
+    dir: PathBuf,
+    bus_dir: PathBuf,
+}
+
+impl AgentWorld {
+    pub fn new(bus: &TestBus, password: &str) -> AgentWorld {
+        let dir = bus.dir.join("agent-world");
+        let pam = dir.join("pam.d");
+        fs::create_dir_all(&pam).unwrap();
+        for d in [&dir, &pam] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        // pam_exec runs the script as the real uid of the helper (the agent's user), the
+        // password on its stdin, NUL-terminated.
+        let check = dir.join("check-password");
+        fs::write(&check, format!("#!/bin/sh\n[ \"$(tr -d '\\000')\" = '{password}' ]\n")).unwrap();
+        fs::set_permissions(&check, fs::Permissions::from_mode(0o755)).unwrap();
+        let stack = format!(
+            "auth required pam_exec.so expose_authtok quiet {}\naccount required pam_permit.so\n\
+             password required pam_deny.so\nsession required pam_permit.so\n",
+            check.display()
+        );
+        fs::write(pam.join("polkit-1"), stack).unwrap();
+        fs::set_permissions(pam.join("polkit-1"), fs::Permissions::from_mode(0o644)).unwrap();
+        AgentWorld { dir, bus_dir: bus.dir.clone() }
+    }
+
+    /// The argv prefix that runs the rest of the command line in that world (it execs: the
+    /// command keeps the pid, the terminal and the session of the prefix).
+    pub fn wrap(&self) -> Vec<String> {
+        let script = r#"mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/dbus && mount --bind "$1" /run/dbus &&
+            mount --bind "$2" /etc/pam.d && shift 2 && exec "$@""#;
+        let pam = self.dir.join("pam.d");
+        ["unshare", "--mount", "sh", "-c", script, "sh"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([self.bus_dir.display().to_string(), pam.display().to_string()])
+            .collect()
+    }
+}
+
+/// The `pkttyagent` processes registered for process `pid` (`--process PID` on their command
+/// line).
+pub fn agents_for(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline = fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_agent = args.first().is_some_and(|a| a.ends_with(b"pkttyagent"));
+        if is_agent && args.windows(2).any(|w| w[0] == b"--process" && w[1] == pid.to_string().as_bytes()) {
+            found.push(p);
+        }
+    }
+    found
+}
+
 /// One `CheckAuthorization` seen on the bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -156,6 +223,19 @@ impl BusMonitor {
     /// Every `CheckAuthorization` call seen so far, in order.
     pub fn checks(&self) -> Vec<Check> {
         parse_checks(&fs::read_to_string(&self.out).unwrap_or_default())
+    }
+
+    /// The `CheckAuthorization` calls once there are at least `n` (at most 5 s): dbus-monitor
+    /// writes a call down on its own time, maybe after the caller already has its answer.
+    pub fn wait_checks(&self, n: usize) -> Vec<Check> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let checks = self.checks();
+            if checks.len() >= n || Instant::now() > deadline {
+                return checks;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The number of calls to polkit of any method.

@@ -4,12 +4,19 @@
 //! (no) nor use the console (only after authentication); the daemon names the caller by its pid
 //! and start time; root never makes the daemon ask; a caller in another PID namespace is refused
 //! before polkit is asked, root or not, even though polkit would say yes.
+//!
+//! Interactive authorization, end to end: `vserverctl` on a terminal, as uid 65534, for an
+//! action polkit grants only after authentication; the real `pkttyagent` it starts asks for the
+//! password on that terminal, polkit's real helper checks it (through a PAM stack of the test's,
+//! see [`AgentWorld`]): a wrong one is refused, the right one lets the call through; without a
+//! terminal, with `--no-ask-password`, or without pkttyagent, the call is refused saying why.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vserver_e2e::daemon::*;
-use vserver_e2e::polkit::{bus_policy, BusMonitor, TestPolkit};
+use vserver_e2e::polkit::{agents_for, bus_policy, AgentWorld, BusMonitor, TestPolkit};
+use vserver_e2e::pty::PtySession;
 use vserver_e2e::{require_root, start_time, TestDir};
 
 const T: Duration = Duration::from_secs(10);
@@ -91,7 +98,7 @@ fn polkit_decides_for_non_root_by_action() {
         let (answer, pid, started) = call_as(NOBODY, &bus.address, "StartVServer", &["a"]);
         assert_eq!(answer, ("ok".into(), "".into()), "polkit's yes lets uid 65534 start a");
         assert_eq!(d.state_of("a").await, "running");
-        let checks = monitor.checks();
+        let checks = monitor.wait_checks(1);
         assert_eq!(checks.len(), 1, "one question: {checks:?}");
         let c = &checks[0];
         assert_eq!((c.kind.as_str(), c.pid, c.start_time, c.uid), ("unix-process", pid, started, 65534), "the subject is the caller");
@@ -106,25 +113,26 @@ fn polkit_decides_for_non_root_by_action() {
         let (code, out) = ctl_as_nobody(&bus.address, &["start", "a"]);
         assert_eq!(code, Some(0), "uid 65534: vserverctl start a: {out}");
         assert_eq!(d.state_of("a").await, "running");
-        assert_eq!(monitor.checks().len(), 3);
+        assert_eq!(monitor.wait_checks(3).len(), 3);
 
         // Entering: polkit says no; the refusal names the action.
         let (code, out) = ctl_as_nobody(&bus.address, &["exec", "a", "--", "true"]);
         assert_ne!(code, Some(0), "uid 65534 entered a: {out}");
         assert!(out.contains(&format!("polkit does not authorize uid 65534 for {ENTER}")), "{out}");
-        assert_eq!(monitor.checks().last().map(|c| c.action.clone()), Some(ENTER.into()));
+        assert_eq!(monitor.wait_checks(4).last().map(|c| c.action.clone()), Some(ENTER.into()));
 
         // The console: only after authentication, which a call without the interactive flag
-        // does not allow; with the flag, polkit is told it may ask (no agent here: still no).
+        // does not allow; with the flag, polkit is told it may ask (no agent here: still no,
+        // saying so).
         let ((name, msg), _, _) = call_as(NOBODY, &bus.address, "OpenConsole", &["a"]);
         assert_eq!(name, ACCESS_DENIED, "{msg}");
         assert!(msg.contains(CONSOLE) && msg.contains("only after authentication"), "{msg}");
-        assert_eq!(monitor.checks().last().map(|c| (c.action.clone(), c.flags)), Some((CONSOLE.into(), 0)));
+        assert_eq!(monitor.wait_checks(5).last().map(|c| (c.action.clone(), c.flags)), Some((CONSOLE.into(), 0)));
         let interactive: Vec<&str> = ["env", "BUS_CALL_INTERACTIVE=1"].iter().chain(NOBODY).copied().collect();
         let ((name, msg), _, _) = call_as(&interactive, &bus.address, "OpenConsole", &["a"]);
         assert_eq!(name, ACCESS_DENIED, "{msg}");
-        assert!(msg.contains(&format!("polkit does not authorize uid 65534 for {CONSOLE}")), "{msg}");
-        assert_eq!(monitor.checks().last().map(|c| (c.action.clone(), c.flags)), Some((CONSOLE.into(), 1)), "AllowUserInteraction");
+        assert!(msg.contains(CONSOLE) && msg.contains("no authentication agent is registered"), "{msg}");
+        assert_eq!(monitor.wait_checks(6).last().map(|c| (c.action.clone(), c.flags)), Some((CONSOLE.into(), 1)), "AllowUserInteraction");
         assert_eq!(monitor.checks().len(), 6);
 
         // Root again: still no question.
@@ -156,8 +164,110 @@ fn another_pid_namespace_is_refused_before_polkit_is_asked() {
         // Control: the same uid 65534 from the host's PID namespace is asked about, and let in.
         assert_eq!(bus_call(NOBODY, &bus.address, &[MANAGER_PATH, M, "StartVServer", "a"]).0, "ok");
         assert_eq!(d.state_of("a").await, "running");
-        assert_eq!(monitor.checks().len(), 1);
+        assert_eq!(monitor.wait_checks(1).len(), 1);
         assert_eq!(call_as(&["env"], &bus.address, "StopVServer", &["a"]).0 .0, "ok");
         d.wait_state("a", "stopped", T).await;
+    });
+}
+
+/// uid 65534 may manage after authenticating as an administrator (root), and may do nothing
+/// else.
+const ASK_RULES: &str = r#"polkit.addAdminRule(function(action, subject) { return ["unix-user:root"]; });
+polkit.addRule(function(action, subject) {
+    if (action.id.indexOf("org.vserverd.VServer1.") != 0) return polkit.Result.NOT_HANDLED;
+    if (action.id == "org.vserverd.VServer1.manage" && subject.user == "nobody") return polkit.Result.AUTH_ADMIN;
+    return polkit.Result.NO;
+});
+"#;
+const PASSWORD: &str = "vserver-test-password";
+const PKTTYAGENT: &str = "/usr/bin/pkttyagent";
+
+/// `vserverctl ARGS` as uid 65534 on a terminal of its own, in `world`, with `path` as PATH
+/// (where it looks for pkttyagent).
+fn ctl_on_a_terminal(world: &AgentWorld, address: &str, path: &str, args: &[&str]) -> PtySession {
+    let wrap = world.wrap();
+    let mut cmd = Command::new(&wrap[0]);
+    cmd.args(&wrap[1..]).args(NOBODY).arg("env").arg("-i").arg(format!("PATH={path}"));
+    cmd.arg(format!("DBUS_SYSTEM_BUS_ADDRESS={address}")).arg("TERM=dumb").arg(bin("vserverctl")).args(args);
+    cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    PtySession::spawn(cmd, 24, 120)
+}
+
+#[test]
+fn vserverctl_asks_for_a_password_through_pkttyagent() {
+    require_root!();
+    assert!(std::fs::metadata(PKTTYAGENT).is_ok(), "{PKTTYAGENT} missing: apt-get install polkitd");
+    let t = TestDir::new("d-polkit-ask");
+    let bus = TestBus::with_extra(&bus_policy());
+    block_on(async {
+        let polkit = TestPolkit::start(&bus, ASK_RULES).await;
+        let monitor = BusMonitor::start(&bus).await;
+        let d = daemon_with_a(&t, &bus).await;
+        let world = AgentWorld::new(&bus, PASSWORD);
+        let path = "/usr/sbin:/usr/bin:/sbin:/bin";
+        let last_flags = |n: usize| monitor.wait_checks(n).last().map(|c| (c.action.clone(), c.flags));
+        let needs_auth = "only after authentication, and the call does not allow interactive authorization";
+
+        // Standard input is no terminal: the call does not allow interaction; the refusal says so.
+        let (code, out) = ctl_as_nobody(&bus.address, &["start", "a"]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains(MANAGE) && out.contains(needs_auth), "{out}");
+        assert_eq!(last_flags(1), Some((MANAGE.into(), 0)));
+
+        // On a terminal with --no-ask-password: the same, and no agent asks.
+        let mut s = ctl_on_a_terminal(&world, &bus.address, path, &["--no-ask-password", "start", "a"]);
+        assert_eq!(s.wait(T).code(), Some(1), "{}", s.all());
+        assert!(s.all().contains(needs_auth) && !s.all().contains("AUTHENTICATING"), "{}", s.all());
+        assert_eq!(last_flags(2), Some((MANAGE.into(), 0)));
+        assert_eq!(monitor.checks().len(), 2);
+
+        // On a terminal: the call allows interaction, the agent registered for vserverctl asks
+        // for root's password there; a wrong one is refused.
+        let mut s = ctl_on_a_terminal(&world, &bus.address, path, &["start", "a"]);
+        s.expect(&format!("AUTHENTICATING FOR {MANAGE}"), T);
+        s.expect("Password:", T);
+        let pid = s.pid();
+        assert_eq!(agents_for(pid).len(), 1, "one pkttyagent for vserverctl (pid {pid})");
+        assert_eq!(last_flags(3), Some((MANAGE.into(), 1)), "AllowUserInteraction");
+        // While polkit waits for the password, the daemon answers others, reading or changing.
+        let m = d.manager().await;
+        let busy = async { (m.list_vservers().await.is_ok(), m.reload().await.is_ok()) };
+        assert_eq!(tokio::time::timeout(Duration::from_secs(3), busy).await.ok(), Some((true, true)), "the daemon waited for the prompt");
+        s.line("not-the-password");
+        assert_eq!(s.wait(T).code(), Some(1), "{}", s.all());
+        assert!(s.all().contains(&format!("polkit does not authorize uid 65534 for {MANAGE}")), "{}", s.all());
+        assert_eq!(agents_for(pid), Vec::<u32>::new(), "the agent outlived the call");
+        assert_eq!(d.state_of("a").await, "stopped");
+
+        // The right password: started.
+        let mut s = ctl_on_a_terminal(&world, &bus.address, path, &["start", "a"]);
+        s.expect("Password:", T);
+        s.line(PASSWORD);
+        assert_eq!(s.wait(T).code(), Some(0), "{}", s.all());
+        assert!(s.all().contains("AUTHENTICATION COMPLETE"), "{}", s.all());
+        assert_eq!(d.state_of("a").await, "running");
+        assert_eq!(agents_for(s.pid()), Vec::<u32>::new(), "the agent outlived the call");
+        assert_eq!(last_flags(4), Some((MANAGE.into(), 1)));
+        assert_eq!(monitor.checks().len(), 4);
+
+        // No pkttyagent to be found: the call still allows interaction, nobody asks, polkit says
+        // no agent was there.
+        let mut s = ctl_on_a_terminal(&world, &bus.address, "/nonexistent", &["stop", "a"]);
+        assert_eq!(s.wait(T).code(), Some(1), "{}", s.all());
+        assert!(s.all().contains("no authentication agent is registered to ask the caller"), "{}", s.all());
+        assert!(!s.all().contains("AUTHENTICATING"), "{}", s.all());
+        assert_eq!(last_flags(5), Some((MANAGE.into(), 1)));
+        assert_eq!(d.state_of("a").await, "running");
+
+        // Anything else is refused outright, asked or not.
+        let mut s = ctl_on_a_terminal(&world, &bus.address, path, &["exec", "a", "--", "true"]);
+        assert_ne!(s.wait(T).code(), Some(0), "{}", s.all());
+        assert!(s.all().contains(&format!("polkit does not authorize uid 65534 for {ENTER}")), "{}", s.all());
+        assert!(!s.all().contains("AUTHENTICATING"), "{}", s.all());
+        assert_eq!(last_flags(6), Some((ENTER.into(), 1)));
+
+        assert_eq!(call_as(&["env"], &bus.address, "StopVServer", &["a"]).0 .0, "ok");
+        d.wait_state("a", "stopped", T).await;
+        drop(polkit);
     });
 }

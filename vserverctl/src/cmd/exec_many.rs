@@ -35,6 +35,9 @@ pub struct ManyArgs {
     pub no_legend: bool,
     #[arg(long, value_name = "ADDRESS", hide = true)]
     pub bus_address: Option<String>,
+    /// The global `--no-ask-password` (each run's stdin is not a terminal: never asked anyway).
+    #[arg(long, hide = true)]
+    pub no_ask_password: bool,
     /// The vservers.
     pub names: Vec<String>,
     /// The command and its arguments (after `--`).

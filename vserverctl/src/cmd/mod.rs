@@ -26,12 +26,14 @@ pub mod stop;
 pub mod template;
 
 use vserver_api::proxy::{ManagerProxy, VServerProxy};
-use vserver_api::BootReport;
+use vserver_api::{BootReport, VServerError};
 use zbus::proxy::CacheProperties;
+use zbus::wire::OwnedFd;
 use zbus::Connection;
 
 use crate::error::{exit, CtlError, Kind};
 use crate::output::{self, Align, Format, Table};
+use crate::polkit::Auth;
 
 /// The default system bus address of the D-Bus specification.
 const DEFAULT_SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
@@ -40,6 +42,8 @@ const DEFAULT_SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
 pub struct Ctx {
     pub conn: Connection,
     pub format: Format,
+    /// Whether calls that change something may make polkit ask the user.
+    pub auth: Auth,
 }
 
 /// The address we connect to, for messages.
@@ -60,8 +64,9 @@ pub async fn connect(address: Option<&str>) -> Result<Connection, CtlError> {
 }
 
 impl Ctx {
-    pub async fn manager(&self) -> Result<ManagerProxy<'static>, CtlError> {
-        ManagerProxy::new(&self.conn).await.map_err(|e| CtlError::api("reach vserverd", None, e))
+    pub async fn manager(&self) -> Result<Manager<'_>, CtlError> {
+        let proxy = ManagerProxy::new(&self.conn).await.map_err(|e| CtlError::api("reach vserverd", None, e))?;
+        Ok(Manager { proxy, auth: &self.auth })
     }
 
     /// The object of vserver `name` (via `GetVServer`, which says when there is no such
@@ -74,6 +79,79 @@ impl Ctx {
             .build()
             .await
             .map_err(|e| CtlError::api(action, Some(name), e))
+    }
+}
+
+/// The manager object. Reading goes through [`ManagerProxy`] (`Deref`); every method that
+/// changes something (those vserverd authorizes, see its `daemon/auth.rs`) is one of ours,
+/// sent with the interactive-authorization header flag when [`Auth`] says so, a polkit agent
+/// running for the time of the call.
+pub struct Manager<'c> {
+    proxy: ManagerProxy<'static>,
+    auth: &'c Auth,
+}
+
+impl std::ops::Deref for Manager<'_> {
+    type Target = ManagerProxy<'static>;
+    fn deref(&self) -> &ManagerProxy<'static> {
+        &self.proxy
+    }
+}
+
+impl Manager<'_> {
+    async fn change<B, R>(&self, method: &'static str, body: &B) -> Result<R, VServerError>
+    where
+        B: serde::Serialize + zbus::DynamicType,
+        R: for<'d> zbus::wire::DynamicDeserialize<'d>,
+    {
+        let _agent = self.auth.agent();
+        let reply = self.proxy.inner().call_with_flags(method, self.auth.flags(), body).await?;
+        // Only a NO_REPLY_EXPECTED call has no reply, and we never send one.
+        reply.ok_or_else(|| VServerError::ZBus(zbus::Error::Failure(format!("{method}: no reply"))))
+    }
+
+    pub async fn start_vserver(&self, name: &str) -> Result<(), VServerError> {
+        self.change("StartVServer", &(name,)).await
+    }
+    pub async fn stop_vserver(&self, name: &str) -> Result<(), VServerError> {
+        self.change("StopVServer", &(name,)).await
+    }
+    pub async fn restart_vserver(&self, name: &str) -> Result<(), VServerError> {
+        self.change("RestartVServer", &(name,)).await
+    }
+    pub async fn kill_vserver(&self, name: &str, whom: &str, signal: i32) -> Result<(), VServerError> {
+        self.change("KillVServer", &(name, whom, signal)).await
+    }
+    pub async fn kill_process(&self, name: &str, pid: u32, inner: bool, signal: i32) -> Result<(), VServerError> {
+        self.change("KillProcess", &(name, pid, inner, signal)).await
+    }
+    pub async fn reload(&self) -> Result<Vec<String>, VServerError> {
+        self.change("Reload", &()).await
+    }
+    pub async fn set_onboot(&self, name: &str, onboot: bool) -> Result<(), VServerError> {
+        self.change("SetOnboot", &(name, onboot)).await
+    }
+    pub async fn start_onboot(&self) -> Result<Vec<BootReport>, VServerError> {
+        self.change("StartOnboot", &()).await
+    }
+    pub async fn stop_all(&self) -> Result<Vec<BootReport>, VServerError> {
+        self.change("StopAll", &()).await
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub async fn enter_vserver(
+        &self,
+        name: &str,
+        user: &str,
+        command: &[&str],
+        tty: bool,
+        term: &str,
+        rows: u16,
+        columns: u16,
+    ) -> Result<(OwnedFd, OwnedFd, OwnedFd, OwnedFd), VServerError> {
+        self.change("EnterVServer", &(name, user, command, tty, term, rows, columns)).await
+    }
+    pub async fn open_console(&self, name: &str) -> Result<OwnedFd, VServerError> {
+        self.change("OpenConsole", &(name,)).await
     }
 }
 

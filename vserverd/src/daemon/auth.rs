@@ -9,6 +9,12 @@
 //!    recycled meanwhile is not taken for the caller) with the uid the bus reports. No polkit on
 //!    the bus means root only.
 //!
+//! polkit may ask the user to authenticate (`auth_admin`, `auth_self`) only when the call
+//! carries D-Bus's `ALLOW_INTERACTIVE_AUTHORIZATION` header flag: the daemon then passes
+//! polkit's `AllowUserInteraction` flag, and polkit asks through the authentication agent
+//! registered for the caller (`vserverctl` starts `pkttyagent` for itself); the answer comes
+//! when the user has answered, and the daemon serves other calls meanwhile.
+//!
 //! Every refusal is `AccessDenied` with a message that names the action ([`AuthError`]).
 
 use std::collections::HashMap;
@@ -69,6 +75,8 @@ pub enum AuthError {
     NotAuthorized { uid: u32, action: Action },
     #[error("polkit authorizes uid {uid} for {action} only after authentication, and the call does not allow interactive authorization")]
     NeedsAuthentication { uid: u32, action: Action },
+    #[error("polkit authorizes uid {uid} for {action} only after authentication, and no authentication agent is registered to ask the caller")]
+    NoAgent { uid: u32, action: Action },
 }
 
 impl From<AuthError> for VServerError {
@@ -145,8 +153,11 @@ async fn check_polkit(conn: &Connection, caller: Caller, action: Action, interac
         authority.call("CheckAuthorization", &(subject, action.id(), details, flags, "")).await;
     match reply {
         Ok((true, _, _)) => Ok(()),
-        Ok((false, true, _)) if !interactive => Err(AuthError::NeedsAuthentication { uid, action }),
-        Ok((false, _, _)) => Err(AuthError::NotAuthorized { uid, action }),
+        // Still a challenge although interaction was allowed: polkit found no agent to ask.
+        Ok((false, true, _)) if interactive => Err(AuthError::NoAgent { uid, action }),
+        Ok((false, true, _)) => Err(AuthError::NeedsAuthentication { uid, action }),
+        // A wrong password, a dismissed prompt, or a plain no.
+        Ok((false, false, _)) => Err(AuthError::NotAuthorized { uid, action }),
         Err(e) if no_owner(&e) => Err(AuthError::NoPolkit { uid, action }),
         Err(e) => Err(polkit(e)),
     }

@@ -142,7 +142,7 @@ impl VServerIface {
 
     #[zbus(property)]
     fn config_file(&self) -> String {
-        self.sup.config().and_then(|c| c.files.iter().find(|f| f.extension().map(|e| e == "toml").unwrap_or(false)).map(|f| f.display().to_string())).unwrap_or_default()
+        self.sup.config().map(|c| config_file_of(&c.name, &c.files)).unwrap_or_default()
     }
 
     #[zbus(property)]
@@ -188,9 +188,16 @@ impl VServerIface {
     }
 }
 
+/// NAME.toml among the files a configuration was merged from (defaults.toml comes first, then
+/// NAME.toml, then its drop-ins).
+fn config_file_of(name: &str, files: &[std::path::PathBuf]) -> String {
+    let own = format!("{name}.toml");
+    files.iter().find(|f| f.file_name().is_some_and(|n| *n == *own)).map(|f| f.display().to_string()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Snapshot;
+    use super::{config_file_of, Snapshot};
 
     fn stopped() -> Snapshot {
         Snapshot {
@@ -207,6 +214,15 @@ mod tests {
             flags: vec!["lock".into()],
             user_ids: String::new(),
         }
+    }
+
+    #[test]
+    fn the_config_file_is_name_toml_not_the_defaults() {
+        let files: Vec<std::path::PathBuf> =
+            ["/etc/vservers/defaults.toml", "/etc/vservers/web1.toml", "/etc/vservers/web1.d/10-net.toml"].iter().map(Into::into).collect();
+        assert_eq!(config_file_of("web1", &files), "/etc/vservers/web1.toml");
+        assert_eq!(config_file_of("web1", &files[1..]), "/etc/vservers/web1.toml");
+        assert_eq!(config_file_of("web2", &files), "", "another vserver's file is not ours");
     }
 
     #[test]
