@@ -142,6 +142,23 @@ pub(crate) fn become_root_of_joined() -> Result<(), SetupError> {
     Ok(())
 }
 
+/// pid 1's root directory, as a handle taken on the host (before any setns).
+pub(crate) fn pid1_root(pid: i32) -> Result<std::os::fd::OwnedFd, SetupError> {
+    let path = format!("/proc/{pid}/root");
+    let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+    // The magic link is followed (it is the kernel's, not the vserver's): to pid 1's root.
+    sys::openat2(cwd, &path, libc::O_PATH | libc::O_DIRECTORY, 0, 0).step(Step::Join, &path)
+}
+
+/// Into pid 1's very root, whatever the mount namespace's root is (a daemon started in a
+/// chroot would otherwise leave the entering process at the namespace's root, above the
+/// vserver's).
+pub(crate) fn into_root(root: std::os::fd::OwnedFd) -> Result<(), SetupError> {
+    nix::unistd::fchdir(root.as_raw_fd()).step(Step::Join, "/")?;
+    nix::unistd::chroot(".").step(Step::Join, "/")?;
+    nix::unistd::chdir("/").step(Step::Join, "/")
+}
+
 fn read_limits(pid: i32) -> Limits {
     let mut rlimits = Vec::new();
     // RLIMIT_CPU (0) … RLIMIT_RTTIME (15): every limit Linux has.
@@ -454,6 +471,7 @@ where
         return Err(detail(Some(&ctx_name), "pid 1 shares our mount or PID namespace: not a context"));
     }
     let limits = read_limits(entry.pid);
+    let root = pid1_root(entry.pid)?;
     host_steps()?;
 
     // 2. Out of reach from inside, then in.
@@ -465,7 +483,7 @@ where
     if ns & libc::CLONE_NEWUSER != 0 {
         become_root_of_joined()?;
     }
-    nix::unistd::chdir("/").step(Step::Join, "/")?;
+    into_root(root)?;
 
     // 3. The vserver's user and pty, from its own tree.
     let user = resolve_user(spec.user.as_deref())?;

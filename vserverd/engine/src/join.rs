@@ -60,6 +60,7 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
     if crate::enter::v2_cgroup_of(entry.pid).is_some_and(|d| crate::bindaddr::is_bound(&d)) {
         crate::enter::join_cgroups_of(entry.pid)?;
     }
+    let root = crate::enter::pid1_root(entry.pid)?;
     let mut ns = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     if entry.own_network {
         ns |= libc::CLONE_NEWNET;
@@ -76,6 +77,8 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
     if ns & libc::CLONE_NEWUSER != 0 {
         crate::enter::become_root_of_joined()?;
     }
+    // Before the capabilities are cut (chroot needs SYS_CHROOT).
+    crate::enter::into_root(root)?;
     // Restrict ourselves before a child appears inside the context's PID namespace.
     caps::apply(plan.caps).step(Step::Capabilities, "bounding set")?;
     // The filter first: loading it without no_new_privs needs CAP_SYS_ADMIN, which the
