@@ -53,7 +53,8 @@ fn reboot_inside_an_rc_vserver_restarts_it() {
 
         // busybox `reboot` (no -f) asks pid 1 with SIGTERM from inside.
         let o = run(vserverctl(&d.address, &["exec", "rb", "--", "reboot"]), T);
-        assert_eq!(o.code, Some(0), "{o:?}");
+        // As for halt below: the restart's end may catch the command before it returns.
+        assert!(matches!(o.code, Some(0 | 143 | 137)) && o.stderr.is_empty(), "{o:?}");
         eventually("rb rebooted", T, || async { (v.restarts().await.unwrap() == 1).then_some(()) }).await;
         d.wait_state("rb", "running", T).await;
         let second = d.state("rb").unwrap();
@@ -95,7 +96,9 @@ fn halt_and_poweroff_inside_an_rc_vserver_stop_it() {
             v.start().await.unwrap();
             d.state("h");
             let o = run(vserverctl(&d.address, &["exec", "h", "--", cmd]), T);
-            assert_eq!(o.code, Some(0), "{cmd}: {o:?}");
+            // The command asks pid 1 and returns; the vserver's end may catch it first (it is
+            // one of the vserver's processes): SIGTERM, or SIGKILL after the stop's grace.
+            assert!(matches!(o.code, Some(0 | 143 | 137)) && o.stderr.is_empty(), "{cmd}: {o:?}");
             d.wait_state("h", "stopped", T).await;
             assert_eq!(v.last_exit().await.unwrap(), "halted (SIGINT)", "{cmd}");
             tokio::time::sleep(Duration::from_millis(300)).await;
