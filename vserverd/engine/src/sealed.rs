@@ -66,6 +66,37 @@ fn sealed_copy() -> Result<OwnedFd, SetupError> {
     memfd(c"vserver-sealed", &mut src).map_err(e)
 }
 
+/// A free-standing program (`vserver-init`, the serving monitor) run from one sealed memfd per
+/// process: made here on first use, or taken from another process ([`SharedProgram::share`]) so
+/// that every process running it shares its pages.
+pub struct SharedProgram {
+    name: &'static std::ffi::CStr,
+    bytes: &'static [u8],
+    fd: std::sync::OnceLock<OwnedFd>,
+}
+
+impl SharedProgram {
+    pub const fn new(name: &'static std::ffi::CStr, bytes: &'static [u8]) -> SharedProgram {
+        SharedProgram { name, bytes, fd: std::sync::OnceLock::new() }
+    }
+
+    /// The sealed memfd holding the program (made once per process, unless shared).
+    pub fn fd(&self) -> Result<std::os::fd::RawFd, Errno> {
+        if let Some(fd) = self.fd.get() {
+            return Ok(fd.as_raw_fd());
+        }
+        let fd = memfd(self.name, &mut &self.bytes[..])?;
+        Ok(self.fd.get_or_init(|| fd).as_raw_fd())
+    }
+
+    /// Takes the memfd another process made (`path`: its `/proc/PID/fd/N`): only if it is
+    /// sealed for good and holds this very program, and none was made here yet.
+    pub fn share(&self, path: &std::path::Path) -> bool {
+        let Some(fd) = open_shared(path, self.bytes) else { return false };
+        self.fd.set(fd).is_ok()
+    }
+}
+
 /// Another process's sealed copy of a program (`path`: its `/proc/PID/fd/N`), opened so that
 /// the processes running it share its pages: only if it is a memfd sealed for good holding
 /// exactly `program`.

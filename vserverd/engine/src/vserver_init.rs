@@ -11,8 +11,7 @@
 //! context's bounding set, no descriptor but 0, 1 and 2).
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::OnceLock;
+use std::os::fd::RawFd;
 
 use nix::errno::Errno;
 
@@ -24,24 +23,17 @@ pub const NAME: &str = "vserver-init";
 /// The most words of a stop command, and of entries in the environment, `vserver-init` takes.
 pub const MAX_WORDS: usize = 1024;
 
-static BINARY: OnceLock<OwnedFd> = OnceLock::new();
+static PROGRAM: crate::sealed::SharedProgram = crate::sealed::SharedProgram::new(c"vserver-init", crate::freestanding::INIT);
 
 /// The sealed memfd holding `vserver-init`, made once per process, unless [`share`] gave one.
 pub fn binary() -> Result<RawFd, SetupError> {
-    if let Some(fd) = BINARY.get() {
-        return Ok(fd.as_raw_fd());
-    }
-    let fd = crate::sealed::memfd(c"vserver-init", &mut &crate::freestanding::INIT[..])
-        .map_err(|e| SetupError::new(Step::SealedExe, Some(NAME.into()), e))?;
-    Ok(BINARY.get_or_init(|| fd).as_raw_fd())
+    PROGRAM.fd().map_err(|e| SetupError::new(Step::SealedExe, Some(NAME.into()), e))
 }
 
 /// Takes the `vserver-init` memfd another process made (`path`: its `/proc/PID/fd/N`), so that
-/// the contexts of many builders (the daemon's monitors) share its pages. It is used only if it
-/// is a memfd sealed for good and holds this very program; otherwise [`binary`] makes one.
+/// the contexts of many builders (the daemon's monitors) share its pages.
 pub fn share(path: &std::path::Path) -> bool {
-    let Some(fd) = crate::sealed::open_shared(path, crate::freestanding::INIT) else { return false };
-    BINARY.set(fd).is_ok()
+    PROGRAM.share(path)
 }
 
 /// `vserver-init`'s argv: `vserver-init rc|chcontext NSTART START... [STOP...]`; refused when

@@ -19,7 +19,6 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -60,16 +59,13 @@ pub struct ServedConsole<'a> {
     pub log: &'a ConsoleLog,
 }
 
-static BINARY: OnceLock<OwnedFd> = OnceLock::new();
+static PROGRAM: vserver_engine::sealed::SharedProgram =
+    vserver_engine::sealed::SharedProgram::new(c"vserver-monitor", vserver_engine::freestanding::MONITOR);
 
 /// The sealed memfd holding the serving program: the daemon's, when [`share`] took it;
 /// otherwise made here (then this monitor has a copy of its own).
 fn binary() -> Result<RawFd, Errno> {
-    if let Some(fd) = BINARY.get() {
-        return Ok(fd.as_raw_fd());
-    }
-    let fd = vserver_engine::sealed::memfd(c"vserver-monitor", &mut &vserver_engine::freestanding::MONITOR[..])?;
-    Ok(BINARY.get_or_init(|| fd).as_raw_fd())
+    PROGRAM.fd()
 }
 
 /// The daemon's copy of the serving program, for its pool (`/proc/PID/fd/N` of it is given to
@@ -82,8 +78,7 @@ pub fn daemon_copy() -> Option<RawFd> {
 /// that all the monitors run the same pages. Used only if it is a memfd sealed for good holding
 /// this very program.
 pub fn share(path: &Path) -> bool {
-    let Some(fd) = vserver_engine::sealed::open_shared(path, vserver_engine::freestanding::MONITOR) else { return false };
-    BINARY.set(fd).is_ok()
+    PROGRAM.share(path)
 }
 
 fn set_cloexec(fd: RawFd, on: bool) {
