@@ -17,12 +17,10 @@ use vserver_engine::userns::SLICE;
 
 const T: Duration = Duration::from_secs(20);
 
-/// A pool of 4 ranges of this test directory's own (the claims are per run directory, but two
+/// A pool of ranges of this test directory's own (the claims are per run directory, but two
 /// tests running at once had better not share host ids either).
 fn pool(d: &TestDaemon<'_>) -> IdMap {
-    let slice = d.t.tag.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 1024;
-    let base = (1u32 << 31) + slice * 4 * SLICE;
-    IdMap { uid: base, gid: base, count: 4 * SLICE }
+    d.t.id_pool()
 }
 
 /// The first line of `/proc/PID/{uid,gid}_map`: (inside, host, count).

@@ -330,21 +330,12 @@ mod tests {
 /// `[user] map`: `"no"`, `"auto"`, `"BASE"` or `"BASE:COUNT"` (COUNT 65536 when absent).
 pub fn parse_user_map(text: &str) -> Result<super::model::UserMap, String> {
     use super::model::UserMap;
-    use vserver_engine::userns::{IdMap, SLICE};
+    use vserver_engine::userns::IdMap;
     let bad = |why: String| format!("`user.map` must be \"auto\", \"no\", \"BASE\" or \"BASE:COUNT\" (host ids): {why}");
     match text {
         "no" => return Ok(UserMap::Host),
         "auto" => return Ok(UserMap::Auto),
         _ => {}
     }
-    let (base, count) = match text.split_once(':') {
-        Some((b, c)) => (b, c),
-        None => (text, ""),
-    };
-    let num = |s: &str| s.parse::<u32>().map_err(|_| bad(format!("{s:?} is not a number")));
-    let base = num(base)?;
-    let count = if count.is_empty() { SLICE } else { num(count)? };
-    let map = IdMap { uid: base, gid: base, count };
-    map.check().map_err(bad)?;
-    Ok(UserMap::Fixed(map))
+    IdMap::parse(text, true).map(UserMap::Fixed).map_err(bad)
 }

@@ -34,8 +34,8 @@ pub struct HostMounts {
     binds_ready: bool,
     /// The new procfs and sysfs, made while the host's are still in this mount namespace: in a
     /// user namespace the kernel allows them only next to fully visible ones.
-    proc: Option<OwnedFd>,
-    sys: Option<OwnedFd>,
+    proc: OwnedFd,
+    sys: OwnedFd,
     /// In a user namespace (where no device node can be made): the host's nodes, bound.
     devices: Vec<(&'static str, OwnedFd)>,
 }
@@ -184,12 +184,12 @@ pub fn open_host_mounts(plan: &LaunchPlan, user: Option<&mut UserTrees>) -> Resu
             }
         }
     }
-    let proc = Some(sys::fs_create("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC).step(Step::Proc, "/proc")?);
-    if sys_tree.is_none() {
-        let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-        sys_tree = Some(sys::fs_create("sysfs", &[], attrs).step(Step::Sys, "/sys")?);
-    }
-    Ok(HostMounts { console, binds, binds_ready: in_userns, proc, sys: sys_tree, devices })
+    let proc = sys::fs_create("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC).step(Step::Proc, "/proc")?;
+    let sys = match sys_tree {
+        Some(t) => t,
+        None => sys::fs_create("sysfs", &[], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC).step(Step::Sys, "/sys")?,
+    };
+    Ok(HostMounts { console, binds, binds_ready: in_userns, proc, sys, devices })
 }
 
 /// Step `pivot-root`: the root becomes `/` and the host's root is detached at once (the
@@ -222,13 +222,9 @@ fn mount_point(root: BorrowedFd<'_>, name: &str, step: Step) -> Result<OwnedFd, 
 }
 
 /// Step `proc`: a procfs of the new PID namespace.
-pub fn mount_proc(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), SetupError> {
+pub fn mount_proc(root: BorrowedFd<'_>, host: &HostMounts) -> Result<(), SetupError> {
     let target = mount_point(root, "proc", Step::Proc)?;
-    let mnt = match host.proc.take() {
-        Some(m) => m,
-        None => sys::fs_create("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC).step(Step::Proc, "/proc")?,
-    };
-    sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Proc, "/proc")
+    sys::move_mount_to_fd(host.proc.as_fd(), target.as_fd()).step(Step::Proc, "/proc")
 }
 
 /// Step `proc` for a context that keeps the caller's root (chcontext): the new procfs covers
@@ -239,12 +235,9 @@ pub fn remount_proc_in_place() -> Result<(), SetupError> {
 }
 
 /// Step `sys`: sysfs, read-only.
-pub fn mount_sys(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), SetupError> {
+pub fn mount_sys(root: BorrowedFd<'_>, host: &HostMounts) -> Result<(), SetupError> {
     let target = mount_point(root, "sys", Step::Sys)?;
-    let mnt = match host.sys.take() {
-        Some(m) => m,
-        None => sys::fs_create("sysfs", &[], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC).step(Step::Sys, "/sys")?,
-    };
+    let mnt = &host.sys;
     sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Sys, "/sys")
 }
 

@@ -715,8 +715,8 @@ fn child_main(plan: &LaunchPlan, prep: &Prepared, sock: RawFd, lo_is_up: bool) -
             }
             drop(top);
             let rootfd = step!(Step::PivotRoot, rootfs::open_root());
-            step!(Step::Proc, rootfs::mount_proc(rootfd.as_fd(), &mut host));
-            step!(Step::Sys, rootfs::mount_sys(rootfd.as_fd(), &mut host));
+            step!(Step::Proc, rootfs::mount_proc(rootfd.as_fd(), &host));
+            step!(Step::Sys, rootfs::mount_sys(rootfd.as_fd(), &host));
             if plan.init_fs.cgroup {
                 step!(Step::Cgroup, rootfs::mount_cgroup(rootfd.as_fd()));
             }

@@ -63,6 +63,23 @@ impl IdMap {
     }
 }
 
+impl IdMap {
+    /// `BASE:COUNT` (uids and gids alike), or `BASE` alone for [`SLICE`] ids when
+    /// `count_optional`; checked as [`IdMap::check`] does.
+    pub fn parse(text: &str, count_optional: bool) -> Result<IdMap, String> {
+        let (base, count) = match text.split_once(':') {
+            Some((b, c)) => (b, Some(c)),
+            None if count_optional => (text, None),
+            None => return Err(format!("{text:?}: expected BASE:COUNT")),
+        };
+        let num = |s: &str| s.parse::<u32>().map_err(|_| format!("{s:?} is not a number"));
+        let base = num(base)?;
+        let map = IdMap { uid: base, gid: base, count: count.map(num).transpose()?.unwrap_or(SLICE) };
+        map.check()?;
+        Ok(map)
+    }
+}
+
 impl std::fmt::Display for IdMap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "uids {}-{}, gids {}-{}", self.uid, self.uid as u64 + self.count as u64 - 1, self.gid, self.gid as u64 + self.count as u64 - 1)

@@ -32,14 +32,13 @@ pub fn pool() -> Result<IdMap, String> {
 
 /// `BASE:COUNT` (uids and gids alike), as `--userns-pool` takes it.
 pub fn parse(text: &str) -> Result<IdMap, String> {
-    let (b, c) = text.split_once(':').ok_or_else(|| format!("{text:?}: expected BASE:COUNT"))?;
-    let num = |s: &str| s.parse::<u32>().map_err(|_| format!("{s:?} is not a number"));
-    let count = num(c)? / vserver_engine::userns::SLICE * vserver_engine::userns::SLICE;
-    let pool = IdMap { uid: num(b)?, gid: num(b)?, count };
-    if count == 0 {
-        return Err(format!("{text:?}: the pool must hold at least {} ids", vserver_engine::userns::SLICE));
+    const SLICE: u32 = vserver_engine::userns::SLICE;
+    let mut pool = IdMap::parse(text, false)?;
+    // Whole slices only.
+    pool.count = pool.count / SLICE * SLICE;
+    if pool.count == 0 {
+        return Err(format!("{text:?}: the pool must hold at least {SLICE} ids"));
     }
-    pool.check()?;
     Ok(pool)
 }
 
