@@ -232,13 +232,8 @@ pub fn write_own_maps(pid: i32, uid: u32, gid: u32) -> Result<(), SetupError> {
 pub fn write_subid_maps(pid: i32, uid: u32, gid: u32) -> Result<bool, SetupError> {
     let helper = |name: &str| ["/usr/bin", "/bin", "/usr/sbin"].iter().map(|d| Path::new(d).join(name)).find(|p| p.exists());
     let (Some(newuidmap), Some(newgidmap)) = (helper("newuidmap"), helper("newgidmap")) else { return Ok(false) };
-    let name = fs::read_to_string("/etc/passwd").ok().and_then(|t| {
-        t.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0].to_string())
-        })
-    });
-    let Some(name) = name else { return Ok(false) };
+    // The user's name (a uid /etc/passwd does not know keeps its number as name).
+    let Some(name) = host_user(&uid.to_string()).map(|u| u.name) else { return Ok(false) };
     let entry = |file: &str| fs::read_to_string(file).ok().and_then(|t| subid_entry(&t, &name, Some(uid)));
     let (Some(u), Some(g)) = (entry("/etc/subuid"), entry("/etc/subgid")) else { return Ok(false) };
     for (helper, own, (first, count)) in [(&newuidmap, uid, u), (&newgidmap, gid, g)] {
@@ -325,6 +320,12 @@ pub fn become_root() -> Result<(), SetupError> {
     Ok(())
 }
 
+/// A user of the host's /etc/passwd, by name or number (read as entering a vserver reads its
+/// own: NSS does not work in a static binary).
+fn host_user(who: &str) -> Option<crate::enter::User> {
+    crate::enter::lookup_user(&fs::read_to_string("/etc/passwd").ok()?, "", who)
+}
+
 /// An `/etc/subuid` or `/etc/subgid` entry of `user` (`NAME:FIRST:COUNT`; the first entry
 /// naming the user, by name or by its number `uid`).
 pub fn subid_entry(text: &str, user: &str, uid: Option<u32>) -> Option<(u32, u32)> {
@@ -342,13 +343,7 @@ pub fn subid_entry(text: &str, user: &str, uid: Option<u32>) -> Option<(u32, u32
 /// common size, whole slices only).
 pub fn pool_from_files(subuid: &Path, subgid: &Path, user: &str) -> Result<IdMap, String> {
     let read = |p: &Path| fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    // From /etc/passwd itself: NSS does not work in a static binary.
-    let uid = fs::read_to_string("/etc/passwd").ok().and_then(|t| {
-        t.lines().find_map(|l| {
-            let mut f = l.split(':');
-            (f.next() == Some(user)).then(|| f.nth(1).and_then(|u| u.parse().ok())).flatten()
-        })
-    });
+    let uid = host_user(user).map(|u| u.uid);
     let u = subid_entry(&read(subuid)?, user, uid).ok_or_else(|| format!("{}: no entry for user {user}", subuid.display()))?;
     let g = subid_entry(&read(subgid)?, user, uid).ok_or_else(|| format!("{}: no entry for user {user}", subgid.display()))?;
     let count = u.1.min(g.1) / SLICE * SLICE;
