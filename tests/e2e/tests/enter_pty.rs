@@ -96,7 +96,8 @@ fn enter_gives_a_login_shell_on_a_pty_of_the_vserver() {
         s.line("exit 7");
         let status = s.wait(T);
         assert_eq!(status.code(), Some(7), "{}", s.all());
-        // The helper passes the code on before it ends: it is gone soon after, with the shell.
+        // Nothing but pid 1 and its `sleep`s stays (a `sleep` just forked is still named
+        // `ctl-init` for a moment before its exec: hence polled).
         let others = || d.processes_of("e1").into_iter().filter(|p| *p != st.pid).filter_map(|p| fs::read_to_string(format!("/proc/{p}/comm")).ok());
         eventually("the shell and the helper gone", T, || async { others().all(|c| c.trim() == "sleep").then_some(()) }).await;
     });
