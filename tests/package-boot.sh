@@ -11,7 +11,8 @@
 #      that stands for the unit's own (Delegate=yes: the daemon puts its vservers below it);
 #   4. vserverctl build web1 --debootstrap bookworm [--mirror MIRROR]; vserverctl start web1;
 #      vserverctl status web1 says running; vserverctl exec runs in it; stop; status says
-#      stopped;
+#      stopped; then again with `[user] map = "auto"` (the package's pool), its root shown
+#      through an idmapped mount;
 #   5. the daemon stopped as systemctl stop would (SIGTERM to the main process, KillMode=process),
 #      the bus ended.
 #
@@ -84,6 +85,18 @@ vserverctl status web1 >/dev/null || code=$?
 [ "$code" = 3 ] || fail "vserverctl status web1 after stop: exit $code, not 3"
 [ ! -d "$cg/vservers/web1" ] || fail "web1's cgroup is left after its stop"
 say "web1 built, started (its systemd is pid 1), stopped"
+
+# 4b. The same vserver in a user namespace, from the pool the package gave the user vserver.
+printf '\n[user]\nmap = "auto"\n' >>/etc/vservers/web1.toml
+vserverctl start web1 || fail "vserverctl start web1 with [user] map = \"auto\""
+pool=$(sed -n 's/^vserver:\([0-9]*\):.*/\1/p' /etc/subuid)
+uidmap=$(vserverctl exec web1 -- cat /proc/self/uid_map | tr -s ' ') || fail "vserverctl exec web1 (uid_map)"
+[ "$uidmap" = " 0 $pool 65536" ] || fail "web1's uid_map is '$uidmap', not the first range of the pool at $pool"
+owner=$(vserverctl exec web1 -- stat -c %u /etc/debian_version) || fail "vserverctl exec web1 (stat)"
+[ "$owner" = 0 ] || fail "web1's files are owned by $owner inside, not 0 (the idmapped root)"
+vserverctl stop web1 || fail "vserverctl stop web1 (user namespace)"
+[ "$(stat -c %u /var/lib/vservers/web1/etc/debian_version)" = 0 ] || fail "web1's files were chowned on disk"
+say "web1 started again in a user namespace (root inside is host uid $pool), stopped"
 
 # 5. systemctl stop vserverd (KillMode=process: SIGTERM to the main process only), then the bus.
 kill -TERM "$daemon_pid"

@@ -4,13 +4,16 @@
 # given a Debian 12 root, installed there with apt, run, and purged:
 #   - vserverctl --version, vserverd --check-config and man -w for every page work, and
 #     systemd-analyze verify with its man checks passes on the installed units;
-#   - the units are enabled, the tmpfiles made, /etc/vservers/defaults.toml is a conffile;
+#   - the units are enabled, the tmpfiles made, /etc/vservers/defaults.toml is a conffile, the
+#     system user vserver has subordinate ids (the pool of `[user] map = "auto"`);
 #   - the daemon runs as its units would run it (tests/package-boot.sh, from inside the root, in
 #     private mount and PID namespaces: the bus with the installed policy, vserverd by the
 #     unit's ExecStart= in a cgroup standing for the unit's), and `vserverctl build web1
-#     --debootstrap bookworm && vserverctl start web1` work with no other step; then all of it
-#     is stopped and removed (processes, mounts, cgroups);
-#   - apt purge leaves no file of the package, and leaves the vservers' roots, saying so.
+#     --debootstrap bookworm && vserverctl start web1` work with no other step, and web1 starts
+#     again in a user namespace from that pool; then all of it is stopped and removed
+#     (processes, mounts, cgroups);
+#   - apt purge leaves no file of the package, nor its user and subordinate ids, and leaves the
+#     vservers' roots, saying so.
 #
 #   tests/package.sh [ROOT]   ROOT: a Debian 12 root to copy and install into (default: the
 #                             heavy suite's cached guest root; without one, the install is skipped)
@@ -81,6 +84,11 @@ in_root systemd-analyze verify --man=yes /lib/systemd/system/vserverd.service /l
 [ "$(stat -c %a "$root/var/lib/vservers")" = 700 ] || fail "tmpfiles: /var/lib/vservers is not 0700"
 grep -qx " */etc/vservers/defaults.toml [0-9a-f]*" <(in_root dpkg-query -W -f='${Conffiles}\n' vserver) || fail "defaults.toml is not a conffile"
 in_root dpkg -L vserver | sort >"$out/files"
+# The pool of `[user] map = "auto"`: the system user vserver and its subordinate ids.
+in_root getent passwd vserver | grep -q ":/usr/sbin/nologin$" || fail "no system user vserver"
+for f in subuid subgid; do
+    grep -Eq "^vserver:[0-9]+:268435456$" "$root/etc/$f" || fail "/etc/$f has no range for vserver: $(cat "$root/etc/$f")"
+done
 
 # The daemon as the units run it, and the admin's first vserver (tests/package-boot.sh). No
 # systemd runs here (nor need it be PID 1 on the host): this stands for the boot -
@@ -174,5 +182,7 @@ while read -r f; do
 done <"$out/files"
 [ -e "$root/etc/vservers/defaults.toml" ] && left+=(/etc/vservers/defaults.toml)
 [ -e "$root/etc/systemd/system/multi-user.target.wants/vserverd.service" ] && left+=(vserverd.service enabled)
+in_root getent passwd vserver >/dev/null && left+=("user vserver")
+grep -qs "^vserver:" "$root/etc/subuid" "$root/etc/subgid" && left+=("subordinate ids of vserver")
 [ "${#left[@]}" -eq 0 ] || fail "purge left: ${left[*]}"
 echo "package: built, lint-clean, installed into Debian 12 ($src), ran, and purged leaving only the vservers"

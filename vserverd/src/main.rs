@@ -33,7 +33,8 @@ struct Args {
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<SocketAddr>,
     /// The host ids `[user] map = "auto"` vservers take their ranges of 65536 from (default:
-    /// the subordinate ids of user `vserver` in /etc/subuid and /etc/subgid).
+    /// the subordinate ids of user `vserver` in /etc/subuid and /etc/subgid, which the Debian
+    /// package makes).
     #[arg(long, value_name = "BASE:COUNT", value_parser = vserverd::daemon::idpool::parse)]
     userns_pool: Option<vserver_engine::userns::IdMap>,
     /// Check the configuration in DIR (default: --config-dir) offline and exit: 0 valid, 1 not.
