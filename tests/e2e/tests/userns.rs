@@ -3,7 +3,8 @@
 //! keep their on-disk owners through the idmapped root, a setuid-root file planted inside gives
 //! a host user nothing, capabilities count inside only, `exec` joins the namespace, `reboot`
 //! inside and a daemon restart keep working; two unified vservers share a template that stays
-//! untouched. The positive controls are the same actions in a privileged vserver or on the host.
+//! untouched, and a unified vserver switched between the modes keeps its opaque directories.
+//! The positive controls are the same actions in a privileged vserver or on the host.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -225,6 +226,88 @@ fn unified_vservers_in_user_namespaces_share_an_untouched_template() {
             m.stop_vserver(n).await.unwrap();
         }
         assert_eq!(picture(&template), before);
+    });
+}
+
+/// An extended attribute of `path` (not following a link), if it has it.
+fn xattr(path: &Path, name: &str) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let (p, n) = (std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap(), std::ffi::CString::new(name).unwrap());
+    let mut buf = [0u8; 64];
+    let len = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (len >= 0).then(|| String::from_utf8_lossy(&buf[..len as usize]).into_owned())
+}
+
+fn set_xattr(path: &Path, name: &str, value: Option<&str>) {
+    use std::os::unix::ffi::OsStrExt;
+    let (p, n) = (std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap(), std::ffi::CString::new(name).unwrap());
+    let r = match value {
+        Some(v) => unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), 0) },
+        None => unsafe { libc::lremovexattr(p.as_ptr(), n.as_ptr()) },
+    };
+    assert_eq!(r, 0, "{name} on {}: {}", path.display(), std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_unified_vserver_switched_between_modes_keeps_what_it_deleted() {
+    require_root!();
+    with_daemon("userns-switch", async |d| {
+        let pool = pool(d);
+        d.args = vec!["--userns-pool".into(), format!("{}:{}", pool.uid, pool.count)];
+        let template = d.root("sw-src");
+        fs::create_dir_all(template.join("opt/tree")).unwrap();
+        for f in ["a", "b"] {
+            fs::write(template.join("opt/tree").join(f), f).unwrap();
+        }
+        let templates = d.root_base.join(".templates");
+        fs::create_dir_all(&templates).unwrap();
+        fs::rename(&template, templates.join("base")).unwrap();
+        for sub in ["upper", "work", "root"] {
+            fs::create_dir_all(d.root_base.join("sw").join(sub)).unwrap();
+        }
+        let config = |map: &str| format!("template = \"base\"\nflags = [\"fakeinit\"]\n[init]\ncommand = [\"/bin/sleep\", \"1000\"]\nstop_timeout = 2\n[user]\nmap = \"{map}\"\n");
+        let (upper, record) = (d.root_base.join("sw/upper"), d.root_base.join("sw/overlay-marks"));
+        let tree = upper.join("opt/tree");
+        d.config("sw", &config("no"));
+        d.start().await;
+        let m = d.manager().await;
+
+        // Privileged: the directory removed and made again is opaque in trusted.* attributes.
+        m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
+        let o = exec(d, "sw", &["sh", "-c", "rm -r /opt/tree && mkdir /opt/tree && touch /opt/tree/mine && ls /opt/tree"]);
+        assert_eq!((o.code, o.stdout.as_str()), (Some(0), "mine\n"), "{o:?}");
+        m.stop_vserver("sw").await.unwrap();
+        assert_eq!(xattr(&tree, "trusted.overlay.opaque").as_deref(), Some("y"));
+        assert_eq!(fs::read_to_string(&record).unwrap(), "trusted\n");
+
+        // In a user namespace: the mark moved to user.*, and the template's files stay hidden.
+        d.config("sw", &config("auto"));
+        m.reload().await.unwrap();
+        m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
+        let o = exec(d, "sw", &["ls", "/opt/tree"]);
+        assert_eq!(o.stdout, "mine\n", "{o:?}");
+        m.stop_vserver("sw").await.unwrap();
+        assert_eq!((xattr(&tree, "user.overlay.opaque").as_deref(), xattr(&tree, "trusted.overlay.opaque")), (Some("y"), None));
+        assert_eq!(fs::read_to_string(&record).unwrap(), "user\n");
+
+        // And back.
+        d.config("sw", &config("no"));
+        m.reload().await.unwrap();
+        m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
+        let o = exec(d, "sw", &["ls", "/opt/tree"]);
+        assert_eq!(o.stdout, "mine\n", "{o:?}");
+        m.stop_vserver("sw").await.unwrap();
+        assert_eq!((xattr(&tree, "trusted.overlay.opaque").as_deref(), xattr(&tree, "user.overlay.opaque")), (Some("y"), None));
+
+        // The positive control: a mark left in the other namespace (the record saying it was
+        // moved) is lost, and the template's files come back: what the move prevents.
+        set_xattr(&tree, "user.overlay.opaque", Some("y"));
+        set_xattr(&tree, "trusted.overlay.opaque", None);
+        fs::write(&record, "trusted\n").unwrap();
+        m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
+        let o = exec(d, "sw", &["ls", "/opt/tree"]);
+        assert_eq!(o.stdout, "a\nb\nmine\n", "{o:?}");
+        m.stop_vserver("sw").await.unwrap();
     });
 }
 

@@ -15,6 +15,9 @@ pub enum Step {
     Validate,
     /// The caller must be single-threaded: a fork from a threaded process is unsound.
     SingleThread,
+    /// A unified vserver's own directory: its overlay marks moved to the namespace this start
+    /// mounts it in (trusted.* or user.*), when the last start used the other.
+    OverlayMarks,
     SealedExe,
     SyncChannel,
     /// clone(2) with the new namespaces.
@@ -104,6 +107,7 @@ impl Step {
             Step::CgroupNs => "cgroup-ns",
             Step::MountPrivate => "mount-private",
             Step::Overlay => "overlay",
+            Step::OverlayMarks => "overlay-marks",
             Step::BindRoot => "bind-root",
             Step::OpenHostMounts => "open-host-mounts",
             Step::PivotRoot => "pivot-root",

@@ -15,6 +15,7 @@ pub mod guard;
 pub mod join;
 pub mod lease;
 pub mod net;
+pub mod overlaymarks;
 pub mod plan;
 pub mod quota;
 pub mod vserver_init;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{SetupError, Step, StepExt};
 use crate::plan::{Init, LaunchPlan, LinkMode, Network};
-use crate::{caps, cgroup, net, vserver_init, registry, rootfs, seccomp, sys};
+use crate::{caps, cgroup, net, overlaymarks, vserver_init, registry, rootfs, seccomp, sys};
 
 pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -241,6 +241,11 @@ pub fn spawn_in(plan: &LaunchPlan, placement: Placement<'_>) -> Result<Context, 
     let prepared = prepare(plan)?;
     if plan.context != 0 {
         registry::check_free(&plan.run_dir, plan.context)?;
+    }
+    // Before anything runs on the layer: its marks where this start's overlay reads them.
+    if let Some(o) = &plan.overlay {
+        let marks = if plan.userns.is_some() { overlaymarks::Marks::User } else { overlaymarks::Marks::Trusted };
+        overlaymarks::prepare(&o.upper, marks)?;
     }
     let v2_dir = placement.cgroups.and_then(|c| c.v2_dir.as_deref());
     let cgroup_fd = match v2_dir {
