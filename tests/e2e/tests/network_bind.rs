@@ -34,15 +34,7 @@ impl std::ops::Deref for Lan {
 
 impl Lan {
     fn new() -> Lan {
-        let lan = Lan(TestLan::new("bind"));
-        if vserver_e2e::userns_mode() {
-            // Root of a user namespace holds no NET_BIND_SERVICE over the host's stack, which a
-            // bind vserver shares: ports below 1024 are the host's to open to all (here: the
-            // test host's own namespace).
-            let ns = lan.0.host.clone();
-            vserver_e2e::lan::ip(&["netns", "exec", &ns, "sysctl", "-q", "-w", "net.ipv4.ip_unprivileged_port_start=0"]);
-        }
-        lan
+        Lan(TestLan::new("bind"))
     }
 
     fn enter_host(&self) -> String {
@@ -139,7 +131,12 @@ fn wait_servers(root: &Path, n: usize) {
 
 /// `/probe try ARGS` inside vserver `name`, through `vserverctl exec`.
 fn inside(d: &TestDaemon<'_>, name: &str, args: &[&str]) -> String {
-    let mut a = vec!["exec", name, "--", "/probe", "try"];
+    inside_as(d, name, "0", args)
+}
+
+/// `/probe try ARGS` inside vserver `name` as `user`.
+fn inside_as(d: &TestDaemon<'_>, name: &str, user: &str, args: &[&str]) -> String {
+    let mut a = vec!["exec", "--user", user, name, "--", "/probe", "try"];
     a.extend_from_slice(args);
     let o = run(vserverctl(&d.address, &a), T);
     o.stdout.lines().next().unwrap_or("").to_string()
@@ -222,6 +219,15 @@ fn two_bind_vservers_serve_one_port_each_at_its_address() {
         assert_eq!(inside(&d, "a", &["bind", "192.0.2.2", "8080"]), "err EADDRNOTAVAIL 99");
         assert_eq!(inside(&d, "a", &["bind", "192.0.2.10", "8080"]), "ok");
         assert_eq!(inside(&d, "b", &["bind", "192.0.2.11", "8080"]), "ok");
+        // Below port 1024 root inside binds its addresses (with the host's ids it holds
+        // NET_BIND_SERVICE; in a user namespace, where that counts over its own namespaces only,
+        // the programs let root of the namespace and nobody else); another user inside may
+        // not, and binds above 1024 (the control).
+        assert_eq!(inside(&d, "a", &["bind", "192.0.2.10", "81"]), "ok");
+        assert_eq!(inside(&d, "a", &["bind", "2001:db8::10", "81"]), "ok");
+        assert_eq!(inside_as(&d, "a", "4242", &["bind", "192.0.2.10", "81"]), "err EACCES 13");
+        assert_eq!(inside_as(&d, "a", "4242", &["bind", "2001:db8::10", "81"]), "err EACCES 13");
+        assert_eq!(inside_as(&d, "a", "4242", &["bind", "192.0.2.10", "8081"]), "ok");
 
         // The source address a peer sees is the vserver's: TCP and UDP, IPv4 and IPv6. A host
         // process leaves from the host's (the control).

@@ -401,7 +401,10 @@ fn spawn_prepared(
     // cgroup, then the word without which it does not exec. No instruction of the guest runs
     // unbound, and the binding costs the start nothing but what the child's steps do not hide.
     if let (Some(b), Some(dir)) = (&plan.bind, bind_dir) {
-        match crate::bindaddr::bind(b, &plan.name, plan.context, &plan.run_dir, dir) {
+        // Root of a user namespace holds CAP_NET_BIND_SERVICE over its own namespaces only: the
+        // programs let it bind below 1024 on the host's stack, as root of a privileged vserver may.
+        let b = crate::bindaddr::bound::BindPlan { low_ports_for: idmap.map(|m| m.uid), ..b.clone() };
+        match crate::bindaddr::bind(&b, &plan.name, plan.context, &plan.run_dir, dir) {
             Ok(x) => bound = Some(x),
             Err(e) => return fail_with(e, &mut network, &mut bound),
         }

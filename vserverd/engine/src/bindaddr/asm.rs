@@ -56,6 +56,7 @@ impl Size {
 
 /// The kernel helpers the programs call, by their number in `enum bpf_func_id` (stable ABI).
 pub mod helper {
+    pub const GET_CURRENT_UID_GID: i32 = 15;
     pub const BIND: i32 = 64;
     pub const GET_LOCAL_STORAGE: i32 = 81;
     pub const SK_LOOKUP_TCP: i32 = 84;

@@ -36,11 +36,16 @@ pub struct BindPlan {
     /// A program set loaded by another process (the daemon's), by id; `None`, or a set that is
     /// gone: loaded here.
     pub programs: Option<SetIds>,
+    /// The host uid that may bind ports below 1024 of these addresses without
+    /// CAP_NET_BIND_SERVICE over the host's network: root of the context's user namespace
+    /// (which holds that capability over its own namespaces only). Set at the spawn.
+    #[serde(default)]
+    pub low_ports_for: Option<u32>,
 }
 
 impl BindPlan {
     pub fn new(addresses: Vec<IfAddr>, device: Option<&str>) -> BindPlan {
-        BindPlan { addresses, device: device.map(str::to_string), broadcast: None, cgroup: None, programs: None }
+        BindPlan { addresses, device: device.map(str::to_string), broadcast: None, cgroup: None, programs: None, low_ports_for: None }
     }
 }
 
@@ -215,6 +220,7 @@ pub fn bind(plan: &BindPlan, name: &str, context: u32, run_dir: &Path, cgroup: &
         broadcast: plan.broadcast,
         lo4: Ipv4Addr::LOCALHOST,
         lo6: None,
+        low_ports_for: plan.low_ports_for,
     };
     rules.check().map_err(|e| SetupError::detail(Step::BindAddr, None, e))?;
     // Requests and answers only (a dump opens a socket of its own): a small buffer, so that the

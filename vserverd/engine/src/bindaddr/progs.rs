@@ -9,7 +9,7 @@
 //! | program | attach type | what it does |
 //! |---|---|---|
 //! | `vs_sock_create` | cgroup/sock_create | only TCP stream and UDP datagram sockets (no raw, ping, SCTP, MPTCP) |
-//! | `vs_bind4`, `vs_bind6` | cgroup/bind4, bind6 | the wildcard becomes the first address; loopback the private one; own addresses pass; anything else EADDRNOTAVAIL |
+//! | `vs_bind4`, `vs_bind6` | cgroup/bind4, bind6 | the wildcard becomes the first address; loopback the private one; own addresses pass (root of the vserver's user namespace also below port 1024); anything else EADDRNOTAVAIL |
 //! | `vs_connect4`, `vs_connect6` | cgroup/connect4, connect6 | loopback (and the wildcard) becomes the private loopback; the socket is bound to the vserver's address first (the `bpf_bind` helper), so it leaves from there |
 //! | `vs_sendmsg4`, `vs_sendmsg6` | cgroup/sendmsg4, sendmsg6 | likewise for unconnected UDP; the source is always set (IP_PKTINFO cannot choose another) |
 //! | `vs_recvmsg4/6`, `vs_getsockname4/6`, `vs_getpeername4/6` | cgroup/recvmsg…, getsockname…, getpeername… | the private loopback address is shown as 127.0.0.1 (::1) |
@@ -197,9 +197,24 @@ pub fn bind4() -> Asm {
     a.store(Size::W, R6, USER_IP4, R2);
 
     a.label("allow");
-    a.ret(1);
+    allow_bind(&mut a);
     refuse_with(&mut a, "refuse", EADDRNOTAVAIL);
     a
+}
+
+/// A bind that passes: by root of the vserver's user namespace (the rules' host uid), also
+/// below port 1024 without CAP_NET_BIND_SERVICE over the host's network (return value 3: the
+/// kernel's BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE, since Linux 5.12); by anybody else, as the
+/// kernel decides.
+fn allow_bind(a: &mut Asm) {
+    let plain = a.fresh("allow.plain");
+    a.call(helper::GET_CURRENT_UID_GID);
+    a.load(Size::W, R1, R7, off::LOW_PORTS_UID);
+    a.jmp32_imm(Cmp::Eq, R1, 0, &plain);
+    a.jmp32(Cmp::Ne, R0, R1, &plain);
+    a.ret(3);
+    a.label(&plain);
+    a.ret(1);
 }
 
 /// cgroup/bind6. A wildcard bind gets the first IPv6 address, or, in a vserver without one,
@@ -253,7 +268,7 @@ pub fn bind6() -> Asm {
     copy16(&mut a, R7, off::LO6, R6, USER_IP6, R0);
 
     a.label("allow");
-    a.ret(1);
+    allow_bind(&mut a);
     refuse_with(&mut a, "refuse", EADDRNOTAVAIL);
     a
 }

@@ -37,10 +37,13 @@ pub mod off {
     pub const LO6: i16 = 64;
     /// The IPv6 addresses, 16 bytes each.
     pub const V6: i16 = 80;
+    /// The host uid whose binds to ports below 1024 pass without CAP_NET_BIND_SERVICE (root
+    /// of the vserver's user namespace; 0: nobody's).
+    pub const LOW_PORTS_UID: i16 = 80 + 16 * super::MAX_ADDRS as i16;
 }
 
 /// The size of one value.
-pub const VALUE_SIZE: usize = 80 + 16 * MAX_ADDRS;
+pub const VALUE_SIZE: usize = 80 + 16 * MAX_ADDRS + 8;
 
 /// One vserver's rules, before they are written for its cgroup.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -56,6 +59,10 @@ pub struct Rules {
     pub lo4: Ipv4Addr,
     /// The address ::1 stands for (and :: as a destination); `None`: IPv6 loopback refused.
     pub lo6: Option<Ipv6Addr>,
+    /// The host uid whose binds below port 1024 pass without CAP_NET_BIND_SERVICE over the
+    /// host's network (root of the vserver's user namespace).
+    #[serde(default)]
+    pub low_ports_for: Option<u32>,
 }
 
 /// A 32-bit word holding `octets` as the kernel holds an address: in memory order.
@@ -96,6 +103,7 @@ impl Rules {
         for (i, a) in self.v6.iter().take(MAX_ADDRS).enumerate() {
             put(off::V6 + 16 * i as i16, &a.octets());
         }
+        put(off::LOW_PORTS_UID, &self.low_ports_for.unwrap_or(0).to_ne_bytes());
         v
     }
 }
@@ -112,6 +120,7 @@ mod tests {
             broadcast: Some("192.0.2.255".parse().unwrap()),
             lo4: "127.1.2.1".parse().unwrap(),
             lo6: Some("fd76:7365:7276:6c6f::102:1".parse().unwrap()),
+            low_ports_for: Some(1 << 20),
         };
         r.check().unwrap();
         let v = r.encode(0x1122_3344_5566_7788, 3);
@@ -126,6 +135,7 @@ mod tests {
         assert_eq!(at(off::V4 + 4, 4), [192, 0, 2, 12]);
         assert_eq!(at(off::LO6, 16)[15], 1);
         assert_eq!(at(off::V6, 16), "2001:db8::10".parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(at(off::LOW_PORTS_UID, 4), (1u32 << 20).to_ne_bytes());
         assert_eq!(v.len(), VALUE_SIZE);
         // The first octet of an address is the first byte of its word, whatever the machine's byte order.
         assert_eq!(word([127, 0, 0, 1]).to_ne_bytes()[0], 127);
@@ -133,7 +143,7 @@ mod tests {
 
     #[test]
     fn too_many_addresses_or_a_bad_loopback_are_refused() {
-        let mut r = Rules { v4: vec![Ipv4Addr::new(192, 0, 2, 1); 9], v6: vec![], broadcast: None, lo4: Ipv4Addr::new(127, 1, 0, 1), lo6: None };
+        let mut r = Rules { v4: vec![Ipv4Addr::new(192, 0, 2, 1); 9], v6: vec![], broadcast: None, lo4: Ipv4Addr::new(127, 1, 0, 1), lo6: None, low_ports_for: None };
         assert!(r.check().is_err());
         r.v4.truncate(1);
         r.lo4 = Ipv4Addr::new(10, 0, 0, 1);
