@@ -404,6 +404,30 @@ fn serve(pid: i32, sfd: &SignalFd, console: &mut Console<'_>, boot: &mut Option<
                 booted(b, state, run_dir, log);
             }
         }
+        // The listener (when there is one) comes first among the viewer descriptors.
+        let mut gone = Vec::new();
+        for (k, is_ready) in ready.iter().enumerate().skip(first_viewer_fd) {
+            if !is_ready {
+                continue;
+            }
+            let idx = k - first_viewer_fd;
+            if idx == 0 && viewers.has_listener() {
+                continue; // accepted below, after the indices stop mattering
+            }
+            let i = idx - usize::from(viewers.has_listener());
+            match viewers.read(i, &mut buf) {
+                Some(0) => {}
+                Some(n) => {
+                    if console_open {
+                        let _ = nix::unistd::write(master, &buf[..n]);
+                    }
+                }
+                None => gone.push(i),
+            }
+        }
+        viewers.drop_viewers(gone);
+        // The console after the viewers' input: a broadcast drops a viewer that has gone, which
+        // would shift the indices the loop above reads `ready` by.
         let console_ready = console_open && ready.get(1).copied().unwrap_or(false);
         if console_ready {
             match nix::unistd::read(master.as_raw_fd(), &mut buf) {
@@ -431,28 +455,6 @@ fn serve(pid: i32, sfd: &SignalFd, console: &mut Console<'_>, boot: &mut Option<
                 }
             }
         }
-        // The listener (when there is one) comes first among the viewer descriptors.
-        let mut gone = Vec::new();
-        for (k, is_ready) in ready.iter().enumerate().skip(first_viewer_fd) {
-            if !is_ready {
-                continue;
-            }
-            let idx = k - first_viewer_fd;
-            if idx == 0 && viewers.has_listener() {
-                continue; // accepted below, after the indices stop mattering
-            }
-            let i = idx - usize::from(viewers.has_listener());
-            match viewers.read(i, &mut buf) {
-                Some(0) => {}
-                Some(n) => {
-                    if console_open {
-                        let _ = nix::unistd::write(master, &buf[..n]);
-                    }
-                }
-                None => gone.push(i),
-            }
-        }
-        viewers.drop_viewers(gone);
         if viewers.has_listener() && ready.get(first_viewer_fd).copied().unwrap_or(false) {
             viewers.accept();
         }
