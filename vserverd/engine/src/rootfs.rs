@@ -277,14 +277,7 @@ pub fn mount_dev(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), Setu
     }
     // In a user namespace: an empty file for each, the host's node bound on it.
     for (name, node) in host.devices.drain(..) {
-        let c = cname(name);
-        let fd = unsafe { libc::openat(d, c.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC, 0o666) };
-        if fd < 0 {
-            return Err(SetupError::new(Step::Dev, Some(format!("/dev/{name}")), Errno::last()));
-        }
-        unsafe { libc::close(fd) };
-        let tgt = sys::openat2(dev.as_fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0, sys::STRICT).step(Step::Dev, &format!("/dev/{name}"))?;
-        sys::move_mount_to_fd(node.as_fd(), tgt.as_fd()).step(Step::Dev, &format!("/dev/{name}"))?;
+        bind_on_new_file(dev.as_fd(), name, 0o666, node.as_fd())?;
     }
     for (name, to) in DEV_LINKS {
         let (c, t) = (cname(name), CString::new(*to).expect("static"));
@@ -321,19 +314,25 @@ pub fn mount_dev(root: BorrowedFd<'_>, host: &mut HostMounts) -> Result<(), Setu
     }
 
     // /dev/console: the monitor's pty when there is one, else /dev/null.
-    let console = cname("console");
-    let fd = unsafe { libc::openat(d, console.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC, 0o600) };
-    if fd < 0 {
-        return Err(SetupError::new(Step::Dev, Some("/dev/console".into()), Errno::last()));
-    }
-    unsafe { libc::close(fd) };
     let src = match host.console.take() {
         Some(t) => t,
         None => sys::open_tree_clone(dev.as_fd(), "null", false).step(Step::Dev, "/dev/null")?,
     };
-    let tgt = sys::openat2(dev.as_fd(), "console", libc::O_PATH | libc::O_NOFOLLOW, 0, sys::STRICT)
-        .step(Step::Dev, "/dev/console")?;
-    sys::move_mount_to_fd(src.as_fd(), tgt.as_fd()).step(Step::Dev, "/dev/console")
+    bind_on_new_file(dev.as_fd(), "console", 0o600, src.as_fd())
+}
+
+/// `/dev/NAME`: a new empty file (mode `mode`) in the vserver's `/dev`, with the detached tree
+/// `node` (a host device node, the console pty) attached on it.
+fn bind_on_new_file(dev: BorrowedFd<'_>, name: &str, mode: libc::mode_t, node: BorrowedFd<'_>) -> Result<(), SetupError> {
+    let path = format!("/dev/{name}");
+    let c = cname(name);
+    let fd = unsafe { libc::openat(dev.as_raw_fd(), c.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC, mode) };
+    if fd < 0 {
+        return Err(SetupError::new(Step::Dev, Some(path), Errno::last()));
+    }
+    unsafe { libc::close(fd) };
+    let tgt = sys::openat2(dev, name, libc::O_PATH | libc::O_NOFOLLOW, 0, sys::STRICT).step(Step::Dev, &path)?;
+    sys::move_mount_to_fd(node, tgt.as_fd()).step(Step::Dev, &path)
 }
 
 /// Step `proc-restrict`: kernel tunables read-only, kernel internals masked, in the new procfs
