@@ -308,6 +308,21 @@ fn a_unified_vserver_switched_between_modes_keeps_what_it_deleted() {
         let o = exec(d, "sw", &["ls", "/opt/tree"]);
         assert_eq!(o.stdout, "a\nb\nmine\n", "{o:?}");
         m.stop_vserver("sw").await.unwrap();
+
+        // A redirect (made when the host turns overlayfs's redirect_dir on) cannot be read in a
+        // user namespace: refused, naming the directory, and no record is left to trust.
+        set_xattr(&upper.join("opt"), "trusted.overlay.redirect", Some("/elsewhere"));
+        d.config("sw", &config("auto"));
+        m.reload().await.unwrap();
+        let e = m.start_vserver("sw").await.unwrap_err().to_string();
+        assert!(e.contains("overlay-marks") && e.contains("sw/upper/opt") && e.contains("redirect_dir"), "{e}");
+        assert!(!record.exists());
+        set_xattr(&upper.join("opt"), "trusted.overlay.redirect", None);
+        m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
+        // (The control above left the mark in user.*: right for this start.)
+        assert_eq!(exec(d, "sw", &["ls", "/opt/tree"]).stdout, "mine\n");
+        m.stop_vserver("sw").await.unwrap();
+        assert_eq!(fs::read_to_string(&record).unwrap(), "user\n");
     });
 }
 

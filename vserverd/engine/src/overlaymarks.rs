@@ -83,6 +83,13 @@ pub fn prepare(upper: &Path, want: Marks) -> Result<(), SetupError> {
     }
     let top = sys::openat2(cwd, &upper.display().to_string(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0, 0)
         .step(Step::OverlayMarks, &upper.display().to_string())?;
+    // No record while the marks move: a walk cut short (or refused) leaves them in both
+    // namespaces, and the next start, in either mode, walks again.
+    match fs::remove_file(&record) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(&record, e)),
+    }
     move_marks(top, upper, want)?;
     // Written anew (never through what is there), then renamed over.
     let tmp = record.with_file_name(".overlay-marks.new");
