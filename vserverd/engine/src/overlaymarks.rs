@@ -107,7 +107,11 @@ fn io_error(p: &Path, e: std::io::Error) -> SetupError {
 /// single name without following a link (a name read from a directory holds no `/`).
 fn move_marks(top: OwnedFd, upper: &Path, want: Marks) -> Result<(), SetupError> {
     let from = want.other();
-    let names = Names { opaque_from: from.attr("opaque"), opaque_to: want.attr("opaque"), unreadable: [Marks::Trusted.attr("redirect"), Marks::Trusted.attr("metacopy")] };
+    let names = Names {
+        opaque_from: from.attr("opaque"),
+        opaque_to: want.attr("opaque"),
+        unreadable: [Marks::Trusted.attr("redirect"), Marks::Trusted.attr("metacopy")],
+    };
     walk(top, upper, 0, want, &names)
 }
 
@@ -126,7 +130,10 @@ fn walk(dir: OwnedFd, path: &Path, depth: usize, want: Marks, n: &Names) -> Resu
     if want == Marks::User {
         for a in &n.unreadable {
             if get(dir.as_fd(), a).step(Step::OverlayMarks, &shown())?.is_some() {
-                let why = format!("holds {} (the host's overlayfs redirect_dir or metacopy): an overlay in a user namespace cannot read it", a.to_string_lossy());
+                let why = format!(
+                    "holds {} (the host's overlayfs redirect_dir or metacopy): an overlay in a user namespace cannot read it",
+                    a.to_string_lossy()
+                );
                 return Err(SetupError::detail(Step::OverlayMarks, Some(shown()), why));
             }
         }
