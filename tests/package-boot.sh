@@ -88,6 +88,7 @@ say "web1 built, started (its systemd is pid 1), stopped"
 
 # 4b. The same vserver in a user namespace, from the pool the package gave the user vserver.
 printf '\n[user]\nmap = "auto"\n' >>/etc/vservers/web1.toml
+vserverctl reload >/dev/null || fail "vserverctl reload"
 vserverctl start web1 || fail "vserverctl start web1 with [user] map = \"auto\""
 pool=$(sed -n 's/^vserver:\([0-9]*\):.*/\1/p' /etc/subuid)
 uidmap=$(vserverctl exec web1 -- cat /proc/self/uid_map | tr -s ' ') || fail "vserverctl exec web1 (uid_map)"
