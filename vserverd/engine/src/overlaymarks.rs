@@ -68,7 +68,8 @@ pub fn prepare(upper: &Path, want: Marks) -> Result<(), SetupError> {
     let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
     let last = match sys::openat2(cwd, &shown, libc::O_RDONLY | libc::O_NOFOLLOW, 0, 0) {
         Ok(fd) => {
-            let text = fs::read_to_string(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut fs::File::from(fd), &mut text);
             match text.trim() {
                 "trusted" => Some(Marks::Trusted),
                 "user" => Some(Marks::User),
