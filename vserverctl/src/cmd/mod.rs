@@ -211,6 +211,33 @@ pub fn render_reports(reports: &[BootReport], format: Format, done: &str) -> (St
 mod tests {
     use super::*;
 
+    /// Each changing call names a method of the D-Bus contract with as many arguments as it
+    /// sends (they are written out here beside the proxy's, for the per-call flag): a typo or a
+    /// drift fails here rather than at run time.
+    #[test]
+    fn changing_calls_match_the_contract() {
+        let contract = include_str!("../../../vserverd/api/org.vserverd.VServer1.xml");
+        let in_args = |method: &str| -> Option<usize> {
+            let start = contract.find(&format!("<method name=\"{method}\">"))?;
+            let body = &contract[start..start + contract[start..].find("</method>")?];
+            Some(body.matches("direction=\"in\"").count())
+        };
+        let source = include_str!("mod.rs");
+        let calls: Vec<(&str, usize)> = source
+            .split("self.change(\"")
+            .skip(1)
+            .filter_map(|rest| {
+                let (method, rest) = rest.split_once('"')?;
+                let args = rest.strip_prefix(", &(")?.split_once(')')?.0;
+                Some((method, args.split(',').filter(|a| !a.trim().is_empty()).count()))
+            })
+            .collect();
+        assert!(calls.len() >= 11, "the calls were not found: {calls:?}");
+        for (method, n) in calls {
+            assert_eq!(in_args(method), Some(n), "{method} with {n} arguments is not in the contract");
+        }
+    }
+
     fn report(name: &str, ok: bool, message: &str) -> BootReport {
         BootReport { name: name.into(), ok, message: message.into() }
     }
