@@ -240,7 +240,7 @@ fn scrub(s: String) {
 }
 
 fn io_err(what: &str, e: std::io::Error) -> SetupError {
-    SetupError::new(Step::HostSetup, Some(what.to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    SetupError::new(Step::HostSetup, Some(what.to_string()), crate::error::io_errno(&e))
 }
 
 /// The directory of cgroup `path` of the hierarchy whose controllers are `ctrl` ("" = v2), from
@@ -286,14 +286,14 @@ fn read_inside(path: &str) -> Result<Option<String>, SetupError> {
         Err(e) => return Err(err(path, e)),
     };
     let f = std::fs::File::from(fd);
-    let md = f.metadata().map_err(|e| err(path, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    let md = f.metadata().map_err(|e| err(path, crate::error::io_errno(&e)))?;
     if !md.is_file() {
         return Err(detail(Some(path), "not a regular file; refused"));
     }
     let mut text = String::new();
     f.take(4 << 20)
         .read_to_string(&mut text)
-        .map_err(|e| err(path, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+        .map_err(|e| err(path, crate::error::io_errno(&e)))?;
     Ok(Some(text))
 }
 
@@ -462,7 +462,7 @@ where
     let filter = seccomp::program(&entry.flags);
 
     // 1. Pin pid 1, then check it is still the registered process.
-    let pidfd = sys::pidfd_open(entry.pid).map_err(|e| err(&ctx_name, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    let pidfd = sys::pidfd_open(entry.pid).map_err(|e| err(&ctx_name, crate::error::io_errno(&e)))?;
     if sys::start_time(entry.pid) != Some(entry.start_time) {
         return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::ESRCH).with_detail("the context ended"));
     }

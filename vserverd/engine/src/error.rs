@@ -188,6 +188,11 @@ impl fmt::Display for SetupError {
     }
 }
 
+/// The errno of a failed I/O call (`EIO` when it carries none).
+pub(crate) fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
 /// Shorthand: map an errno result to a step error on a path.
 pub(crate) trait StepExt<T> {
     fn step(self, step: Step, path: &str) -> Result<T, SetupError>;

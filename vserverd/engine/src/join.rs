@@ -52,7 +52,7 @@ pub fn join(req: &JoinRequest<'_>) -> Result<Exit, SetupError> {
     sys::scrub_initial_environment();
 
     // Pin pid 1 of the context, then check it is still the registered process.
-    let pidfd = sys::pidfd_open(entry.pid).map_err(|e| SetupError::new(Step::Join, Some(ctx_name.clone()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    let pidfd = sys::pidfd_open(entry.pid).map_err(|e| SetupError::new(Step::Join, Some(ctx_name.clone()), crate::error::io_errno(&e)))?;
     if sys::start_time(entry.pid) != Some(entry.start_time) {
         return Err(SetupError::new(Step::Join, Some(ctx_name), Errno::ESRCH).with_detail("the context ended"));
     }

@@ -101,7 +101,7 @@ pub fn prepare(upper: &Path, want: Marks) -> Result<(), SetupError> {
 }
 
 fn io_error(p: &Path, e: std::io::Error) -> SetupError {
-    SetupError::new(Step::OverlayMarks, Some(p.display().to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    SetupError::new(Step::OverlayMarks, Some(p.display().to_string()), crate::error::io_errno(&e))
 }
 
 /// The walk: every directory of the layer, depth first, each opened below its parent by its

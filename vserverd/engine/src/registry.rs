@@ -70,7 +70,7 @@ fn path(run_dir: &Path, context: u32) -> PathBuf {
 }
 
 fn err(path: &Path, e: std::io::Error) -> SetupError {
-    SetupError::new(Step::Registry, Some(path.display().to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    SetupError::new(Step::Registry, Some(path.display().to_string()), crate::error::io_errno(&e))
 }
 
 fn read(run_dir: &Path, context: u32) -> Option<Entry> {

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
-use crate::error::{SetupError, Step};
+use crate::error::{io_errno, SetupError, Step};
 use crate::sys;
 
 pub(crate) const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
@@ -62,7 +62,7 @@ pub fn ensure_sealed_self() -> Result<(), SetupError> {
 
 fn sealed_copy() -> Result<OwnedFd, SetupError> {
     let e = |errno: Errno| SetupError::new(Step::SealedExe, Some("/proc/self/exe".into()), errno);
-    let mut src = std::fs::File::open("/proc/self/exe").map_err(|err| e(io_errno(err)))?;
+    let mut src = std::fs::File::open("/proc/self/exe").map_err(|err| e(io_errno(&err)))?;
     memfd(c"vserver-sealed", &mut src).map_err(e)
 }
 
@@ -114,10 +114,6 @@ pub fn open_shared(path: &std::path::Path, program: &[u8]) -> Option<OwnedFd> {
     Some(OwnedFd::from(f))
 }
 
-fn io_errno(err: std::io::Error) -> Errno {
-    Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO))
-}
-
 /// An executable memfd named `name` holding what `src` reads, sealed for good against writing,
 /// growing and shrinking: whoever reaches it through `/proc/PID/exe` can read and run it, never
 /// change it. Close-on-exec.
@@ -132,9 +128,9 @@ pub fn memfd(name: &std::ffi::CStr, src: &mut dyn std::io::Read) -> Result<Owned
         return Err(Errno::last());
     }
     let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut dst = std::fs::File::from(memfd.try_clone().map_err(io_errno)?);
-    std::io::copy(src, &mut dst).map_err(io_errno)?;
-    dst.flush().map_err(io_errno)?;
+    let mut dst = std::fs::File::from(memfd.try_clone().map_err(|e| io_errno(&e))?);
+    std::io::copy(src, &mut dst).map_err(|e| io_errno(&e))?;
+    dst.flush().map_err(|e| io_errno(&e))?;
     drop(dst);
     if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
         return Err(Errno::last());

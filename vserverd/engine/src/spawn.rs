@@ -545,7 +545,7 @@ fn validate(plan: &LaunchPlan) -> Result<(), SetupError> {
             return Err(SetupError::detail(Step::Validate, Some(root.display().to_string()), "the root must be an absolute path"));
         }
         let md = std::fs::symlink_metadata(root)
-            .map_err(|e| SetupError::new(Step::Validate, Some(root.display().to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+            .map_err(|e| SetupError::new(Step::Validate, Some(root.display().to_string()), crate::error::io_errno(&e)))?;
         if !md.is_dir() {
             return Err(SetupError::detail(Step::Validate, Some(root.display().to_string()), "the root is not a directory"));
         }

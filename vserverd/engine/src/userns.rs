@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{SetupError, Step, StepExt};
+use crate::error::{io_errno, SetupError, Step, StepExt};
 use crate::sys;
 
 /// The ids one vserver gets: 65536, as a distribution expects (uids up to 65534, `nobody`).
@@ -114,10 +114,6 @@ impl Claim {
 
 fn dir(run_dir: &Path) -> PathBuf {
     run_dir.join("userns")
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Claims the vserver's range for this process (its monitor) and returns it. Under a lock on

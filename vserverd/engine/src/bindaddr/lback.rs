@@ -75,7 +75,7 @@ fn dir(run_dir: &Path) -> PathBuf {
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> SetupError {
-    SetupError::new(Step::BindAddr, Some(path.display().to_string()), Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    SetupError::new(Step::BindAddr, Some(path.display().to_string()), crate::error::io_errno(&e))
 }
 
 fn lock(d: &Path) -> Result<fs::File, SetupError> {

@@ -176,10 +176,6 @@ pub struct SetIds {
     pub progs: Vec<(Hook, u32)>,
 }
 
-fn errno_of(e: std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
 /// The unix hooks' view of the kernel context, from the kernel's BTF.
 fn unix_ctx() -> Result<progs::UnixCtx, SetupError> {
     let err = |what: String| SetupError::detail(Step::BpfLoad, Some(btf::VMLINUX.into()), what);
@@ -283,7 +279,7 @@ impl ProgramSet {
 
 /// Opens a cgroup v2 directory for bpf(2).
 fn open_cgroup(dir: &Path, step: Step) -> Result<OwnedFd, SetupError> {
-    std::fs::File::open(dir).map(OwnedFd::from).map_err(|e| SetupError::new(step, Some(dir.display().to_string()), errno_of(e)))
+    std::fs::File::open(dir).map(OwnedFd::from).map_err(|e| SetupError::new(step, Some(dir.display().to_string()), crate::error::io_errno(&e)))
 }
 
 /// A cgroup's id (its directory's inode number) and its level in the v2 tree (the root is 0),
@@ -295,12 +291,12 @@ pub fn identity(dir: &Path) -> Result<(u64, u32), SetupError> {
     if !is_cgroup2(dir) {
         return Err(SetupError::detail(Step::BpfAttach, Some(dir.display().to_string()), "not a cgroup of the v2 tree"));
     }
-    let md = std::fs::metadata(dir).map_err(|e| err(errno_of(e)))?;
+    let md = std::fs::metadata(dir).map_err(|e| err(crate::error::io_errno(&e)))?;
     let mut level = 0;
     let mut p = dir.to_path_buf();
     loop {
         let Some(parent) = p.parent().map(Path::to_path_buf) else { break };
-        let pm = std::fs::metadata(&parent).map_err(|e| err(errno_of(e)))?;
+        let pm = std::fs::metadata(&parent).map_err(|e| err(crate::error::io_errno(&e)))?;
         if pm.dev() != md.dev() || !is_cgroup2(&parent) {
             break;
         }

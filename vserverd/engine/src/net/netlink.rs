@@ -35,7 +35,7 @@ impl NlError {
 
 impl From<std::io::Error> for NlError {
     fn from(e: std::io::Error) -> NlError {
-        NlError::errno(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+        NlError::errno(crate::error::io_errno(&e))
     }
 }
 

@@ -7,7 +7,7 @@ use nix::errno::Errno;
 /// returns the path written on failure.
 pub fn set(family: &str, table: &str, dev: &str, key: &str, value: &str) -> Result<(), (String, Errno)> {
     let path = format!("/proc/sys/net/{family}/{table}/{dev}/{key}");
-    std::fs::write(&path, value).map_err(|e| (path, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))
+    std::fs::write(&path, value).map_err(|e| (path, crate::error::io_errno(&e)))
 }
 
 /// Reads an integer setting (`None` when missing or unreadable).
