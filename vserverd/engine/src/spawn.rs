@@ -403,8 +403,7 @@ fn spawn_prepared(
     if let (Some(b), Some(dir)) = (&plan.bind, bind_dir) {
         // Root of a user namespace holds CAP_NET_BIND_SERVICE over its own namespaces only: the
         // programs let it bind below 1024 on the host's stack, as root of a privileged vserver may.
-        let b = crate::bindaddr::bound::BindPlan { low_ports_for: idmap.map(|m| m.uid), ..b.clone() };
-        match crate::bindaddr::bind(&b, &plan.name, plan.context, &plan.run_dir, dir) {
+        match crate::bindaddr::bind(b, &plan.name, plan.context, &plan.run_dir, dir, idmap.map(|m| m.uid)) {
             Ok(x) => bound = Some(x),
             Err(e) => return fail_with(e, &mut network, &mut bound),
         }

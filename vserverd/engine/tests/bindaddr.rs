@@ -354,7 +354,7 @@ fn bind_tcp(addr: SocketAddr) -> Out {
 fn vserver(cg: &Cg, name: &str, addrs: &[&str]) -> (PathBuf, Bound) {
     let dir = cg.sub(name);
     let plan = bindaddr::bound::BindPlan::new(addrs.iter().map(|a| ifaddr(a)).collect(), Some("lan0"));
-    let b = bindaddr::bind(&plan, name, 0, &cg.run, &dir).unwrap_or_else(|e| panic!("bind {name}: {e}"));
+    let b = bindaddr::bind(&plan, name, 0, &cg.run, &dir, None).unwrap_or_else(|e| panic!("bind {name}: {e}"));
     (dir, b)
 }
 
@@ -687,20 +687,20 @@ fn a_start_that_cannot_bind_leaves_nothing() {
     let dir = cg.sub("a");
     // The host holds the address already.
     let plan = bindaddr::bound::BindPlan::new(vec![ifaddr(&format!("{A4}/24")), ifaddr(&format!("{HOST4}/24"))], Some("lan0"));
-    let e = bindaddr::bind(&plan, "a", 0, &cg.run, &dir).unwrap_err();
+    let e = bindaddr::bind(&plan, "a", 0, &cg.run, &dir, None).unwrap_err();
     assert!(e.to_string().starts_with(&format!("step bind-addr on {HOST4}: Address already in use")), "{e}");
     assert!(e.to_string().ends_with("the host holds this address (on lan0)"), "{e}");
     // No such device.
     let plan = bindaddr::bound::BindPlan::new(vec![ifaddr(&format!("{A4}/24"))], Some("nosuch0"));
-    let e = bindaddr::bind(&plan, "a", 0, &cg.run, &dir).unwrap_err();
+    let e = bindaddr::bind(&plan, "a", 0, &cg.run, &dir, None).unwrap_err();
     assert!(e.to_string().starts_with("step bind-addr on nosuch0: No such device"), "{e}");
     // An admin-managed address that is not there.
     let plan = bindaddr::bound::BindPlan::new(vec![ifaddr(&format!("{A4}/24"))], None);
-    let e = bindaddr::bind(&plan, "a", 0, &cg.run, &dir).unwrap_err();
+    let e = bindaddr::bind(&plan, "a", 0, &cg.run, &dir, None).unwrap_err();
     assert!(e.to_string().contains("no interface of the host holds this address"), "{e}");
     // Not a cgroup of the v2 tree.
     let plan = bindaddr::bound::BindPlan::new(vec![ifaddr(&format!("{A4}/24"))], Some("lan0"));
-    let e = bindaddr::bind(&plan, "a", 0, &cg.run, Path::new("/tmp")).unwrap_err();
+    let e = bindaddr::bind(&plan, "a", 0, &cg.run, Path::new("/tmp"), None).unwrap_err();
     assert!(e.to_string().contains("not a cgroup of the v2 tree"), "{e}");
     // Nothing stayed: no program, no address, no loopback slot.
     assert!(bindaddr::attached(&dir).unwrap().is_empty());
@@ -709,7 +709,7 @@ fn a_start_that_cannot_bind_leaves_nothing() {
     assert!(bindaddr::lback::records(&cg.run).is_empty());
     // The positive control: the same plan binds when the host allows it.
     let plan = bindaddr::bound::BindPlan::new(vec![ifaddr(&format!("{A4}/24"))], Some("lan0"));
-    let mut b = bindaddr::bind(&plan, "a", 0, &cg.run, &dir).unwrap();
+    let mut b = bindaddr::bind(&plan, "a", 0, &cg.run, &dir, None).unwrap();
     assert_eq!(bindaddr::lback::records(&cg.run).len(), 1);
     b.teardown();
     assert!(bindaddr::lback::records(&cg.run).is_empty());
@@ -727,7 +727,7 @@ fn a_set_loaded_elsewhere_is_opened_by_its_ids() {
     let mut plan = bindaddr::bound::BindPlan::new(vec![ifaddr(&format!("{A4}/24"))], Some("lan0"));
     plan.programs = Some(ids.clone());
     let dir = cg.sub("a");
-    let _b = bindaddr::bind(&plan, "a", 0, &cg.run, &dir).unwrap();
+    let _b = bindaddr::bind(&plan, "a", 0, &cg.run, &dir, None).unwrap();
     let attached = bindaddr::attached(&dir).unwrap();
     for (hook, id) in &ids.progs {
         assert!(attached.contains(&(*hook, *id)), "{hook:?} {id} is the loaded set's");

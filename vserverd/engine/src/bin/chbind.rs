@@ -150,7 +150,7 @@ fn main() {
         die(&format!("{}: {e}", cgroup.display()), 1);
     }
     let name = format!("chbind {}", o.cmd[0]);
-    let mut b = match vserver_engine::bindaddr::bind(&plan, &name, 0, &run_dir, &cgroup) {
+    let mut b = match vserver_engine::bindaddr::bind(&plan, &name, 0, &run_dir, &cgroup, None) {
         Ok(b) => b,
         Err(e) => {
             let _ = std::fs::remove_dir(&cgroup);

@@ -36,16 +36,11 @@ pub struct BindPlan {
     /// A program set loaded by another process (the daemon's), by id; `None`, or a set that is
     /// gone: loaded here.
     pub programs: Option<SetIds>,
-    /// The host uid that may bind ports below 1024 of these addresses without
-    /// CAP_NET_BIND_SERVICE over the host's network: root of the context's user namespace
-    /// (which holds that capability over its own namespaces only). Set at the spawn.
-    #[serde(default)]
-    pub low_ports_for: Option<u32>,
 }
 
 impl BindPlan {
     pub fn new(addresses: Vec<IfAddr>, device: Option<&str>) -> BindPlan {
-        BindPlan { addresses, device: device.map(str::to_string), broadcast: None, cgroup: None, programs: None, low_ports_for: None }
+        BindPlan { addresses, device: device.map(str::to_string), broadcast: None, cgroup: None, programs: None }
     }
 }
 
@@ -209,9 +204,11 @@ fn sweep(stale: &[(u16, Record)]) {
 }
 
 /// Binds the cgroup `cgroup` (v2) as `plan` says, for the context `name` numbered `context`
-/// (0: none); the private loopback slot is claimed under `run_dir`. On failure nothing of it
-/// stays.
-pub fn bind(plan: &BindPlan, name: &str, context: u32, run_dir: &Path, cgroup: &Path) -> Result<Bound, SetupError> {
+/// (0: none); the private loopback slot is claimed under `run_dir`. `low_ports_for`: the host
+/// uid that may bind ports below 1024 of these addresses without CAP_NET_BIND_SERVICE over the
+/// host's network (root of the context's user namespace, which holds that capability over its
+/// own namespaces only). On failure nothing of it stays.
+pub fn bind(plan: &BindPlan, name: &str, context: u32, run_dir: &Path, cgroup: &Path, low_ports_for: Option<u32>) -> Result<Bound, SetupError> {
     let (cgroup_id, _) = super::identity(cgroup)?;
     let family = |v4: bool| plan.addresses.iter().filter(move |a| a.addr.is_ipv4() == v4).map(|a| a.addr);
     let mut rules = Rules {
@@ -220,7 +217,7 @@ pub fn bind(plan: &BindPlan, name: &str, context: u32, run_dir: &Path, cgroup: &
         broadcast: plan.broadcast,
         lo4: Ipv4Addr::LOCALHOST,
         lo6: None,
-        low_ports_for: plan.low_ports_for,
+        low_ports_for,
     };
     rules.check().map_err(|e| SetupError::detail(Step::BindAddr, None, e))?;
     // Requests and answers only (a dump opens a socket of its own): a small buffer, so that the
