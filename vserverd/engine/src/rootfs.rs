@@ -70,14 +70,13 @@ pub enum StagedRoot {
 /// only, and the handles the second half needs.
 pub fn stage_user_root(root: &Path, overlay: Option<&OverlayPlan>, u: &mut UserTrees) -> Result<StagedRoot, SetupError> {
     let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
-    let attach = |tree: &OwnedFd, path: &Path, step: Step| -> Result<(), SetupError> {
-        let p = path.display().to_string();
-        let target = sys::openat2(cwd, &p, libc::O_PATH | libc::O_DIRECTORY, 0, 0).step(step, &p)?;
-        sys::move_mount_to_fd(tree.as_fd(), target.as_fd()).step(step, &p)
-    };
     let open = |path: &Path, step: Step| {
         let p = path.display().to_string();
         sys::openat2(cwd, &p, libc::O_PATH | libc::O_DIRECTORY, 0, 0).step(step, &p)
+    };
+    let attach = |tree: &OwnedFd, path: &Path, step: Step| -> Result<(), SetupError> {
+        let target = open(path, step)?;
+        sys::move_mount_to_fd(tree.as_fd(), target.as_fd()).step(step, &path.display().to_string())
     };
     match (overlay, u.layers.take(), u.root.take()) {
         (Some(o), Some((template, own)), _) => {
@@ -119,7 +118,12 @@ pub fn finish_user_root(staged: StagedRoot) -> Result<OwnedFd, SetupError> {
 /// Step `pivot-root` onto a root given by a handle of its top mount.
 pub fn pivot_to(top: BorrowedFd<'_>) -> Result<(), SetupError> {
     nix::unistd::fchdir(top.as_raw_fd()).step(Step::PivotRoot, "root")?;
-    sys::pivot_root(c".", c".").step(Step::PivotRoot, "root")?;
+    pivot_here("root")
+}
+
+/// pivot_root into the current directory, the old root detached at once.
+fn pivot_here(shown: &str) -> Result<(), SetupError> {
+    sys::pivot_root(c".", c".").step(Step::PivotRoot, shown)?;
     nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).step(Step::PivotRoot, "old root")?;
     nix::unistd::chdir("/").step(Step::PivotRoot, "/")
 }
@@ -197,9 +201,7 @@ pub fn open_host_mounts(plan: &LaunchPlan, user: Option<&mut UserTrees>) -> Resu
 pub fn pivot(root: &Path) -> Result<(), SetupError> {
     let p = root.display().to_string();
     nix::unistd::chdir(root).step(Step::PivotRoot, &p)?;
-    sys::pivot_root(c".", c".").step(Step::PivotRoot, &p)?;
-    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).step(Step::PivotRoot, "old root")?;
-    nix::unistd::chdir("/").step(Step::PivotRoot, "/")
+    pivot_here(&p)
 }
 
 /// The new root, as a handle.
@@ -237,8 +239,7 @@ pub fn remount_proc_in_place() -> Result<(), SetupError> {
 /// Step `sys`: sysfs, read-only.
 pub fn mount_sys(root: BorrowedFd<'_>, host: &HostMounts) -> Result<(), SetupError> {
     let target = mount_point(root, "sys", Step::Sys)?;
-    let mnt = &host.sys;
-    sys::move_mount_to_fd(mnt.as_fd(), target.as_fd()).step(Step::Sys, "/sys")
+    sys::move_mount_to_fd(host.sys.as_fd(), target.as_fd()).step(Step::Sys, "/sys")
 }
 
 const DEVICES: &[(&str, u64, u64)] =

@@ -61,9 +61,7 @@ impl IdMap {
         }
         Ok(())
     }
-}
 
-impl IdMap {
     /// `BASE:COUNT` (uids and gids alike), or `BASE` alone for [`SLICE`] ids when
     /// `count_optional`; checked as [`IdMap::check`] does.
     pub fn parse(text: &str, count_optional: bool) -> Result<IdMap, String> {
