@@ -229,18 +229,22 @@ fn unified_vservers_in_user_namespaces_share_an_untouched_template() {
     });
 }
 
+/// A path and an attribute name as the xattr calls take them.
+fn c_strings(path: &Path, name: &str) -> (std::ffi::CString, std::ffi::CString) {
+    use std::os::unix::ffi::OsStrExt;
+    (std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap(), std::ffi::CString::new(name).unwrap())
+}
+
 /// An extended attribute of `path` (not following a link), if it has it.
 fn xattr(path: &Path, name: &str) -> Option<String> {
-    use std::os::unix::ffi::OsStrExt;
-    let (p, n) = (std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap(), std::ffi::CString::new(name).unwrap());
+    let (p, n) = c_strings(path, name);
     let mut buf = [0u8; 64];
     let len = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     (len >= 0).then(|| String::from_utf8_lossy(&buf[..len as usize]).into_owned())
 }
 
 fn set_xattr(path: &Path, name: &str, value: Option<&str>) {
-    use std::os::unix::ffi::OsStrExt;
-    let (p, n) = (std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap(), std::ffi::CString::new(name).unwrap());
+    let (p, n) = c_strings(path, name);
     let r = match value {
         Some(v) => unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), 0) },
         None => unsafe { libc::lremovexattr(p.as_ptr(), n.as_ptr()) },
@@ -271,6 +275,18 @@ fn a_unified_vserver_switched_between_modes_keeps_what_it_deleted() {
         d.config("sw", &config("no"));
         d.start().await;
         let m = d.manager().await;
+        // The mode of the next start (the daemon reads the file at a reload).
+        let set_mode = async |map: &str| {
+            d.config("sw", &config(map));
+            m.reload().await.unwrap();
+        };
+        // What a start of sw shows in /opt/tree.
+        let ls_tree = async || {
+            m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
+            let o = exec(d, "sw", &["ls", "/opt/tree"]);
+            m.stop_vserver("sw").await.unwrap();
+            o
+        };
 
         // Privileged: the directory removed and made again is opaque in trusted.* attributes.
         m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
@@ -281,22 +297,16 @@ fn a_unified_vserver_switched_between_modes_keeps_what_it_deleted() {
         assert_eq!(fs::read_to_string(&record).unwrap(), "trusted\n");
 
         // In a user namespace: the mark moved to user.*, and the template's files stay hidden.
-        d.config("sw", &config("auto"));
-        m.reload().await.unwrap();
-        m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
-        let o = exec(d, "sw", &["ls", "/opt/tree"]);
+        set_mode("auto").await;
+        let o = ls_tree().await;
         assert_eq!(o.stdout, "mine\n", "{o:?}");
-        m.stop_vserver("sw").await.unwrap();
         assert_eq!((xattr(&tree, "user.overlay.opaque").as_deref(), xattr(&tree, "trusted.overlay.opaque")), (Some("y"), None));
         assert_eq!(fs::read_to_string(&record).unwrap(), "user\n");
 
         // And back.
-        d.config("sw", &config("no"));
-        m.reload().await.unwrap();
-        m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
-        let o = exec(d, "sw", &["ls", "/opt/tree"]);
+        set_mode("no").await;
+        let o = ls_tree().await;
         assert_eq!(o.stdout, "mine\n", "{o:?}");
-        m.stop_vserver("sw").await.unwrap();
         assert_eq!((xattr(&tree, "trusted.overlay.opaque").as_deref(), xattr(&tree, "user.overlay.opaque")), (Some("y"), None));
 
         // The positive control: a mark left in the other namespace (the record saying it was
@@ -304,24 +314,19 @@ fn a_unified_vserver_switched_between_modes_keeps_what_it_deleted() {
         set_xattr(&tree, "user.overlay.opaque", Some("y"));
         set_xattr(&tree, "trusted.overlay.opaque", None);
         fs::write(&record, "trusted\n").unwrap();
-        m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
-        let o = exec(d, "sw", &["ls", "/opt/tree"]);
+        let o = ls_tree().await;
         assert_eq!(o.stdout, "a\nb\nmine\n", "{o:?}");
-        m.stop_vserver("sw").await.unwrap();
 
         // A redirect (made when the host turns overlayfs's redirect_dir on) cannot be read in a
         // user namespace: refused, naming the directory, and no record is left to trust.
         set_xattr(&upper.join("opt"), "trusted.overlay.redirect", Some("/elsewhere"));
-        d.config("sw", &config("auto"));
-        m.reload().await.unwrap();
+        set_mode("auto").await;
         let e = m.start_vserver("sw").await.unwrap_err().to_string();
         assert!(e.contains("overlay-marks") && e.contains("sw/upper/opt") && e.contains("redirect_dir"), "{e}");
         assert!(!record.exists());
         set_xattr(&upper.join("opt"), "trusted.overlay.redirect", None);
-        m.start_vserver("sw").await.unwrap_or_else(|e| panic!("{e}\n{}", d.daemon_log()));
         // (The control above left the mark in user.*: right for this start.)
-        assert_eq!(exec(d, "sw", &["ls", "/opt/tree"]).stdout, "mine\n");
-        m.stop_vserver("sw").await.unwrap();
+        assert_eq!(ls_tree().await.stdout, "mine\n");
         assert_eq!(fs::read_to_string(&record).unwrap(), "user\n");
     });
 }
