@@ -979,9 +979,15 @@ fn race(args: &[String]) {
             if do_ptrace {
                 let attached = attach_detach(pid as i32);
                 let errno = std::io::Error::last_os_error().raw_os_error();
-                if attached {
-                    // It was stopped meanwhile: what it was then is what it still is.
-                    bump(&format!("ptrace_{}", phase_now()), &mut counts);
+                if let Some(exe) = attached {
+                    // What it ran while it was stopped (after the detach it may be gone, and a
+                    // gone process's link reads like a hidden one's).
+                    let phase = match exe {
+                        Some(t) if t.contains("memfd:") => "sealed",
+                        Some(_) => "exec",
+                        None => "hidden",
+                    };
+                    bump(&format!("ptrace_{phase}"), &mut counts);
                 } else if errno == Some(libc::EPERM) && phase_now() != "exec" {
                     // Refused before its exec: try again once it has exec'd (the control).
                     bump(&format!("ptrace_refused_{}", phase_now()), &mut counts);
@@ -994,7 +1000,7 @@ fn race(args: &[String]) {
         refused.retain(|&pid| {
             match fs::read_link(format!("/proc/{pid}/exe")) {
                 Ok(t) if !t.display().to_string().contains("memfd:") => {
-                    if attach_detach(pid as i32) {
+                    if attach_detach(pid as i32).is_some() {
                         bump("ptrace_after_exec", &mut counts);
                     }
                     false
@@ -1018,17 +1024,20 @@ fn race(args: &[String]) {
 
 /// Attaches to `pid`, waits for it to stop and lets it go again. False (errno set) when the
 /// attach is refused.
-fn attach_detach(pid: i32) -> bool {
+/// Attaches to `pid` and detaches; `Some` with what its exe link said while it was stopped
+/// (`None` inside: it could not be read), or `None` when the attach was refused.
+fn attach_detach(pid: i32) -> Option<Option<String>> {
     if unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) } != 0 {
-        return false;
+        return None;
     }
     let mut st = 0;
     unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).ok().map(|t| t.display().to_string());
     unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
     // The attach's SIGSTOP may still be pending (the stop we saw was another one, an exec's
     // SIGTRAP): let the process go on.
     unsafe { libc::kill(pid, libc::SIGCONT) };
-    true
+    Some(exe)
 }
 
 /// `unix_request PATH LINE`: connects to the unix socket PATH, sends LINE and a newline, and
