@@ -132,8 +132,105 @@ pub fn memfd(name: &std::ffi::CStr, src: &mut dyn std::io::Read) -> Result<Owned
     std::io::copy(src, &mut dst).map_err(|e| io_errno(&e))?;
     dst.flush().map_err(|e| io_errno(&e))?;
     drop(dst);
-    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
-        return Err(Errno::last());
-    }
+    seal(memfd.as_raw_fd())?;
     Ok(memfd)
+}
+
+/// Adds [`SEALS`] to a memfd. The kernel refuses `F_SEAL_WRITE` with EBUSY while anything
+/// else holds a reference to one of the file's pages (a pipe, an I/O in flight, a page being
+/// migrated or compacted), after waiting about 150 ms for them to go: on a loaded host such a
+/// transient reference can outlast that wait, so the seal is asked again, for at most about
+/// three seconds in all, before the error is given.
+fn seal(fd: std::os::fd::RawFd) -> Result<(), Errno> {
+    const ATTEMPTS: u32 = 20;
+    for attempt in 1.. {
+        if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, SEALS) } == 0 {
+            return Ok(());
+        }
+        let errno = Errno::last();
+        if errno != Errno::EBUSY || attempt == ATTEMPTS {
+            return Err(errno);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    unreachable!()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// A memfd whose first page is held by a pipe (vmsplice of a read-only shared mapping):
+    /// the kernel cannot seal it for writing until the pipe is read.
+    struct Pinned {
+        memfd: OwnedFd,
+        map: *mut libc::c_void,
+        pipe: (OwnedFd, OwnedFd),
+    }
+
+    const PAGE: usize = 4096;
+
+    fn pinned() -> Pinned {
+        let fd = unsafe { libc::memfd_create(c"pinned".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+        assert!(fd >= 0, "memfd_create: {}", Errno::last());
+        let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut f = std::fs::File::from(memfd.try_clone().unwrap());
+        f.write_all(&[7u8; PAGE]).unwrap();
+        // Mapped through a read-only descriptor: a shared mapping of a writable one counts as
+        // writable (it could be made so) and refuses the seal by itself.
+        let ro = std::fs::File::open(format!("/proc/self/fd/{fd}")).unwrap();
+        let map = unsafe { libc::mmap(std::ptr::null_mut(), PAGE, libc::PROT_READ, libc::MAP_SHARED, ro.as_raw_fd(), 0) };
+        assert_ne!(map, libc::MAP_FAILED, "mmap: {}", Errno::last());
+        let pipe = nix::unistd::pipe().unwrap();
+        let iov = libc::iovec { iov_base: map, iov_len: PAGE };
+        let n = unsafe { libc::vmsplice(pipe.1.as_raw_fd(), &iov, 1, 0) };
+        assert_eq!(n, PAGE as isize, "vmsplice: {}", Errno::last());
+        Pinned { memfd, map, pipe }
+    }
+
+    impl Drop for Pinned {
+        fn drop(&mut self) {
+            unsafe { libc::munmap(self.map, PAGE) };
+        }
+    }
+
+    fn drain(pipe: impl AsFd) {
+        let mut buf = [0u8; PAGE];
+        let mut got = 0;
+        while got < PAGE {
+            got += nix::unistd::read(pipe.as_fd().as_raw_fd(), &mut buf[got..]).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_page_held_by_a_pipe_refuses_the_seal_once() {
+        // Positive control of the test below: a single F_ADD_SEALS while the pipe holds the
+        // page fails with EBUSY, so the pin is real.
+        let p = pinned();
+        let r = unsafe { libc::fcntl(p.memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) };
+        assert_eq!((r, Errno::last()), (-1, Errno::EBUSY));
+        drain(&p.pipe.0);
+        assert_eq!(unsafe { libc::fcntl(p.memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) }, 0, "{}", Errno::last());
+    }
+
+    #[test]
+    fn the_seal_waits_out_a_transient_page_reference() {
+        let p = pinned();
+        let reader = p.pipe.0.try_clone().unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            drain(&reader);
+        });
+        assert_eq!(seal(p.memfd.as_raw_fd()), Ok(()));
+        t.join().unwrap();
+        let seals = unsafe { libc::fcntl(p.memfd.as_raw_fd(), libc::F_GET_SEALS) };
+        assert_eq!(seals & SEALS, SEALS);
+    }
+
+    #[test]
+    fn a_reference_that_stays_is_reported() {
+        let p = pinned();
+        assert_eq!(seal(p.memfd.as_raw_fd()), Err(Errno::EBUSY));
+    }
 }
