@@ -54,10 +54,18 @@ fn enter_gives_a_login_shell_on_a_pty_of_the_vserver() {
         assert!(text.contains("\r\n0\r\nptmx\r\n"), "{text:?}");
 
         // The window size follows the terminal.
+        // (The new size travels through vserverctl and the daemon's helper: asked until it
+        // arrives, a few times at most.)
         s.resize(40, 120);
-        std::thread::sleep(Duration::from_millis(300));
-        s.line("stty size ; echo SI''ZED");
-        let text = s.expect("SIZED", T);
+        let mut text = String::new();
+        for _ in 0..20 {
+            s.line("stty size ; echo SI''ZED");
+            text = s.expect("SIZED", T);
+            if text.contains("\r\n40 120\r\n") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         assert!(text.contains("\r\n40 120\r\n"), "resized: {text:?}");
 
         // What the shell is: pid 1 is the vserver's init; its parent is outside; the same
