@@ -926,8 +926,8 @@ fn race(args: &[String]) {
             let (exe, phase) = match fs::read_link(format!("/proc/{pid}/exe")) {
                 Ok(t) => {
                     let t = t.display().to_string();
-                    let sealed = t.contains("memfd:") || t.contains("vserver-sealed");
-                    (t, if sealed { "sealed" } else { "exec" })
+                    let phase = exe_phase(Some(&t));
+                    (t, phase)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (format!("error {e}"), "hidden"),
                 Err(_) => continue, // gone already
@@ -940,11 +940,7 @@ fn race(args: &[String]) {
             }
             // What a process was when something succeeded on it is known only afterwards (it
             // may have exec'd in between): look again.
-            let phase_now = || match fs::read_link(format!("/proc/{pid}/exe")) {
-                Ok(t) if t.display().to_string().contains("memfd:") => "sealed",
-                Ok(_) => "exec",
-                Err(_) => "hidden",
-            };
+            let phase_now = || exe_phase(fs::read_link(format!("/proc/{pid}/exe")).ok().map(|t| t.display().to_string()).as_deref());
             if let Ok(env) = fs::read(format!("/proc/{pid}/environ")) {
                 let phase = if phase == "hidden" { phase_now() } else { phase };
                 bump(&format!("environ_read_{phase}"), &mut counts);
@@ -979,14 +975,7 @@ fn race(args: &[String]) {
             if do_ptrace {
                 let attached = attach_detach(pid as i32);
                 let errno = std::io::Error::last_os_error().raw_os_error();
-                if let Some(exe) = attached {
-                    // What it ran while it was stopped (after the detach it may be gone, and a
-                    // gone process's link reads like a hidden one's).
-                    let phase = match exe {
-                        Some(t) if t.contains("memfd:") => "sealed",
-                        Some(_) => "exec",
-                        None => "hidden",
-                    };
+                if let Some(phase) = attached {
                     bump(&format!("ptrace_{phase}"), &mut counts);
                 } else if errno == Some(libc::EPERM) && phase_now() != "exec" {
                     // Refused before its exec: try again once it has exec'd (the control).
@@ -999,7 +988,7 @@ fn race(args: &[String]) {
         // the vserver, which we may trace (with the same uid and SYS_PTRACE or not).
         refused.retain(|&pid| {
             match fs::read_link(format!("/proc/{pid}/exe")) {
-                Ok(t) if !t.display().to_string().contains("memfd:") => {
+                Ok(t) if exe_phase(Some(&t.display().to_string())) == "exec" => {
                     if attach_detach(pid as i32).is_some() {
                         bump("ptrace_after_exec", &mut counts);
                     }
@@ -1022,22 +1011,32 @@ fn race(args: &[String]) {
     }
 }
 
-/// Attaches to `pid`, waits for it to stop and lets it go again. False (errno set) when the
-/// attach is refused.
-/// Attaches to `pid` and detaches; `Some` with what its exe link said while it was stopped
-/// (`None` inside: it could not be read), or `None` when the attach was refused.
-fn attach_detach(pid: i32) -> Option<Option<String>> {
+/// What a process runs, by the target of its exe link: "sealed" (the daemon's sealed copy,
+/// before the exec), "exec" (after it), "hidden" (`None`: the link could not be read).
+fn exe_phase(target: Option<&str>) -> &'static str {
+    match target {
+        Some(t) if t.contains("memfd:") || t.contains("vserver-sealed") => "sealed",
+        Some(_) => "exec",
+        None => "hidden",
+    }
+}
+
+/// Attaches to `pid`, waits for it to stop and lets it go again: the [`exe_phase`] of what it
+/// ran while it was stopped (read after the detach, a process gone meanwhile would read like a
+/// hidden one), or `None` (errno set) when the attach is refused.
+fn attach_detach(pid: i32) -> Option<&'static str> {
     if unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) } != 0 {
         return None;
     }
     let mut st = 0;
     unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
     let exe = fs::read_link(format!("/proc/{pid}/exe")).ok().map(|t| t.display().to_string());
+    let phase = exe_phase(exe.as_deref());
     unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
     // The attach's SIGSTOP may still be pending (the stop we saw was another one, an exec's
     // SIGTRAP): let the process go on.
     unsafe { libc::kill(pid, libc::SIGCONT) };
-    Some(exe)
+    Some(phase)
 }
 
 /// `unix_request PATH LINE`: connects to the unix socket PATH, sends LINE and a newline, and

@@ -143,23 +143,21 @@ pub fn memfd(name: &std::ffi::CStr, src: &mut dyn std::io::Read) -> Result<Owned
 /// three seconds in all, before the error is given.
 fn seal(fd: std::os::fd::RawFd) -> Result<(), Errno> {
     const ATTEMPTS: u32 = 20;
-    for attempt in 1.. {
-        if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, SEALS) } == 0 {
-            return Ok(());
-        }
+    let mut attempt = 1;
+    while unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, SEALS) } != 0 {
         let errno = Errno::last();
         if errno != Errno::EBUSY || attempt == ATTEMPTS {
             return Err(errno);
         }
+        attempt += 1;
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    unreachable!()
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsFd;
 
     /// A memfd whose first page is held by a pipe (vmsplice of a read-only shared mapping):
     /// the kernel cannot seal it for writing until the pipe is read.
@@ -195,12 +193,9 @@ mod tests {
         }
     }
 
-    fn drain(pipe: impl AsFd) {
-        let mut buf = [0u8; PAGE];
-        let mut got = 0;
-        while got < PAGE {
-            got += nix::unistd::read(pipe.as_fd().as_raw_fd(), &mut buf[got..]).unwrap();
-        }
+    fn drain(pipe: &OwnedFd) {
+        use std::io::Read;
+        std::fs::File::from(pipe.try_clone().unwrap()).read_exact(&mut [0u8; PAGE]).unwrap();
     }
 
     #[test]
